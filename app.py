@@ -1,0 +1,14 @@
+"""Gradient Playground: the router. Pages live in pages/, logic in core/ and ui/."""
+
+import streamlit as st
+
+from ui.startup import warm_up
+
+st.set_page_config(page_title="Gradient Playground", page_icon="🧪", layout="wide")
+warm_up()
+st.navigation(
+    [
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/gradients.py", title="Gradients lab", icon="📉", url_path="gradients"),
+    ]
+).run()

@@ -1,0 +1,1 @@
+"""Gradient Playground's engine: pure Python and torch, never Streamlit."""

@@ -1,0 +1,123 @@
+"""Plain-word diagnosis of gradient flow from a run's records."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.records import StepRecord
+
+VANISHING_RATIO = 1e-3  # first layer's gradient below 1/1000 of the last layer's
+EXPLODING_RATIO = 1e3
+DEAD_SHARE = 0.5
+SATURATED_SHARE = 0.5
+WINDOW = 10  # recent steps the diagnosis looks at
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What is happening and what to try; `kind` picks the box's colour."""
+
+    kind: str  # "info", "healthy", "vanishing", "exploding", "diverged", "dead", "saturated", "zero"
+    what: str
+    advice: str
+
+    @property
+    def severe(self) -> bool:
+        return self.kind not in ("info", "healthy")
+
+
+def describe_ratio(ratio: float) -> str:
+    """1.2e-6 -> 'about a millionth (1.2e-06)'; 2300 -> 'about a thousand times (2.3e+03)'."""
+    if ratio <= 0:
+        return "zero"
+    big = 1 / ratio if ratio < 1 else ratio
+    names = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand"))
+    for size, name in names:
+        if big >= size:
+            word = f"{name}th" if ratio < 1 else f"{name} times"
+            return f"about a {word} ({ratio:.1e})"
+    if ratio < 1:
+        return f"about 1/{big:,.0f}"
+    return f"about {big:,.0f} times"
+
+
+def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> Diagnosis:
+    """Read the last WINDOW records and say, in a sentence, what the gradients are doing."""
+    if diverged_at is not None:
+        before = [
+            r.grad_norm_total for r in records if r.step < diverged_at and math.isfinite(r.grad_norm_total)
+        ]
+        peak = f" Just before, the total gradient norm reached {max(before):.1e}." if before else ""
+        return Diagnosis(
+            "diverged",
+            f"The loss became NaN or infinite at step {diverged_at}: the run diverged.{peak}",
+            "Try gradient clipping (a max norm of 0.5 to 1), smaller initial weights "
+            "(Xavier or Kaiming), BatchNorm, or a lower learning rate.",
+        )
+    if not records:
+        return Diagnosis("info", "Press Play or Step: the diagnosis follows the gradients.", "")
+    recent = list(records[-WINDOW:])
+    first, last = next(iter(recent[-1].grad_norms)), list(recent[-1].grad_norms)[-1]
+    hidden = [name for name in recent[-1].grad_norms if name != last]
+    if all(r.grad_norms[name] == 0 for r in recent for name in hidden):
+        return Diagnosis(
+            "zero",
+            "Every hidden layer's gradient is exactly zero: with all weights equal "
+            "(zeros), every unit computes the same thing and no signal flows back.",
+            "Use a random initializer (Xavier or Kaiming): it breaks the symmetry.",
+        )
+    ratios = [_ratio(r.grad_norms[first], r.grad_norms[last]) for r in recent]
+    ratio = statistics.median(ratios)
+    if ratio < VANISHING_RATIO:
+        return Diagnosis(
+            "vanishing",
+            f"The first layer's gradient is {describe_ratio(ratio)} of the last layer's: "
+            "the gradient vanishes on its way back, so the first layers barely learn.",
+            "Try ReLU or ELU instead of sigmoid or tanh, Kaiming initialization, BatchNorm, or fewer layers.",
+        )
+    if ratio > EXPLODING_RATIO:
+        return Diagnosis(
+            "exploding",
+            f"The first layer's gradient is {describe_ratio(ratio)} the last layer's: "
+            "the gradient explodes on its way back.",
+            "Try smaller initial weights (Xavier or Kaiming), gradient clipping, "
+            "BatchNorm, or a lower learning rate.",
+        )
+    sampled = next((r.activations for r in reversed(records) if r.activations), None) or {}
+    dead = {name: s.dead for name, s in sampled.items() if s.dead >= DEAD_SHARE}
+    if dead:
+        name, share = max(dead.items(), key=lambda item: item[1])
+        return Diagnosis(
+            "dead",
+            f"{share:.0%} of the units in {name} are dead: they output zero for every "
+            "example, so no gradient flows through them.",
+            "Try LeakyReLU or ELU, Kaiming initialization, or a lower learning rate.",
+        )
+    saturated = {name: s.saturated for name, s in sampled.items() if s.saturated >= SATURATED_SHARE}
+    if saturated:
+        name, share = max(saturated.items(), key=lambda item: item[1])
+        return Diagnosis(
+            "saturated",
+            f"{share:.0%} of the outputs of {name} sit in the flat ends of the activation, "
+            "where its slope is almost zero: saturated units pass almost no gradient.",
+            "Try smaller initial weights (Xavier), BatchNorm, or ReLU-like activations.",
+        )
+    clipped = sum(r.clipped for r in recent)
+    note = (
+        f" Clipping scaled the gradient down in {clipped} of the last {len(recent)} steps." if clipped else ""
+    )
+    return Diagnosis(
+        "healthy",
+        f"Gradients reach every layer at similar sizes (first layer / last layer = "
+        f"{ratio:.2g}): a healthy flow.{note}",
+        "",
+    )
+
+
+def _ratio(first: float, last: float) -> float:
+    if last == 0:
+        return math.inf if first > 0 else 1.0
+    return first / last

@@ -1,0 +1,59 @@
+"""Model builders from config; every model names its layers for the probes."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from core.config import ModelConfig
+from core.registry import ACTIVATIONS, INITIALIZERS, InitParams
+
+
+class MLP(nn.Module):
+    """depth x (Linear -> optional BatchNorm1d -> activation), then a Linear output layer."""
+
+    def __init__(self, n_in: int, n_out: int, cfg: ModelConfig):
+        super().__init__()
+        act = ACTIVATIONS.get(cfg.activation)
+        blocks = []
+        width_in = n_in
+        for _ in range(cfg.depth):
+            parts = OrderedDict(linear=nn.Linear(width_in, cfg.width))
+            if cfg.batchnorm:
+                parts["bn"] = nn.BatchNorm1d(cfg.width)
+            parts["act"] = act.make()
+            blocks.append(nn.Sequential(parts))
+            width_in = cfg.width
+        self.hidden = nn.ModuleList(blocks)
+        self.output = nn.Linear(width_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, n_in) -> (B, n_out)
+        for block in self.hidden:
+            x = block(x)
+        return self.output(x)
+
+    def layers(self) -> list[tuple[str, nn.Module]]:
+        """(display name, module) from the input side to the output, for gradient norms."""
+        named = [(f"hidden {i + 1}", block) for i, block in enumerate(self.hidden)]
+        return [*named, ("output", self.output)]
+
+    def activations(self) -> list[tuple[str, nn.Module]]:
+        """(display name, activation module) of every hidden layer, for forward hooks."""
+        return [(f"hidden {i + 1}", block.act) for i, block in enumerate(self.hidden)]
+
+
+def build_mlp(n_in: int, n_out: int, cfg: ModelConfig, seed: int) -> MLP:
+    """Build and initialise an MLP; the same seed and shapes give the same weights."""
+    act = ACTIVATIONS.get(cfg.activation)
+    init = INITIALIZERS.get(cfg.init)
+    params = InitParams(a=cfg.init_a, b=cfg.init_b, std=cfg.init_std)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+        torch.manual_seed(seed)
+        model = MLP(n_in, n_out, cfg)
+        if init.apply is not None:
+            for block in model.hidden:
+                init.apply(block.linear, act, params)
+            init.apply(model.output, ACTIVATIONS.get("linear"), params)
+    return model

@@ -1,0 +1,78 @@
+"""Named setups that each reproduce one lesson in one click."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One lesson: a configuration A and, for a side-by-side lesson, a configuration B."""
+
+    name: str
+    lesson: str  # one sentence: what the student should see
+    a: RunConfig
+    b: RunConfig | None = None
+
+
+_DEEP = ModelConfig(depth=10, width=32)
+_SPIRAL = DataConfig(name="spiral", n_samples=600, noise=0.1)
+_TRAIN = TrainConfig(steps=400, batch_size=32)
+
+VANISHING = RunConfig(
+    data=_SPIRAL,
+    model=dataclasses.replace(_DEEP, activation="sigmoid", init="default"),
+    optim=OptimConfig(name="adam", lr=0.01),
+    train=_TRAIN,
+)
+CURED = dataclasses.replace(
+    VANISHING,
+    model=dataclasses.replace(_DEEP, activation="elu", init="kaiming_uniform", batchnorm=True),
+)
+EXPLODING = RunConfig(
+    data=_SPIRAL,
+    model=dataclasses.replace(_DEEP, activation="relu", init="normal", init_std=0.4),
+    optim=OptimConfig(name="sgd", lr=0.2, momentum=0.9),
+    train=_TRAIN,
+)
+CLIPPED = dataclasses.replace(EXPLODING, train=dataclasses.replace(_TRAIN, clip_norm=0.5))
+
+GRADIENT_PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "Vanishing: deep sigmoid, default init",
+            "Ten sigmoid layers: the first layer's gradient is millions of times smaller "
+            "than the last one's, and the loss barely moves.",
+            VANISHING,
+        ),
+        Preset(
+            "Cured: ELU + Kaiming + BatchNorm",
+            "The same ten layers with ELU, Kaiming initialization and BatchNorm: every "
+            "layer gets a gradient of similar size and the spiral is learned.",
+            CURED,
+        ),
+        Preset(
+            "Exploding: large normal init",
+            "Weights drawn from Normal(0, 0.4) grow the signal layer after layer; the "
+            "first SGD steps are huge and the run diverges within a few steps.",
+            EXPLODING,
+        ),
+        Preset(
+            "Clipped: the same with gradient clipping",
+            "The same network with gradients clipped to a norm of 0.5: every step stays "
+            "bounded, the run does not diverge and it learns.",
+            CLIPPED,
+        ),
+        Preset(
+            "Compare: vanishing vs cured",
+            "A and B side by side on the same data and batches: sigmoid with default "
+            "init against ELU + Kaiming + BatchNorm.",
+            VANISHING,
+            CURED,
+        ),
+    )
+}

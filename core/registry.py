@@ -1,0 +1,279 @@
+"""Name -> factory tables; an unknown name raises an error listing the valid names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """An ordered name -> entry table that fails loudly on an unknown name."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = ", ".join(self._entries)
+            raise ConfigError(f"Unknown {self.kind} '{name}'. Valid names: {valid}.") from None
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        return iter(self._entries.items())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# ---- activations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """An activation module factory and what 'saturated' or 'dead' means for it."""
+
+    label: str
+    make: Callable[[], nn.Module]
+    gain_name: str  # torch.nn.init.calculate_gain / kaiming nonlinearity that matches it
+    gain_param: float | None = None  # e.g. LeakyReLU's negative slope
+    saturation: tuple[float, float] | None = None  # outputs outside (low, high) are saturated
+
+
+ACTIVATIONS: Registry[ActivationSpec] = Registry("activation")
+ACTIVATIONS.add("sigmoid", ActivationSpec("Sigmoid", nn.Sigmoid, "sigmoid", None, (0.02, 0.98)))
+ACTIVATIONS.add("tanh", ActivationSpec("Tanh", nn.Tanh, "tanh", None, (-0.98, 0.98)))
+ACTIVATIONS.add("relu", ActivationSpec("ReLU", nn.ReLU, "relu"))
+ACTIVATIONS.add(
+    "leaky_relu",
+    ActivationSpec("LeakyReLU (0.01)", lambda: nn.LeakyReLU(0.01), "leaky_relu", 0.01),
+)
+# ELU and GELU have no gain of their own in torch.nn.init; ReLU's is the usual choice.
+ACTIVATIONS.add("elu", ActivationSpec("ELU", nn.ELU, "relu"))
+ACTIVATIONS.add("gelu", ActivationSpec("GELU", nn.GELU, "relu"))
+ACTIVATIONS.add("linear", ActivationSpec("Linear (none)", nn.Identity, "linear"))
+
+
+# ---- initializers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """Re-initializes one Linear layer in place; None keeps PyTorch's default."""
+
+    label: str
+    apply: Callable[[nn.Linear, ActivationSpec, InitParams], None] | None
+
+
+@dataclass(frozen=True)
+class InitParams:
+    """The user's numbers for the parametrised initializers."""
+
+    a: float = -0.1
+    b: float = 0.1
+    std: float = 0.1
+
+
+def _with_zero_bias(fill: Callable[[torch.Tensor, ActivationSpec, InitParams], None]):
+    def apply(layer: nn.Linear, act: ActivationSpec, params: InitParams) -> None:
+        fill(layer.weight, act, params)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+    return apply
+
+
+def _kaiming(fill):
+    return _with_zero_bias(lambda w, act, p: fill(w, a=act.gain_param or 0, nonlinearity=act.gain_name))
+
+
+def _xavier(fill):
+    return _with_zero_bias(lambda w, act, p: fill(w, gain=1.0))
+
+
+INITIALIZERS: Registry[InitSpec] = Registry("initializer")
+INITIALIZERS.add("default", InitSpec("PyTorch default (Kaiming uniform, a=√5)", None))
+INITIALIZERS.add("zeros", InitSpec("Zeros", _with_zero_bias(lambda w, act, p: nn.init.zeros_(w))))
+INITIALIZERS.add(
+    "uniform",
+    InitSpec("Uniform(a, b)", _with_zero_bias(lambda w, act, p: nn.init.uniform_(w, p.a, p.b))),
+)
+INITIALIZERS.add(
+    "normal",
+    InitSpec("Normal(0, std)", _with_zero_bias(lambda w, act, p: nn.init.normal_(w, 0, p.std))),
+)
+INITIALIZERS.add("xavier_uniform", InitSpec("Xavier uniform", _xavier(nn.init.xavier_uniform_)))
+INITIALIZERS.add("xavier_normal", InitSpec("Xavier normal", _xavier(nn.init.xavier_normal_)))
+INITIALIZERS.add("kaiming_uniform", InitSpec("Kaiming uniform", _kaiming(nn.init.kaiming_uniform_)))
+INITIALIZERS.add("kaiming_normal", InitSpec("Kaiming normal", _kaiming(nn.init.kaiming_normal_)))
+
+
+# ---- optimizers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A torch.optim factory with a learning rate that works on the built-in data."""
+
+    label: str
+    default_lr: float
+    make: Callable[..., torch.optim.Optimizer]  # (params, cfg: OptimConfig) -> Optimizer
+    uses_momentum: bool = False
+    uses_nesterov: bool = False
+
+
+OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer")
+OPTIMIZERS.add(
+    "sgd",
+    OptimizerSpec(
+        "SGD",
+        0.1,
+        lambda params, c: torch.optim.SGD(
+            params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay
+        ),
+        uses_momentum=True,
+        uses_nesterov=True,
+    ),
+)
+OPTIMIZERS.add(
+    "adagrad",
+    OptimizerSpec(
+        "Adagrad",
+        0.05,
+        lambda params, c: torch.optim.Adagrad(params, lr=c.lr, weight_decay=c.weight_decay),
+    ),
+)
+OPTIMIZERS.add(
+    "rmsprop",
+    OptimizerSpec(
+        "RMSprop",
+        0.001,
+        lambda params, c: torch.optim.RMSprop(
+            params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+        ),
+        uses_momentum=True,
+    ),
+)
+OPTIMIZERS.add(
+    "adam",
+    OptimizerSpec(
+        "Adam",
+        0.01,
+        lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
+    ),
+)
+OPTIMIZERS.add(
+    "adamw",
+    OptimizerSpec(
+        "AdamW",
+        0.01,
+        lambda params, c: torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay),
+    ),
+)
+
+
+# ---- losses ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss, how many outputs it wants for n classes, and how it reads targets."""
+
+    label: str
+    make: Callable[[], nn.Module]
+    out_features: Callable[[int], int]  # n_classes -> model outputs
+    target: Callable[[torch.Tensor, int], torch.Tensor]  # (class indices, n_classes) -> target
+    predict: Callable[[torch.Tensor], torch.Tensor]  # model outputs -> class indices
+    score: Callable[[torch.Tensor], torch.Tensor]  # model outputs (B, k) -> class-1 score in [0, 1]
+
+
+def _binary_only(n_classes: int) -> int:
+    if n_classes != 2:
+        raise ConfigError(
+            f"Binary cross-entropy needs exactly 2 classes; this dataset has {n_classes}. "
+            "Use cross-entropy instead."
+        )
+    return 1
+
+
+LOSSES: Registry[LossSpec] = Registry("loss")
+LOSSES.add(
+    "cross_entropy",
+    LossSpec(
+        "Cross-entropy",
+        nn.CrossEntropyLoss,
+        lambda n: n,
+        lambda y, n: y,
+        lambda out: out.argmax(dim=1),
+        lambda out: out.softmax(dim=1)[:, 1],
+    ),
+)
+LOSSES.add(
+    "bce",
+    LossSpec(
+        "Binary cross-entropy (with logits)",
+        nn.BCEWithLogitsLoss,
+        _binary_only,
+        lambda y, n: y.float().unsqueeze(1),  # (B,) -> (B, 1)
+        lambda out: (out[:, 0] > 0).long(),
+        lambda out: out[:, 0].sigmoid(),
+    ),
+)
+LOSSES.add(
+    "mse",
+    LossSpec(
+        "Mean squared error (on one-hot targets)",
+        nn.MSELoss,
+        lambda n: n,
+        lambda y, n: nn.functional.one_hot(y, n).float(),  # (B,) -> (B, n)
+        lambda out: out.argmax(dim=1),
+        lambda out: out[:, 1].clamp(0, 1),  # regressed one-hot: output 1 is the class-1 score
+    ),
+)
+
+
+# ---- datasets --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A built-in dataset: its label, a one-line description and its loader."""
+
+    label: str
+    description: str
+    load: Callable  # (DataConfig) -> core.data.Dataset
+    toy: bool  # True: 2-D, generated; n_samples and noise apply
+
+
+def _datasets() -> Registry[DatasetSpec]:
+    from core.data import digits, toy
+
+    reg: Registry[DatasetSpec] = Registry("dataset")
+    for name, (label, description) in toy.TOY_SETS.items():
+        reg.add(name, DatasetSpec(label, description, toy.loader(name), True))
+    reg.add("digits", DatasetSpec(digits.LABEL, digits.DESCRIPTION, digits.load, False))
+    return reg
+
+
+DATASETS: Registry[DatasetSpec] = _datasets()

@@ -1,0 +1,203 @@
+"""The run object: a seeded training run that advances in bounded slices."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import math
+import time
+
+import torch
+
+from core.config import RunConfig, validate
+from core.data import BatchOrder, Dataset
+from core.device import default_device
+from core.models import build_mlp
+from core.probes import ActivationProbe, GradNormProbe
+from core.records import EvalRecord, StepRecord
+from core.registry import ACTIVATIONS, LOSSES, OPTIMIZERS
+
+
+class Status(str, enum.Enum):
+    """Where a run stands; only FINISHED and DIVERGED are final."""
+
+    READY = "ready"
+    PLAYING = "playing"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    DIVERGED = "diverged"
+
+
+class Run:
+    """Owns data, model, optimizer, loss and seed; `advance(n)` trains n steps at most.
+
+    Two runs whose configs differ only in, say, the optimizer start from the same weights
+    and see the same batches, so every comparison is a fair one.
+    """
+
+    def __init__(self, cfg: RunConfig, dataset: Dataset, device: torch.device | None = None):
+        validate(cfg)
+        self.cfg = cfg
+        self.device = device or default_device()
+        self.data = dataset.to(self.device)
+        self._loss_spec = LOSSES.get(cfg.train.loss)
+        self._n_out = self._loss_spec.out_features(dataset.n_classes)
+        self._build()
+
+    def _build(self) -> None:
+        cfg, data = self.cfg, self.data
+        self.model = build_mlp(data.n_features, self._n_out, cfg.model, cfg.train.seed).to(self.device)
+        self.layer_names = [name for name, _ in self.model.layers()]
+        self.init_fingerprint = weight_fingerprint(self.model)
+        self.optimizer = OPTIMIZERS.get(cfg.optim.name).make(self.model.parameters(), cfg.optim)
+        self.loss_fn = self._loss_spec.make()
+        self._y_train = self._loss_spec.target(data.y_train, data.n_classes)
+        self._y_test = self._loss_spec.target(data.y_test, data.n_classes)
+        self._batches = BatchOrder(len(data.x_train), cfg.train.batch_size, cfg.train.seed, self.device)
+        self._grads = GradNormProbe(self.model.layers())
+        self._acts = ActivationProbe(
+            self.model.activations(), ACTIVATIONS.get(cfg.model.activation).saturation
+        )
+        self.records: list[StepRecord] = []
+        self.evals: list[EvalRecord] = []
+        self.status = Status.READY
+        self.diverged_at: int | None = None
+        self.lr = cfg.optim.lr
+        self.evals.append(self.evaluate(0))
+
+    # ---- control -----------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        return len(self.records)
+
+    @property
+    def done(self) -> bool:
+        return self.status in (Status.FINISHED, Status.DIVERGED)
+
+    def play(self) -> None:
+        if not self.done:
+            self.status = Status.PLAYING
+
+    def pause(self) -> None:
+        if not self.done:
+            self.status = Status.PAUSED
+
+    def reset(self) -> None:
+        """Back to step 0 with the same initial weights and batch order."""
+        self._build()
+
+    def set_lr(self, lr: float) -> None:
+        """Takes effect at the next step."""
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be positive, not {lr}")
+        self.lr = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    @property
+    def message(self) -> str:
+        """One sentence on where the run stands."""
+        total = self.cfg.train.steps
+        if self.status is Status.DIVERGED:
+            return (
+                f"Diverged at step {self.diverged_at}: the loss or the gradient became "
+                "NaN or infinite, so the run stopped there."
+            )
+        if self.status is Status.FINISHED:
+            return f"Finished all {total} steps."
+        return f"Step {self.step} of {total}."
+
+    # ---- training ----------------------------------------------------------------------
+
+    def advance(self, n: int, max_seconds: float = 1.0) -> list[StepRecord]:
+        """Run up to n steps, stopping early at the end, on divergence or after max_seconds."""
+        out: list[StepRecord] = []
+        deadline = time.perf_counter() + max_seconds
+        while len(out) < n and not self.done:
+            out.append(self._step())
+            if time.perf_counter() > deadline:
+                break
+        return out
+
+    def _step(self) -> StepRecord:
+        cfg = self.cfg.train
+        step = self.step + 1
+        idx = self._batches.next()
+        x, y = self.data.x_train[idx], self._y_train[idx]  # (B, F), (B,) or (B, C)
+        sampled = (step - 1) % cfg.probe_every == 0
+        self.model.train()
+        with self._acts.capture() if sampled else contextlib.nullcontext() as acts:
+            out = self.model(x)
+        loss = self.loss_fn(out, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norms, total = self._grads.read()
+        # one device->host copy per step: loss, total norm, then one norm per layer
+        loss_v, total_v, *layer_v = torch.cat([loss.detach().reshape(1), total.reshape(1), norms]).tolist()
+        finite = math.isfinite(loss_v) and math.isfinite(total_v)
+        clipped = finite and cfg.clip_norm > 0 and total_v > cfg.clip_norm
+        if clipped:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        if finite:
+            self.optimizer.step()
+        record = StepRecord(
+            step=step,
+            loss=loss_v,
+            lr=self.lr,
+            grad_norms=dict(zip(self.layer_names, layer_v, strict=True)),
+            grad_norm_total=total_v,
+            clipped=clipped,
+            activations=dict(acts) if sampled else None,
+        )
+        self.records.append(record)
+        if not finite:
+            self.status = Status.DIVERGED
+            self.diverged_at = step
+        elif step % cfg.eval_every == 0 or step >= cfg.steps:
+            self.evals.append(self.evaluate(step))
+        if step >= cfg.steps and not self.done:
+            self.status = Status.FINISHED
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> EvalRecord:
+        """Loss and accuracy on all train and test examples, model in eval mode."""
+        self.model.eval()
+        values = []
+        for x, y, labels in (
+            (self.data.x_train, self._y_train, self.data.y_train),
+            (self.data.x_test, self._y_test, self.data.y_test),
+        ):
+            out = self.model(x)
+            values += [self.loss_fn(out, y), (self._loss_spec.predict(out) == labels).float().mean()]
+        train_loss, train_acc, test_loss, test_acc = torch.stack(values).tolist()
+        return EvalRecord(step, train_loss, train_acc, test_loss, test_acc)
+
+    @torch.no_grad()
+    def predict_grid(self, resolution: int = 60):
+        """(xs (R,), ys (R,), class-1 score (R, R)) over the data's range; 2-D data only."""
+        if self.data.n_features != 2:
+            raise ValueError("a decision grid needs 2-D inputs")
+        x = torch.cat([self.data.x_train, self.data.x_test]).cpu()  # (N, 2)
+        low, high = x.min(dim=0).values - 0.3, x.max(dim=0).values + 0.3
+        xs = torch.linspace(low[0].item(), high[0].item(), resolution)
+        ys = torch.linspace(low[1].item(), high[1].item(), resolution)
+        gx, gy = torch.meshgrid(xs, ys, indexing="xy")  # (R, R) each, rows follow y
+        points = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(self.device)  # (R*R, 2)
+        self.model.eval()
+        score = self._loss_spec.score(self.model(points)).reshape(resolution, resolution)
+        return xs.numpy(), ys.numpy(), score.float().cpu().numpy()
+
+
+def weight_fingerprint(model: torch.nn.Module) -> tuple:
+    """A cheap summary of every Linear weight: equal fingerprints mean equal weights."""
+    prints = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            w = module.weight.detach().double().flatten()
+            ramp = torch.linspace(1, 2, w.numel(), dtype=torch.float64, device=w.device)
+            prints.append(
+                (tuple(module.weight.shape), round(w.sum().item(), 9), round((w * ramp).sum().item(), 9))
+            )
+    return tuple(prints)

@@ -1,0 +1,32 @@
+"""Home: what the playground is, and the labs."""
+
+import streamlit as st
+
+from ui.startup import warm_up
+
+st.title("🧪 Gradient Playground")
+st.markdown(
+    "Live experiments for an intermediate PyTorch course. Every lab trains a small "
+    "network **right here, in seconds**, while you move the sliders: change one thing, "
+    "press **Play**, and watch what happens to the loss, the gradients and the units. "
+    "Everything runs offline on data that ships with the playground."
+)
+st.subheader("Labs")
+LABS = [
+    (
+        "pages/gradients.py",
+        "📉 Gradients lab",
+        "Watch gradients vanish in deep sigmoid networks and explode with large weights, "
+        "then cure them with ReLU/ELU, Xavier/Kaiming initialization, BatchNorm and "
+        "gradient clipping.",
+    ),
+]
+for page, label, sentence in LABS:
+    with st.container(border=True):
+        st.page_link(page, label=label)
+        st.write(sentence)
+st.caption(
+    "Coming next: optimizers racing on a loss surface, CNNs with augmentation and feature "
+    "maps, prediction on your own images, multi-input/multi-output models, and RNN/LSTM/GRU "
+    f"forecasting. Training on: {warm_up()}."
+)

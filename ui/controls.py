@@ -1,0 +1,146 @@
+"""Widgets described as data, and a per-lab store that survives hidden widgets and presets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from core.config import field_types, format_value, parse_value
+from core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Control:
+    """One widget bound to one config field ("section.field")."""
+
+    key: str
+    label: str
+    kind: str  # "slider" (low..high), "choice" (select_slider over options), "select", "toggle", "number"
+    options: tuple = ()
+    labels: Mapping[object, str] = field(default_factory=dict)  # select/choice: value -> label
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    help: str | None = None
+
+    def coerce(self, value):
+        """The nearest value this widget can show, or ConfigError if there is none."""
+        if self.kind == "select":
+            if value not in self.options:
+                raise ConfigError(
+                    f"'{value}' is not a choice for {self.label}; valid: {', '.join(map(str, self.options))}."
+                )
+            return value
+        if self.kind == "choice":
+            if value in self.options:
+                return value
+            return min(self.options, key=lambda option: _distance(option, value))
+        if self.kind in ("slider", "number") and self.low is not None:
+            clamped = min(max(value, self.low), self.high)
+            return type(value)(clamped)
+        return value
+
+    def text(self, value) -> str:
+        if value in self.labels:
+            return self.labels[value]
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _distance(option, value) -> float:
+    if option > 0 and value > 0:
+        return abs(math.log(option) - math.log(value))
+    return abs(option - value)
+
+
+class ControlStore:
+    """A lab's settings: prefixed flat key -> typed value, kept outside widget state.
+
+    Streamlit forgets a widget's state when the widget is not drawn in a run (a hidden
+    option, the B tab with compare off). The store keeps every value and re-seeds the
+    widget when it reappears; presets and links write to the store, never to widgets.
+    """
+
+    def __init__(self, lab: str, defaults: Mapping[str, object]):
+        self.lab = lab
+        self.defaults = dict(defaults)
+        self.values: dict[str, object] = st.session_state.setdefault(f"{lab}:values", dict(defaults))
+
+    def _widget_key(self, key: str) -> str:
+        return f"{self.lab}:w:{key}"
+
+    def widget(
+        self,
+        control: Control,
+        prefix: str = "",
+        *,
+        disabled: bool = False,
+        on_change: Callable[[], None] | None = None,
+        container=st,
+    ):
+        """Draw the widget for control under prefix and return its current value."""
+        key = prefix + control.key
+        wkey = self._widget_key(key)
+        if wkey not in st.session_state:
+            st.session_state[wkey] = self.values.get(key, self.defaults.get(key))
+
+        def changed() -> None:
+            self.values[key] = st.session_state[wkey]
+            if on_change:
+                on_change()
+
+        common = dict(key=wkey, help=control.help, disabled=disabled, on_change=changed)
+        if control.kind == "slider":
+            container.slider(control.label, control.low, control.high, step=control.step, **common)
+        elif control.kind == "choice":
+            container.select_slider(control.label, control.options, format_func=control.text, **common)
+        elif control.kind == "select":
+            container.selectbox(control.label, control.options, format_func=control.text, **common)
+        elif control.kind == "toggle":
+            container.toggle(control.label, **common)
+        elif control.kind == "number":
+            container.number_input(control.label, control.low, control.high, step=control.step, **common)
+        else:
+            raise ValueError(f"unknown control kind {control.kind}")
+        self.values[key] = st.session_state[wkey]
+        return self.values[key]
+
+    def set(self, values: Mapping[str, object]) -> None:
+        """Overwrite values (a preset, a link); their widgets are re-seeded on the next draw."""
+        for key, value in values.items():
+            self.values[key] = value
+            st.session_state.pop(self._widget_key(key), None)
+
+    def reset(self) -> None:
+        self.set(self.defaults)
+
+    def section(self, prefix: str) -> dict[str, object]:
+        """Unprefixed "section.field" -> value for the keys under prefix."""
+        return {k[len(prefix) :]: v for k, v in self.values.items() if k.startswith(prefix)}
+
+
+def parse_link(
+    params: Mapping[str, str], controls: Mapping[str, Control]
+) -> tuple[dict[str, object], list[str]]:
+    """(values, problems) from URL params: prefixed flat key -> text, checked by its control.
+
+    `controls` maps each prefixed key to its control. Unknown keys are ignored; a value
+    that does not parse or fit gives one sentence in `problems` and keeps the default.
+    """
+    types = field_types()
+    values, problems = {}, []
+    for key, control in controls.items():
+        if key not in params:
+            continue
+        try:
+            values[key] = control.coerce(parse_value(key, params[key], types[control.key]))
+        except ConfigError as err:
+            problems.append(str(err))
+    return values, problems
+
+
+def link_params(values: Mapping[str, object], defaults: Mapping[str, object]) -> dict[str, str]:
+    """The URL params of a setup: only what differs from the defaults, so links stay short."""
+    return {k: format_value(v) for k, v in values.items() if defaults.get(k) != v}

@@ -1,0 +1,287 @@
+"""The Gradients lab's controls, presets, link state and charts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import streamlit as st
+
+from core import figures
+from core.config import RunConfig, from_values, to_values
+from core.diagnosis import diagnose
+from core.presets import Preset
+from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
+from core.training import Run, Status
+from ui.controls import Control, ControlStore, link_params, parse_link
+
+LAB = "grad"
+LABELS = ("A", "B")
+log = logging.getLogger(__name__)
+
+LRS = (1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 10.0)
+WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+
+SHARED = [
+    Control(
+        "data.name", "Dataset", "select", tuple(DATASETS.names()), {n: s.label for n, s in DATASETS.items()}
+    ),
+    Control(
+        "data.n_samples", "Samples", "choice", (100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000, 5000)
+    ),
+    Control("data.noise", "Noise", "slider", low=0.0, high=1.0, step=0.05),
+    Control("data.test_fraction", "Test share", "slider", low=0.1, high=0.5, step=0.05),
+    Control("data.seed", "Data seed", "number", low=0, high=99999, step=1),
+    Control("train.batch_size", "Batch size", "choice", (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
+    Control("train.steps", "Steps", "choice", (50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000)),
+    Control(
+        "train.seed",
+        "Weights and batches seed",
+        "number",
+        low=0,
+        high=99999,
+        step=1,
+        help="Runs with the same seed start from the same weights and see the same batches.",
+    ),
+    Control(
+        "train.probe_every",
+        "Activation statistics every k steps",
+        "slider",
+        low=1,
+        high=50,
+        step=1,
+        help="Forward hooks cost ~30% of a step; sampling keeps them almost free.",
+    ),
+]
+MODEL = [
+    Control("model.depth", "Hidden layers", "slider", low=1, high=50, step=1),
+    Control("model.width", "Units per layer", "choice", WIDTHS),
+    Control(
+        "model.activation",
+        "Activation",
+        "select",
+        tuple(ACTIVATIONS.names()),
+        {n: s.label for n, s in ACTIVATIONS.items()},
+    ),
+    Control(
+        "model.init",
+        "Initializer",
+        "select",
+        tuple(INITIALIZERS.names()),
+        {n: s.label for n, s in INITIALIZERS.items()},
+    ),
+    Control("model.init_a", "Uniform: a", "number", low=-10.0, high=10.0, step=0.05),
+    Control("model.init_b", "Uniform: b", "number", low=-10.0, high=10.0, step=0.05),
+    Control(
+        "model.init_std",
+        "Normal: std",
+        "choice",
+        (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0),
+    ),
+    Control("model.batchnorm", "BatchNorm", "toggle"),
+    Control(
+        "optim.name",
+        "Optimizer",
+        "select",
+        tuple(OPTIMIZERS.names()),
+        {n: s.label for n, s in OPTIMIZERS.items()},
+    ),
+    Control(
+        "optim.lr",
+        "Learning rate",
+        "choice",
+        LRS,
+        help="Can change while the run plays or is paused: it applies from the next step.",
+    ),
+    Control("optim.momentum", "Momentum", "slider", low=0.0, high=0.99, step=0.01),
+    Control("optim.nesterov", "Nesterov", "toggle"),
+    Control("optim.weight_decay", "Weight decay", "choice", (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)),
+    Control(
+        "train.clip_norm",
+        "Gradient clipping (max norm)",
+        "choice",
+        (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
+        {0.0: "off"},
+    ),
+    Control("train.loss", "Loss", "select", tuple(LOSSES.names()), {n: s.label for n, s in LOSSES.items()}),
+]
+
+
+def _prefixed(controls, prefix):
+    return {prefix + c.key: c for c in controls}
+
+
+ALL_CONTROLS: dict[str, Control] = {
+    **_prefixed(SHARED, ""),
+    **_prefixed(MODEL, "a."),
+    **_prefixed(MODEL, "b."),
+}
+
+
+def values_of(a: RunConfig, b: RunConfig | None = None) -> dict[str, object]:
+    """Store values (shared keys unprefixed, model keys under a./b.) for configs A and B."""
+    va, vb = to_values(a), to_values(b or a)
+    return {key: (va if not key.startswith("b.") else vb)[ALL_CONTROLS[key].key] for key in ALL_CONTROLS}
+
+
+COMPARE = Control(
+    "compare",
+    "Compare A and B",
+    "toggle",
+    help="Two configurations train side by side on the same data, the same batches and, "
+    "where the architectures match, the same initial weights.",
+)
+DEFAULTS = values_of(RunConfig()) | {"compare": False}
+
+
+def store() -> ControlStore:
+    """This session's Gradients-lab settings, loaded once from the page's link."""
+    s = ControlStore(LAB, DEFAULTS)
+    if not st.session_state.get(f"{LAB}:linked"):
+        st.session_state[f"{LAB}:linked"] = True
+        params = st.query_params.to_dict()
+        values, problems = parse_link(params, ALL_CONTROLS)
+        values["compare"] = params.get("compare") == "1"
+        s.set(values)
+        st.session_state[f"{LAB}:link_problems"] = problems
+    return s
+
+
+def write_link(s: ControlStore) -> None:
+    """Mirror the settings into the URL, so a copied link restores every control."""
+    params = link_params({k: v for k, v in s.values.items() if k != "compare"}, DEFAULTS)
+    if s.values["compare"]:
+        params["compare"] = "1"
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def apply_preset(preset: Preset) -> None:
+    """Callback of a preset button: settings, compare mode and runs all start fresh."""
+    s = ControlStore(LAB, DEFAULTS)
+    s.set(values_of(preset.a, preset.b) | {"compare": preset.b is not None})
+    st.session_state[f"{LAB}:runs"] = {}
+    st.session_state[f"{LAB}:preset"] = preset.name
+
+
+def configs(s: ControlStore) -> dict[str, RunConfig]:
+    """Label -> RunConfig for A (and B in compare mode) from the current settings."""
+    shared = {k: v for k, v in s.values.items() if "." in k and k[:2] not in ("a.", "b.")}
+    labels = LABELS if s.values["compare"] else LABELS[:1]
+    return {label: from_values(shared | s.section(label.lower() + ".")) for label in labels}
+
+
+def model_controls(s: ControlStore, prefix: str, container) -> None:
+    """The per-configuration widgets, hiding the ones the current choices do not use."""
+    v = s.values
+    lr_key = prefix + "optim.lr"
+
+    def default_lr() -> None:
+        s.set({lr_key: OPTIMIZERS.get(v[prefix + "optim.name"]).default_lr})
+
+    for control in MODEL:
+        key = control.key
+        if key in ("model.init_a", "model.init_b") and v[prefix + "model.init"] != "uniform":
+            continue
+        if key == "model.init_std" and v[prefix + "model.init"] != "normal":
+            continue
+        optimizer = OPTIMIZERS.get(v[prefix + "optim.name"])
+        if key == "optim.momentum" and not optimizer.uses_momentum:
+            continue
+        if key == "optim.nesterov" and not optimizer.uses_nesterov:
+            continue
+        on_change = default_lr if key == "optim.name" else None
+        s.widget(control, prefix, on_change=on_change, container=container)
+
+
+def shared_controls(s: ControlStore, container) -> None:
+    toy = DATASETS.get(s.values["data.name"]).toy
+    for control in SHARED:
+        disabled = control.key in ("data.n_samples", "data.noise") and not toy
+        s.widget(control, disabled=disabled, container=container)
+
+
+# ---- charts ----------------------------------------------------------------------------
+
+
+def scales(runs: Mapping[str, Run]) -> dict[str, tuple[float, float] | None]:
+    """Shared axis ranges, so A and B are read on the same scales."""
+    losses = [r.loss for run in runs.values() for r in run.records]
+    losses += [e.test_loss for run in runs.values() for e in run.evals]
+    norms = [n for run in runs.values() for r in run.records for n in r.grad_norms.values()]
+    return {"loss": figures.log_range(losses), "norm": figures.log_range(norms, pad=0.0)}
+
+
+def draw_run(run: Run, label: str, tick: int, shared: Mapping, wide: bool) -> None:
+    """Status, diagnosis and every chart of one run."""
+    key = f"{label}-{tick}"
+    last = run.records[-1] if run.records else None
+    evals = run.evals[-1]
+    cols = st.columns(4)
+    cols[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
+    cols[1].metric("Train loss", f"{evals.train_loss:.3g}")
+    cols[2].metric("Test loss", f"{evals.test_loss:.3g}")
+    cols[3].metric("Test accuracy", f"{evals.test_accuracy:.0%}")
+    if run.status is Status.DIVERGED:
+        st.error(run.message)
+    d = diagnose(run.records, run.diverged_at)
+    box = {"healthy": st.success, "info": st.info, "diverged": st.error}.get(d.kind, st.warning)
+    box(d.what + (f"  \n{d.advice}" if d.advice else ""))
+    loss_fig = figures.loss_curves(
+        run.records,
+        run.evals,
+        title=f"Loss {label}".strip(),
+        y_range=shared["loss"],
+        diverged_at=run.diverged_at,
+    )
+    norm_range = shared["norm"]
+    heat = figures.grad_norm_heatmap(
+        run.records,
+        run.layer_names,
+        title=f"Gradient norm per layer over steps {label}".strip(),
+        z_range=norm_range,
+    )
+    bars = figures.grad_norm_bars(last, run.layer_names, x_range=norm_range)
+    sampled = next(((r.activations, r.step) for r in reversed(run.records) if r.activations), (None, None))
+    acts = figures.activation_stats_chart(*sampled)
+    boundary = None
+    if run.data.n_features == 2:
+        xs, ys, score = run.predict_grid()
+        test = run.data.x_test.cpu().numpy(), run.data.y_test.cpu().numpy()
+        boundary = figures.decision_boundary(
+            xs, ys, score, *test, title="What the model predicts (test points)"
+        )
+    if wide:
+        left, right = st.columns([3, 2])
+        left.plotly_chart(loss_fig, key=f"loss-{key}")
+        if boundary is not None:
+            right.plotly_chart(boundary, key=f"boundary-{key}")
+        st.plotly_chart(heat, key=f"heat-{key}")
+        left, right = st.columns(2)
+        left.plotly_chart(bars, key=f"bars-{key}")
+        right.plotly_chart(acts, key=f"acts-{key}")
+    else:
+        for name, fig in (
+            ("loss", loss_fig),
+            ("heat", heat),
+            ("bars", bars),
+            ("acts", acts),
+            ("boundary", boundary),
+        ):
+            if fig is not None:
+                st.plotly_chart(fig, key=f"{name}-{key}")
+
+
+def draw_all(runs: Mapping[str, Run], errors: Mapping[str, str], tick: int) -> None:
+    """One run full width, or A and B in two columns on shared scales."""
+    shared = scales(runs)
+    labels = list(runs) + [label for label in errors if label not in runs]
+    columns = st.columns(len(labels)) if len(labels) > 1 else [st.container()]
+    for column, label in zip(columns, sorted(labels), strict=True):
+        with column:
+            if len(labels) > 1:
+                st.subheader(f"Configuration {label}")
+            if label in errors:
+                st.error(errors[label])
+                continue
+            draw_run(runs[label], label if len(labels) > 1 else "", tick, shared, wide=len(labels) == 1)

@@ -1,0 +1,55 @@
+"""Per-session runs: built from configs, kept in st.session_state, never shared."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import streamlit as st
+
+from core.config import DataConfig, RunConfig
+from core.data import Dataset
+from core.errors import ConfigError
+from core.registry import DATASETS
+from core.training import Run
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """Datasets are immutable and keyed by their frozen config: safe to share."""
+    return DATASETS.get(cfg.name).load(cfg)
+
+
+def _same_but_lr(a: RunConfig, b: RunConfig) -> bool:
+    return dataclasses.replace(a, optim=dataclasses.replace(a.optim, lr=b.optim.lr)) == b
+
+
+def sync_runs(lab: str, configs: Mapping[str, RunConfig]) -> tuple[dict[str, Run], dict[str, str]]:
+    """(runs, errors) for each label -> config, reusing a run when only the lr changed.
+
+    A new learning rate goes to the existing run and takes effect at its next step; any
+    other change starts that run over. A config that cannot run gives a sentence in
+    `errors` and leaves no run under its label.
+    """
+    runs: dict[str, Run] = st.session_state.setdefault(f"{lab}:runs", {})
+    errors: dict[str, str] = {}
+    for label in list(runs):
+        if label not in configs:
+            del runs[label]
+    for label, cfg in configs.items():
+        run = runs.get(label)
+        if run is not None and _same_but_lr(run.cfg, cfg):
+            if run.lr != cfg.optim.lr:
+                run.set_lr(cfg.optim.lr)
+            continue
+        runs.pop(label, None)
+        try:
+            runs[label] = Run(cfg, load_dataset(cfg.data))
+        except ConfigError as err:
+            errors[label] = str(err)
+    return runs, errors
+
+
+def session_runs(lab: str) -> dict[str, Run]:
+    """The runs this session holds for the lab (empty before the page first drew)."""
+    return st.session_state.setdefault(f"{lab}:runs", {})
