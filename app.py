@@ -4,11 +4,13 @@ import streamlit as st
 
 from ui.startup import warm_up
 
-st.set_page_config(page_title="Gradient Playground", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Gradient Playground", page_icon=":material/science:", layout="wide")
 warm_up()
 st.navigation(
     [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/gradients.py", title="Gradients lab", icon="📉", url_path="gradients"),
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(
+            "pages/gradients.py", title="Gradients lab", icon=":material/trending_down:", url_path="gradients"
+        ),
     ]
 ).run()

@@ -34,11 +34,11 @@ def describe_ratio(ratio: float) -> str:
     if ratio <= 0:
         return "zero"
     big = 1 / ratio if ratio < 1 else ratio
-    names = ((1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand"))
-    for size, name in names:
-        if big >= size:
-            word = f"{name}th" if ratio < 1 else f"{name} times"
-            return f"about a {word} ({ratio:.1e})"
+    if big >= 1000:
+        power = min(4, max(1, round(math.log10(big) / 3)))  # nearest: thousand .. trillion
+        name = ("thousand", "million", "billion", "trillion")[power - 1]
+        word = f"{name}th" if ratio < 1 else f"{name} times"
+        return f"about a {word} ({ratio:.1e})"
     if ratio < 1:
         return f"about 1/{big:,.0f}"
     return f"about {big:,.0f} times"

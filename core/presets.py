@@ -13,6 +13,7 @@ class Preset:
     """One lesson: a configuration A and, for a side-by-side lesson, a configuration B."""
 
     name: str
+    short: str  # button label
     lesson: str  # one sentence: what the student should see
     a: RunConfig
     b: RunConfig | None = None
@@ -45,30 +46,35 @@ GRADIENT_PRESETS: dict[str, Preset] = {
     for p in (
         Preset(
             "Vanishing: deep sigmoid, default init",
+            "Vanishing",
             "Ten sigmoid layers: the first layer's gradient is millions of times smaller "
             "than the last one's, and the loss barely moves.",
             VANISHING,
         ),
         Preset(
             "Cured: ELU + Kaiming + BatchNorm",
+            "Cured",
             "The same ten layers with ELU, Kaiming initialization and BatchNorm: every "
             "layer gets a gradient of similar size and the spiral is learned.",
             CURED,
         ),
         Preset(
             "Exploding: large normal init",
+            "Exploding",
             "Weights drawn from Normal(0, 0.4) grow the signal layer after layer; the "
             "first SGD steps are huge and the run diverges within a few steps.",
             EXPLODING,
         ),
         Preset(
             "Clipped: the same with gradient clipping",
+            "Clipped",
             "The same network with gradients clipped to a norm of 0.5: every step stays "
             "bounded, the run does not diverge and it learns.",
             CLIPPED,
         ),
         Preset(
             "Compare: vanishing vs cured",
+            "Vanishing vs cured",
             "A and B side by side on the same data and batches: sigmoid with default "
             "init against ELU + Kaiming + BatchNorm.",
             VANISHING,

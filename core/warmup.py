@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from core import figures
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.data import Dataset
 from core.registry import DATASETS, OPTIMIZERS
@@ -11,7 +12,11 @@ from core.training import Run
 
 
 def warm_up(dataset: Dataset | None = None) -> float:
-    """Train a tiny model a few steps with every optimizer; returns the final loss."""
+    """Train a tiny model a few steps with every optimizer and draw every figure once.
+
+    Returns the final loss. The first optimizer in a process imports torch._dynamo
+    (~1-3 s) and plotly's first figure loads its validators (~0.3 s).
+    """
     base = RunConfig(
         data=DataConfig(name="xor", n_samples=64),
         model=ModelConfig(depth=2, width=4, batchnorm=True),
@@ -23,4 +28,10 @@ def warm_up(dataset: Dataset | None = None) -> float:
         cfg = dataclasses.replace(base, optim=dataclasses.replace(base.optim, name=name, lr=spec.default_lr))
         run = Run(cfg, data)
         loss = run.advance(3)[-1].loss
+    figures.loss_curves(run.records, run.evals)
+    figures.grad_norm_heatmap(run.records, run.layer_names)
+    figures.grad_norm_bars(run.records[-1], run.layer_names)
+    figures.activation_stats_chart(run.records[0].activations, 1)
+    xs, ys, score = run.predict_grid(resolution=8)
+    figures.decision_boundary(xs, ys, score, run.data.x_test.numpy(), run.data.y_test.numpy())
     return loss

@@ -5,14 +5,16 @@ import logging
 import streamlit as st
 
 from core.presets import GRADIENT_PRESETS
-from core.training import Status
 from ui import gradients as lab
-from ui.live import advance_together, play
-from ui.runs import session_runs, sync_runs
+from ui.live import live_view, transport
+from ui.runs import sync_runs
+from ui.startup import ensure_router
+
+ensure_router()
 
 log = logging.getLogger(__name__)
 
-st.title("📉 Gradients lab")
+st.title(":material/trending_down: Gradients lab")
 st.caption(
     "Deep networks learn only if the gradient reaches their first layers. Pick a depth, an "
     "activation and an initializer, press **Play**, and watch each layer's gradient norm."
@@ -25,7 +27,7 @@ for problem in st.session_state.pop(f"{lab.LAB}:link_problems", []):
 st.markdown("**Presets:** one click sets up a lesson.")
 preset_cols = st.columns(len(GRADIENT_PRESETS))
 for col, preset in zip(preset_cols, GRADIENT_PRESETS.values(), strict=True):
-    col.button(preset.name, on_click=lab.apply_preset, args=(preset,), help=preset.lesson, width="stretch")
+    col.button(preset.short, on_click=lab.apply_preset, args=(preset,), help=preset.lesson, width="stretch")
 chosen = GRADIENT_PRESETS.get(st.session_state.get(f"{lab.LAB}:preset", ""))
 if chosen:
     st.info(f"**{chosen.name}.** {chosen.lesson}")
@@ -49,58 +51,13 @@ except Exception:  # never a stack trace on screen; the server log keeps it
     st.stop()
 
 
-def _each(action):
-    for run in session_runs(lab.LAB).values():
-        action(run)
-
-
-def _step():
-    _each(lambda run: run.pause())
-    live = [run for run in session_runs(lab.LAB).values() if not run.done]
-    if live:
-        advance_together(live, max_steps=1, seconds=5.0)
-
-
-playing = any(run.status is Status.PLAYING for run in runs.values())
-all_done = bool(runs) and all(run.done for run in runs.values())
-buttons = st.columns([1, 1, 1, 1, 4])
-buttons[0].button(
-    "▶ Play",
-    type="primary",
-    disabled=playing or all_done or not runs,
-    on_click=_each,
-    args=(lambda run: run.play(),),
-    width="stretch",
-)
-buttons[1].button(
-    "⏸ Pause", disabled=not playing, on_click=_each, args=(lambda run: run.pause(),), width="stretch"
-)
-buttons[2].button("⏭ Step", disabled=all_done or not runs, on_click=_step, width="stretch")
-buttons[3].button("↺ Reset", on_click=_each, args=(lambda run: run.reset(),), width="stretch")
-with buttons[4]:
-    if len(runs) == 2:
-        a, b = runs["A"], runs["B"]
-        same = (
-            "the same initial weights"
-            if a.init_fingerprint == b.init_fingerprint
-            else "different initial weights (the architectures or initializers differ)"
-        )
-        st.caption(f"A fair comparison: the same data, the same batches in the same order, and {same}.")
-    if all_done:
-        st.caption("Finished. Press **Reset** to train again from the same start.")
-
-slot = st.empty()
-
-
-def draw(tick: int) -> None:
-    with slot.container():
-        lab.draw_all(runs, errors, tick)
-
-
-try:
-    draw(0)
-    play(list(runs.values()), draw)
-except Exception:
-    log.exception("training or drawing failed")
-    _each(lambda run: run.pause())
-    st.error("Something went wrong while training; the run is paused. Try smaller settings or Reset.")
+side = transport(lab.LAB, runs)
+if len(runs) == 2:
+    same = runs["A"].init_fingerprint == runs["B"].init_fingerprint
+    weights = (
+        "the same initial weights"
+        if same
+        else "different initial weights (their layers or initializers differ)"
+    )
+    side.caption(f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
+live_view(lab.LAB, runs, lambda t: lab.draw_all(runs, errors, t))

@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ui.startup import warm_up
+from ui.startup import ensure_router, warm_up
 
-st.title("🧪 Gradient Playground")
+ensure_router()
+
+st.title(":material/science: Gradient Playground")
 st.markdown(
     "Live experiments for an intermediate PyTorch course. Every lab trains a small "
     "network **right here, in seconds**, while you move the sliders: change one thing, "
@@ -15,15 +17,14 @@ st.subheader("Labs")
 LABS = [
     (
         "pages/gradients.py",
-        "📉 Gradients lab",
         "Watch gradients vanish in deep sigmoid networks and explode with large weights, "
         "then cure them with ReLU/ELU, Xavier/Kaiming initialization, BatchNorm and "
         "gradient clipping.",
     ),
 ]
-for page, label, sentence in LABS:
+for page, sentence in LABS:
     with st.container(border=True):
-        st.page_link(page, label=label)
+        st.page_link(page)  # title and icon come from app.py's navigation
         st.write(sentence)
 st.caption(
     "Coming next: optimizers racing on a loss surface, CNNs with augmentation and feature "

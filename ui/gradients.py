@@ -212,9 +212,9 @@ def scales(runs: Mapping[str, Run]) -> dict[str, tuple[float, float] | None]:
     return {"loss": figures.log_range(losses), "norm": figures.log_range(norms, pad=0.0)}
 
 
-def draw_run(run: Run, label: str, tick: int, shared: Mapping, wide: bool) -> None:
+def draw_run(run: Run, label: str, shared: Mapping, wide: bool, tick: str) -> None:
     """Status, diagnosis and every chart of one run."""
-    key = f"{label}-{tick}"
+    key = f"{label or 'single'}-{tick}"  # one key per redraw: Streamlit refuses duplicates
     last = run.records[-1] if run.records else None
     evals = run.evals[-1]
     cols = st.columns(4)
@@ -246,7 +246,7 @@ def draw_run(run: Run, label: str, tick: int, shared: Mapping, wide: bool) -> No
     acts = figures.activation_stats_chart(*sampled)
     boundary = None
     if run.data.n_features == 2:
-        xs, ys, score = run.predict_grid()
+        xs, ys, score = run.predict_grid(resolution=48)
         test = run.data.x_test.cpu().numpy(), run.data.y_test.cpu().numpy()
         boundary = figures.decision_boundary(
             xs, ys, score, *test, title="What the model predicts (test points)"
@@ -272,7 +272,7 @@ def draw_run(run: Run, label: str, tick: int, shared: Mapping, wide: bool) -> No
                 st.plotly_chart(fig, key=f"{name}-{key}")
 
 
-def draw_all(runs: Mapping[str, Run], errors: Mapping[str, str], tick: int) -> None:
+def draw_all(runs: Mapping[str, Run], errors: Mapping[str, str], tick: str) -> None:
     """One run full width, or A and B in two columns on shared scales."""
     shared = scales(runs)
     labels = list(runs) + [label for label in errors if label not in runs]
@@ -284,4 +284,4 @@ def draw_all(runs: Mapping[str, Run], errors: Mapping[str, str], tick: int) -> N
             if label in errors:
                 st.error(errors[label])
                 continue
-            draw_run(runs[label], label if len(labels) > 1 else "", tick, shared, wide=len(labels) == 1)
+            draw_run(runs[label], label if len(labels) > 1 else "", shared, wide=len(labels) == 1, tick=tick)

@@ -24,3 +24,18 @@ def warm_up() -> str:
     _warm_core()
     log.info("torch warmed up on %s with %d thread(s)", device, threads)
     return f"{device}, {threads} thread(s)"
+
+
+def ensure_router() -> None:
+    """Hand a deep link over to app.py's router when Streamlit bypassed it.
+
+    With a pages/ folder beside app.py, Streamlit (1.4x-1.6x) runs the requested page
+    script directly, in its old multipage mode, if a fresh server's first request is a
+    deep link such as /gradients: app.py, its page config and navigation never run.
+    Leaving that mode and rerunning lets app.py route the same URL.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
