@@ -81,7 +81,12 @@ def loss_curves(
     layout = _layout(
         title,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=dict(title=dict(text="loss (log scale)"), type="log", range=list(y_range) if y_range else None),
+        yaxis=dict(
+            title=dict(text="loss (log scale)"),
+            type="log",
+            exponentformat="power",
+            range=list(y_range) if y_range else None,
+        ),
         legend=dict(orientation="h", y=-0.25),
     )
     if diverged_at is not None:
@@ -148,7 +153,7 @@ def grad_norm_heatmap(
     if high - low < 1:
         low, high = low - 0.5, high + 0.5
     ticks = list(range(math.ceil(low), math.floor(high) + 1))
-    ticks = ticks[:: max(1, len(ticks) // 8)]
+    ticks = ticks[:: math.ceil(len(ticks) / 6)]
     heat = dict(
         type="heatmap",
         x=steps,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 import streamlit as st
@@ -12,7 +13,7 @@ from core.config import RunConfig, from_values, to_values
 from core.diagnosis import diagnose
 from core.presets import Preset
 from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
-from core.training import Run, Status
+from core.training import Run
 from ui.controls import Control, ControlStore, link_params, parse_link
 
 LAB = "grad"
@@ -215,15 +216,13 @@ def scales(runs: Mapping[str, Run]) -> dict[str, tuple[float, float] | None]:
 def draw_run(run: Run, label: str, shared: Mapping, wide: bool, tick: str) -> None:
     """Status, diagnosis and every chart of one run."""
     key = f"{label or 'single'}-{tick}"  # one key per redraw: Streamlit refuses duplicates
-    last = run.records[-1] if run.records else None
+    last = next((r for r in reversed(run.records) if math.isfinite(r.grad_norm_total)), None)
     evals = run.evals[-1]
     cols = st.columns(4)
     cols[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
     cols[1].metric("Train loss", f"{evals.train_loss:.3g}")
     cols[2].metric("Test loss", f"{evals.test_loss:.3g}")
     cols[3].metric("Test accuracy", f"{evals.test_accuracy:.0%}")
-    if run.status is Status.DIVERGED:
-        st.error(run.message)
     d = diagnose(run.records, run.diverged_at)
     box = {"healthy": st.success, "info": st.info, "diverged": st.error}.get(d.kind, st.warning)
     box(d.what + (f"  \n{d.advice}" if d.advice else ""))
