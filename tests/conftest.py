@@ -1,0 +1,37 @@
+"""Shared test set-up: one torch thread, and small datasets and configs to reuse."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from core.registry import DATASETS
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def xor_data():
+    """A small, dull 2-D dataset: fast and clear (Lightning's advice)."""
+    return DATASETS.get("xor").load(DataConfig(name="xor", n_samples=128, noise=0.05))
+
+
+@pytest.fixture
+def tiny_cfg() -> RunConfig:
+    """Two hidden layers of 8 units on xor, a few steps, probes every step."""
+    return RunConfig(
+        data=DataConfig(name="xor", n_samples=128, noise=0.05),
+        model=ModelConfig(depth=2, width=8),
+        optim=OptimConfig(name="sgd", lr=0.1, momentum=0.9),
+        train=TrainConfig(steps=20, batch_size=16, probe_every=1, eval_every=5),
+    )
+
+
+def with_changes(cfg: RunConfig, **sections) -> RunConfig:
+    """Replace fields per section: with_changes(cfg, model=dict(depth=3))."""
+    return dataclasses.replace(
+        cfg, **{name: dataclasses.replace(getattr(cfg, name), **fields) for name, fields in sections.items()}
+    )

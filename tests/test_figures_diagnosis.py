@@ -1,0 +1,91 @@
+"""Figures from records, and the plain-word diagnosis, on hand-made records."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core import figures
+from core.diagnosis import describe_ratio, diagnose
+from core.records import ActivationStats, EvalRecord, StepRecord
+
+LAYERS = ["hidden 1", "hidden 2", "output"]
+
+
+def record(step, norms, *, loss=0.5, acts=None, clipped=False, total=None):
+    norms = dict(zip(LAYERS, norms, strict=True))
+    total = total if total is not None else math.sqrt(sum(v * v for v in norms.values()))
+    return StepRecord(step, loss, 0.01, norms, total, clipped, acts)
+
+
+def test_heatmap_puts_the_first_layer_at_the_bottom_on_a_log_scale():
+    recs = [record(s, [1e-6, 1e-3, 1.0]) for s in range(1, 6)]
+    fig = figures.grad_norm_heatmap(recs, LAYERS)
+    heat = fig.data[0]
+    assert list(heat.y) == LAYERS  # plotly draws the first category at the bottom
+    assert np.allclose(np.asarray(heat.z)[:, 0], [-6, -3, 0])
+    assert "input at bottom" in fig.layout.yaxis.title.text
+
+
+def test_heatmap_bins_long_runs_and_marks_zero_and_nan():
+    recs = [record(s, [0.0, float("nan"), 10.0]) for s in range(1, 451)]
+    steps, logs = figures.grad_norm_matrix(recs, LAYERS, max_columns=200)
+    assert logs.shape == (3, len(steps)) and len(steps) <= 200
+    assert steps[-1] == 450
+    assert (logs[0] == figures.ZERO_FLOOR).all() and np.isnan(logs[1]).all() and np.allclose(logs[2], 1.0)
+
+
+def test_shared_ranges_span_all_values():
+    assert figures.log_range([1e-3, 10.0, float("nan"), 0.0], pad=0) == (-3.0, 1.0)
+    assert figures.log_range([]) is None
+
+
+def test_every_figure_builds_from_records_and_from_nothing():
+    acts = {"hidden 1": ActivationStats(0.1, 0.2, 0.5, 0.0), "hidden 2": ActivationStats(0.3, 0.1, 0.0, 0.9)}
+    recs = [record(1, [1e-3, 1e-2, 1.0], acts=acts), record(2, [1e-3, 1e-2, 1.0], loss=float("nan"))]
+    evals = [EvalRecord(0, 0.7, 0.5, 0.7, 0.5)]
+    assert len(figures.loss_curves(recs, evals, diverged_at=2).data) == 3
+    assert figures.loss_curves([], []).layout.yaxis.type == "log"
+    assert len(figures.grad_norm_bars(recs[0], LAYERS).data[0].x) == 3
+    assert figures.grad_norm_bars(None, LAYERS).data == ()
+    chart = figures.activation_stats_chart(acts, 1)
+    assert [t.type for t in chart.data] == ["scatter", "bar", "bar"]
+    assert list(chart.data[1].x) == [50.0, 0.0] and list(chart.data[2].x) == [0.0, 90.0]
+    assert figures.activation_stats_chart(None).data == ()
+    grid = np.linspace(-1, 1, 4)
+    boundary = figures.decision_boundary(grid, grid, np.full((4, 4), 0.5), np.zeros((2, 2)), np.array([0, 1]))
+    assert boundary.data[0].type == "heatmap"
+
+
+@pytest.mark.parametrize(
+    ("ratio", "words"),
+    [(1.2e-6, "about a millionth (1.2e-06)"), (8e-10, "about a billionth"), (0.02, "about 1/50"),
+     (2300, "about a thousand times"), (3.0, "about 3 times")],
+)  # fmt: skip
+def test_ratios_in_words(ratio, words):
+    assert describe_ratio(ratio).startswith(words)
+
+
+def test_diagnosis_names_each_failure():
+    assert diagnose([]).kind == "info"
+    assert diagnose([record(1, [1e-7, 1e-4, 1.0])]).kind == "vanishing"
+    assert "millionth" in diagnose([record(1, [1e-6, 1e-4, 1.0])]).what
+    assert diagnose([record(1, [1e4, 10, 1.0])]).kind == "exploding"
+    assert diagnose([record(1, [0.0, 0.0, 1.0])]).kind == "zero"
+    dead = {"hidden 1": ActivationStats(0, 0, 0.8, 0), "hidden 2": ActivationStats(0, 1, 0.0, 0)}
+    assert diagnose([record(1, [0.5, 0.5, 1.0], acts=dead)]).kind == "dead"
+    flat = {"hidden 1": ActivationStats(0.5, 0.5, 0.0, 0.7)}
+    assert diagnose([record(1, [0.5, 0.5, 1.0], acts=flat)]).kind == "saturated"
+    healthy = diagnose([record(1, [0.5, 0.5, 1.0], clipped=True)])
+    assert healthy.kind == "healthy" and "Clipping" in healthy.what and not healthy.severe
+
+
+def test_divergence_diagnosis_gives_the_step_and_the_peak_norm():
+    recs = [
+        record(1, [1.0, 1.0, 1.0], total=3e8),
+        record(2, [1.0, 1.0, 1.0], loss=float("nan"), total=float("inf")),
+    ]
+    d = diagnose(recs, diverged_at=2)
+    assert d.kind == "diverged" and "at step 2" in d.what and "3.0e+08" in d.what and "clipping" in d.advice

@@ -1,0 +1,161 @@
+"""Every page through Streamlit's AppTest: loads, presets run, bad input gets a sentence."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.presets import GRADIENT_PRESETS
+
+TIMEOUT = 120
+LAB = "pages/gradients.py"
+
+
+def key(name: str) -> str:
+    return f"grad:w:{name}"
+
+
+def open_lab(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page(LAB)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    return at
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> list[str]:
+    return [m.value for m in at.metric]
+
+
+def runs(at: AppTest):
+    return at.session_state["grad:runs"]
+
+
+def test_home_page_lists_the_labs():
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert "Gradient Playground" in at.title[0].value
+    assert any("vanish" in md.value for md in at.markdown)
+
+
+def test_lab_loads_with_its_defaults():
+    at = open_lab()
+    assert at.slider(key=key("a.model.depth")).value == 4
+    assert metrics(at)[0] == "0 / 400"
+    assert any("Press Play" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", list(GRADIENT_PRESETS.values()), ids=lambda p: p.short)
+def test_each_preset_runs_to_its_end(preset):
+    at = click(open_lab(), preset.short)
+    assert any(preset.lesson in i.value for i in at.info)
+    click(at, "Play")
+    assert all(run.done for run in runs(at).values())
+    assert any("Finished" in c.value for c in at.caption)
+    for run in runs(at).values():
+        shown = metrics(at)
+        if run.diverged_at:
+            assert any(f"at step {run.diverged_at}" in e.value for e in at.error)
+        else:
+            assert f"{run.cfg.train.steps} / {run.cfg.train.steps}" in shown
+    assert len(runs(at)) == (2 if preset.b else 1)
+
+
+@pytest.mark.slow
+def test_extreme_setup_shows_no_exception():
+    at = open_lab(
+        {"a.model.depth": "50", "a.model.width": "2", "a.optim.lr": "10.0", "train.batch_size": "1"}
+    )
+    assert at.slider(key=key("a.model.depth")).value == 50
+    click(at, "Play")
+    run = runs(at)["A"]
+    assert run.done
+    assert not at.exception
+
+
+def test_link_restores_every_control():
+    at = open_lab({"a.model.depth": "7", "a.model.activation": "tanh", "a.optim.lr": "0.003", "compare": "1",
+                   "b.model.batchnorm": "1", "data.name": "moons"})  # fmt: skip
+    assert at.slider(key=key("a.model.depth")).value == 7
+    assert at.selectbox(key=key("a.model.activation")).value == "tanh"
+    assert at.select_slider(key=key("a.optim.lr")).value == 0.003
+    assert at.toggle(key=key("b.model.batchnorm")).value is True
+    assert at.selectbox(key=key("data.name")).value == "moons"
+    assert set(runs(at)) == {"A", "B"}
+    assert runs(at)["A"].cfg.model.depth == 7 and runs(at)["B"].cfg.model.batchnorm
+
+
+def test_the_url_follows_the_controls():
+    at = open_lab()
+    at.slider(key=key("a.model.depth")).set_value(9).run()
+    assert at.query_params["a.model.depth"] in ("9", ["9"])
+    assert "a.model.width" not in at.query_params  # defaults stay out of the link
+
+
+def test_a_bad_link_warns_and_keeps_the_default():
+    at = open_lab({"a.model.depth": "abc", "a.model.activation": "swish"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "could not be used" in warnings and "abc" in warnings and "swish" in warnings
+    assert at.slider(key=key("a.model.depth")).value == 4
+
+
+def test_settings_that_cannot_run_get_one_sentence_and_keep_the_rest():
+    at = open_lab()
+    at.slider(key=key("a.model.depth")).set_value(12).run()
+    at.toggle(key=key("a.model.batchnorm")).set_value(True).run()
+    at.select_slider(key=key("train.batch_size")).set_value(1).run()
+    assert not at.exception
+    assert any("BatchNorm needs at least 2 examples" in e.value for e in at.error)
+    at.select_slider(key=key("train.batch_size")).set_value(8).run()
+    assert not at.error and at.slider(key=key("a.model.depth")).value == 12
+    assert runs(at)["A"].cfg.model.depth == 12
+
+
+def test_step_pause_and_a_new_learning_rate_mid_run():
+    at = open_lab()
+    click(at, "Step")
+    click(at, "Step")
+    assert metrics(at)[0] == "2 / 400"
+    run = runs(at)["A"]
+    at.select_slider(key=key("a.optim.lr")).set_value(0.1).run()
+    assert runs(at)["A"] is run and run.step == 2  # a new lr keeps the run
+    click(at, "Step")
+    assert run.records[-1].lr == 0.1 and run.records[-2].lr == 0.01
+    at.slider(key=key("a.model.depth")).set_value(3).run()
+    assert runs(at)["A"] is not run and runs(at)["A"].step == 0  # a new architecture starts over
+
+
+def test_changing_the_optimizer_sets_its_default_learning_rate():
+    at = open_lab()
+    at.selectbox(key=key("a.optim.name")).set_value("sgd").run()
+    assert at.select_slider(key=key("a.optim.lr")).value == 0.1
+    assert at.slider(key=key("a.optim.momentum")).value == 0.9
+    assert at.toggle(key=key("a.optim.nesterov")).value is False
+
+
+def test_reset_returns_to_the_first_step():
+    at = open_lab()
+    click(at, "Step")
+    click(at, "Reset")
+    assert metrics(at)[0] == "0 / 400"
+
+
+def test_compare_mode_says_the_start_is_fair():
+    at = open_lab()
+    at.toggle(key=key("compare")).set_value(True).run()
+    assert set(runs(at)) == {"A", "B"}
+    assert any("the same initial weights" in c.value for c in at.caption)
+    at.selectbox(key=key("b.model.init")).set_value("xavier_normal").run()
+    assert any("different initial weights" in c.value for c in at.caption)

@@ -1,0 +1,124 @@
+"""Registries fail loudly; configs validate, round-trip through text, and build models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.config import (
+    ModelConfig,
+    RunConfig,
+    field_types,
+    from_flat,
+    from_values,
+    to_flat,
+    to_values,
+    validate,
+)
+from core.errors import ConfigError
+from core.models import build_mlp
+from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
+from tests.conftest import with_changes
+
+
+@pytest.mark.parametrize("registry", [ACTIVATIONS, INITIALIZERS, OPTIMIZERS, LOSSES, DATASETS])
+def test_unknown_name_lists_the_valid_names(registry):
+    with pytest.raises(ConfigError) as err:
+        registry.get("no-such-thing")
+    message = str(err.value)
+    assert "no-such-thing" in message
+    assert all(name in message for name in registry.names())
+
+
+def test_course_choices_are_registered():
+    assert ACTIVATIONS.names() == ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "linear"]
+    assert INITIALIZERS.names() == [
+        "default", "zeros", "uniform", "normal",
+        "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal",
+    ]  # fmt: skip
+    assert OPTIMIZERS.names() == ["sgd", "adagrad", "rmsprop", "adam", "adamw"]
+    assert {"circle", "xor", "gauss", "spiral", "moons", "digits"} <= set(DATASETS.names())
+
+
+def test_every_optimizer_has_a_sensible_default_lr():
+    for _, spec in OPTIMIZERS.items():
+        assert 1e-4 <= spec.default_lr <= 0.5
+
+
+def test_sgd_gets_momentum_and_nesterov():
+    cfg = with_changes(RunConfig(), optim=dict(name="sgd", momentum=0.8, nesterov=True)).optim
+    opt = OPTIMIZERS.get("sgd").make([torch.nn.Parameter(torch.zeros(2))], cfg)
+    assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["nesterov"] is True
+
+
+def _weights(init: str, activation: str = "relu", **params) -> torch.Tensor:
+    cfg = ModelConfig(depth=1, width=400, activation=activation, init=init, **params)
+    return build_mlp(400, 2, cfg, seed=0).hidden[0].linear.weight.detach()
+
+
+def test_kaiming_uses_the_activations_gain():
+    fan_in = 400
+    assert _weights("kaiming_normal", "relu").std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.03)
+    tanh_gain = 5 / 3
+    assert _weights("kaiming_normal", "tanh").std().item() == pytest.approx(
+        tanh_gain / math.sqrt(fan_in), rel=0.03
+    )
+
+
+def test_parametrised_initializers_follow_their_numbers():
+    assert _weights("zeros").abs().max().item() == 0
+    w = _weights("uniform", init_a=-0.3, init_b=0.2)
+    assert w.min().item() >= -0.3 and w.max().item() <= 0.2
+    assert _weights("normal", init_std=0.5).std().item() == pytest.approx(0.5, rel=0.03)
+    assert _weights("xavier_uniform").std().item() == pytest.approx(math.sqrt(2 / 800), rel=0.03)
+
+
+def test_flat_form_round_trips():
+    cfg = with_changes(
+        RunConfig(), model=dict(depth=7, activation="tanh", batchnorm=True), optim=dict(lr=0.003)
+    )
+    assert from_flat(to_flat(cfg)) == cfg
+    assert from_values(to_values(cfg)) == cfg
+    assert set(to_flat(cfg)) == set(field_types())
+
+
+def test_flat_values_that_do_not_parse_name_the_field():
+    with pytest.raises(ConfigError, match="model.depth"):
+        from_flat({"model.depth": "abc"})
+    with pytest.raises(ConfigError, match="optim.lr"):
+        from_flat({"optim.lr": "inf"})
+    assert from_flat({"unknown.key": "1"}) == RunConfig()
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        (dict(model=dict(depth=0)), "depth"),
+        (dict(model=dict(depth=51)), "depth"),
+        (dict(model=dict(width=1)), "width"),
+        (dict(optim=dict(lr=0.0)), "learning rate"),
+        (dict(optim=dict(lr=float("nan"))), "learning rate"),
+        (dict(optim=dict(name="sgd", momentum=0.0, nesterov=True)), "Nesterov"),
+        (dict(optim=dict(momentum=1.0)), "Momentum"),
+        (dict(model=dict(batchnorm=True), train=dict(batch_size=1)), "BatchNorm"),
+        (dict(model=dict(init="uniform", init_a=0.5, init_b=0.1)), "Uniform"),
+        (dict(model=dict(init="normal", init_std=0.0)), "Normal"),
+        (dict(train=dict(steps=0)), "steps"),
+        (dict(train=dict(clip_norm=-1.0)), "clipping"),
+        (dict(model=dict(activation="swish")), "Valid names"),
+    ],
+)
+def test_validate_explains_settings_that_cannot_run(changes, words):
+    with pytest.raises(ConfigError, match=words):
+        validate(with_changes(RunConfig(), **changes))
+
+
+def test_binary_loss_needs_two_classes():
+    with pytest.raises(ConfigError, match="exactly 2 classes"):
+        LOSSES.get("bce").out_features(10)
+
+
+def test_defaults_are_valid():
+    validate(RunConfig())
