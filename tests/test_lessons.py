@@ -40,7 +40,7 @@ def test_vanishing_first_layer_gradient_stays_1000x_below_the_last(vanishing):
 def test_cured_first_layer_gradient_stays_within_10x_of_the_last(cured):
     ratios = first_to_last(cured)
     assert len(ratios) == 100
-    assert 0.1 <= min(ratios) and max(ratios) <= 10, f"ratios in [{min(ratios):.2f}, {max(ratios):.2f}]"
+    assert min(ratios) >= 0.1 and max(ratios) <= 10, f"ratios in [{min(ratios):.2f}, {max(ratios):.2f}]"
 
 
 def test_the_cure_learns_what_the_vanishing_network_cannot(vanishing, cured):

@@ -85,9 +85,9 @@ def test_flat_form_round_trips():
 
 
 def test_flat_values_that_do_not_parse_name_the_field():
-    with pytest.raises(ConfigError, match="model.depth"):
+    with pytest.raises(ConfigError, match=r"model\.depth"):
         from_flat({"model.depth": "abc"})
-    with pytest.raises(ConfigError, match="optim.lr"):
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         from_flat({"optim.lr": "inf"})
     assert from_flat({"unknown.key": "1"}) == RunConfig()
 
