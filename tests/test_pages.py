@@ -54,6 +54,9 @@ def test_lab_loads_with_its_defaults():
     assert at.slider(key=key("a.model.depth")).value == 4
     assert metrics(at)[0] == "0 / 400"
     assert any("Press Play" in i.value for i in at.info)
+    charts = [str(c.proto) for c in at.get("plotly_chart")]
+    for title in ("Loss", "Gradient norm per layer over steps", "Activations", "What the model predicts"):
+        assert any(title in chart for chart in charts), title
 
 
 @pytest.mark.slow
@@ -159,3 +162,11 @@ def test_compare_mode_says_the_start_is_fair():
     assert any("the same initial weights" in c.value for c in at.caption)
     at.selectbox(key=key("b.model.init")).set_value("xavier_normal").run()
     assert any("different initial weights" in c.value for c in at.caption)
+
+
+def test_digits_train_without_a_decision_boundary():
+    at = open_lab({"data.name": "digits"})
+    assert at.select_slider(key=key("data.n_samples")).disabled  # digits has its own 1,797 images
+    click(at, "Step")
+    assert runs(at)["A"].data.n_features == 64 and metrics(at)[0] == "1 / 400"
+    assert not any("What the model predicts" in str(c.proto) for c in at.get("plotly_chart"))
