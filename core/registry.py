@@ -113,7 +113,7 @@ def _xavier(fill):
 
 
 INITIALIZERS: Registry[InitSpec] = Registry("initializer")
-INITIALIZERS.add("default", InitSpec("PyTorch default (Kaiming uniform, a=√5)", None))
+INITIALIZERS.add("default", InitSpec("PyTorch default", None))  # Kaiming uniform with a=√5
 INITIALIZERS.add("zeros", InitSpec("Zeros", _with_zero_bias(lambda w, act, p: nn.init.zeros_(w))))
 INITIALIZERS.add(
     "uniform",
