@@ -126,15 +126,14 @@ class Run:
         idx = self._batches.next()
         x, y = self.data.x_train[idx], self._y_train[idx]  # (B, F), (B,) or (B, C)
         sampled = (step - 1) % cfg.probe_every == 0
-        self.model.train()
+        if not self.model.training:  # only evaluate() switches modes; train() walks every module
+            self.model.train()
         with self._acts.capture() if sampled else contextlib.nullcontext() as acts:
             out = self.model(x)
         loss = self.loss_fn(out, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        norms, total = self._grads.read()
-        # one device->host copy per step: loss, total norm, then one norm per layer
-        loss_v, total_v, *layer_v = torch.cat([loss.detach().reshape(1), total.reshape(1), norms]).tolist()
+        (loss_v,), layer_v, total_v = self._grads.read(loss)  # one device->host copy per step
         finite = math.isfinite(loss_v) and math.isfinite(total_v)
         clipped = finite and cfg.clip_norm > 0 and total_v > cfg.clip_norm
         if clipped:

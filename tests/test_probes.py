@@ -35,8 +35,8 @@ def test_layers_run_from_input_to_output():
 
 def test_missing_gradients_count_as_zero():
     model = build_mlp(2, 2, ModelConfig(depth=1, width=4), seed=0)
-    norms, total = GradNormProbe(model.layers()).read()  # before any backward
-    assert norms.tolist() == [0.0, 0.0] and total.item() == 0.0
+    extra, norms, total = GradNormProbe(model.layers()).read(torch.tensor(2.5))  # before any backward
+    assert extra == [2.5] and norms == [0.0, 0.0] and total == 0.0
 
 
 def test_hooks_are_removed_after_a_run(tiny_cfg, xor_data):
