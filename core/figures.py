@@ -36,6 +36,20 @@ def _layer_height(n_layers: int, base: int = 120) -> int:
     return max(260, min(640, base + 16 * n_layers))
 
 
+def log_axis(span: tuple[float, float] | None, title: str) -> dict:
+    """A log axis labelled 10^n at powers of ten (at most ~7) when it spans a decade or more.
+
+    Plotly's default log ticks mix 2 and 5 with powers of ten ("2, 5, 10^-1, 2"), which
+    students read as plain numbers; a short span keeps plain numbers ("0.6, 0.8").
+    """
+    wide = span is None or span[1] - span[0] >= 1
+    axis = dict(type="log", title=dict(text=title), range=list(span) if span else None)
+    if not wide:
+        return axis | dict(tickformat=".2g")
+    decades = (span[1] - span[0]) if span else 1
+    return axis | dict(dtick=max(1, math.ceil(decades / 6)), exponentformat="power")  # at most ~7 labels
+
+
 def log_range(values: Sequence[float], pad: float = 0.2) -> tuple[float, float] | None:
     """(low, high) in log10 units spanning the finite positive values, or None."""
     logs = [math.log10(v) for v in values if v > 0 and math.isfinite(v)]
@@ -81,11 +95,8 @@ def loss_curves(
     layout = _layout(
         title,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=dict(
-            title=dict(text="loss (log scale)"),
-            type="log",
-            exponentformat="power",
-            range=list(y_range) if y_range else None,
+        yaxis=log_axis(
+            y_range or log_range([r.loss for r in finite] + [e.test_loss for e in good]), "loss (log scale)"
         ),
         legend=dict(orientation="h", y=-0.25),
     )
@@ -185,31 +196,25 @@ def grad_norm_bars(
     x_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """Each layer's gradient norm at one step, log x axis, input layer at the bottom."""
-    data = []
-    if record is not None:
-        values = [record.grad_norms[name] for name in layer_names]
-        data.append(
-            dict(
-                type="bar",
-                x=[v if v > 0 and math.isfinite(v) else None for v in values],
-                y=list(layer_names),
-                orientation="h",
-                marker=dict(color=COLORS["train"]),
-                text=[f"{v:.1e}" for v in values],
-                textposition="auto",
-                hovertemplate="%{y}: %{x:.2e}<extra></extra>",
-            )
-        )
+    values = [record.grad_norms[name] for name in layer_names] if record else [math.nan] * len(layer_names)
+    bars = dict(
+        type="bar",
+        x=[v if v > 0 and math.isfinite(v) else None for v in values],
+        y=list(layer_names),  # every layer gets its row, also before the first step
+        orientation="h",
+        marker=dict(color=COLORS["train"]),
+        text=[f"{v:.1e}" if math.isfinite(v) else "" for v in values],
+        textposition="auto",
+        hovertemplate="%{y}: %{x:.2e}<extra></extra>",
+    )
     step = f" at step {record.step}" if record else ""
     layout = _layout(
         f"Gradient norm per layer{step}",
         height=_layer_height(len(layer_names)),
-        xaxis=dict(
-            type="log", title=dict(text="gradient norm (log scale)"), range=list(x_range) if x_range else None
-        ),
+        xaxis=log_axis(x_range or log_range(values), "gradient norm (log scale)"),
         yaxis=dict(type="category", categoryorder="array", categoryarray=list(layer_names)),
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return go.Figure(dict(data=[bars], layout=layout))
 
 
 def activation_stats_chart(stats: dict[str, ActivationStats] | None, step: int | None = None) -> go.Figure:

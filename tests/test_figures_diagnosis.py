@@ -37,6 +37,14 @@ def test_heatmap_bins_long_runs_and_marks_zero_and_nan():
     assert (logs[0] == figures.ZERO_FLOOR).all() and np.isnan(logs[1]).all() and np.allclose(logs[2], 1.0)
 
 
+def test_log_axes_label_powers_of_ten_only_over_a_decade_or_more():
+    wide = figures.log_axis((-4.0, 0.5), "norm")
+    assert wide["type"] == "log" and wide["dtick"] == 1 and wide["exponentformat"] == "power"
+    assert figures.log_axis((1.0, 16.0), "loss")["dtick"] == 3  # 15 decades: every third power
+    narrow = figures.log_axis((-0.3, 0.1), "loss")
+    assert "dtick" not in narrow and narrow["tickformat"] == ".2g"
+
+
 def test_shared_ranges_span_all_values():
     assert figures.log_range([1e-3, 10.0, float("nan"), 0.0], pad=0) == (-3.0, 1.0)
     assert figures.log_range([]) is None
@@ -49,7 +57,8 @@ def test_every_figure_builds_from_records_and_from_nothing():
     assert len(figures.loss_curves(recs, evals, diverged_at=2).data) == 3
     assert figures.loss_curves([], []).layout.yaxis.type == "log"
     assert len(figures.grad_norm_bars(recs[0], LAYERS).data[0].x) == 3
-    assert figures.grad_norm_bars(None, LAYERS).data == ()
+    empty = figures.grad_norm_bars(None, LAYERS).data[0]  # before the first step
+    assert list(empty.y) == LAYERS and all(x is None for x in empty.x)
     chart = figures.activation_stats_chart(acts, 1)
     assert [t.type for t in chart.data] == ["scatter", "bar", "bar"]
     assert list(chart.data[1].x) == [50.0, 0.0] and list(chart.data[2].x) == [0.0, 90.0]

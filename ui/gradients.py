@@ -150,8 +150,10 @@ def store() -> ControlStore:
 
 def write_link(s: ControlStore) -> None:
     """Mirror the settings into the URL, so a copied link restores every control."""
-    params = link_params({k: v for k, v in s.values.items() if k != "compare"}, DEFAULTS)
-    if s.values["compare"]:
+    compare = s.values["compare"]
+    kept = {k: v for k, v in s.values.items() if k != "compare" and (compare or not k.startswith("b."))}
+    params = link_params(kept, DEFAULTS)
+    if compare:
         params["compare"] = "1"
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
@@ -220,9 +222,12 @@ def draw_run(run: Run, label: str, shared: Mapping, wide: bool, tick: str) -> No
     evals = run.evals[-1]
     cols = st.columns(4)
     cols[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
-    cols[1].metric("Train loss", f"{evals.train_loss:.3g}")
-    cols[2].metric("Test loss", f"{evals.test_loss:.3g}")
-    cols[3].metric("Test accuracy", f"{evals.test_accuracy:.0%}")
+    at = f"at step {evals.step}" if evals.step != run.step else "now"
+    cols[1].metric("Train loss", f"{evals.train_loss:.3g}", help=f"Whole training set, {at}.")
+    cols[2].metric("Test loss", f"{evals.test_loss:.3g}", help=f"Whole test set, {at}.")
+    cols[3].metric("Test accuracy", f"{evals.test_accuracy:.0%}", help=f"Whole test set, {at}.")
+    if evals.step != run.step and run.done:
+        st.caption(f"Loss and accuracy above are from the last evaluation, at step {evals.step}.")
     d = diagnose(run.records, run.diverged_at)
     box = {"healthy": st.success, "info": st.info, "diverged": st.error}.get(d.kind, st.warning)
     box(d.what + (f"  \n{d.advice}" if d.advice else ""))

@@ -68,7 +68,9 @@ def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
     )
     cols[3].button("Reset", icon=":material/restart_alt:", **common, on_click=_each, args=(lab, Run.reset))
     if all_done:
-        cols[4].caption("Finished. Press **Reset** to train again from the same start.")
+        diverged = [run for run in runs.values() if run.status is Status.DIVERGED]
+        ended = "Stopped: a run diverged" if diverged else "Finished"
+        cols[4].caption(f"{ended}. Press **Reset** to train again from the same start.")
     return cols[4]
 
 
