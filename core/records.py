@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ActivationStats:
     """One hidden layer's outputs on one training batch."""
 
@@ -15,7 +15,7 @@ class ActivationStats:
     saturated: float  # share of outputs in the activation's flat region (sigmoid, tanh)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StepRecord:
     """One optimizer step."""
 
@@ -28,7 +28,7 @@ class StepRecord:
     activations: dict[str, ActivationStats] | None  # sampled every probe_every steps, else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EvalRecord:
     """Loss and accuracy on the whole train and test sets, model in eval mode."""
 

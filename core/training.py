@@ -131,7 +131,7 @@ class Run:
         with self._acts.capture() if sampled else contextlib.nullcontext() as acts:
             out = self.model(x)
         loss = self.loss_fn(out, y)
-        self.optimizer.zero_grad(set_to_none=True)
+        self._grads.zero()  # the probe's flat gradient buffer; replaces optimizer.zero_grad()
         loss.backward()
         (loss_v,), layer_v, total_v = self._grads.read(loss)  # one device->host copy per step
         finite = math.isfinite(loss_v) and math.isfinite(total_v)

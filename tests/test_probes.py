@@ -26,6 +26,20 @@ def test_grad_norms_equal_a_hand_computation(tiny_cfg, xor_data, batchnorm):
     assert record.grad_norm_total == pytest.approx(total, rel=1e-5)
 
 
+def test_gradients_live_in_one_buffer_that_survives_zero_grad(tiny_cfg, xor_data):
+    run = Run(tiny_cfg, xor_data)
+    run.advance(3)
+    buffer = run._grads._flat
+    assert all(
+        p.grad.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr()
+        for p in run.model.parameters()
+    )
+    run.model.zero_grad()  # someone drops the views (set_to_none=True)
+    record = run.advance(1)[0]
+    for name, module in run.model.layers():  # the probe re-attached them before backward
+        assert record.grad_norms[name] == pytest.approx(_by_hand(module), rel=1e-5)
+
+
 def test_layers_run_from_input_to_output():
     model = build_mlp(2, 2, ModelConfig(depth=3, width=4), seed=0)
     assert [name for name, _ in model.layers()] == ["hidden 1", "hidden 2", "hidden 3", "output"]
