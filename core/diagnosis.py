@@ -14,6 +14,22 @@ EXPLODING_RATIO = 1e3
 DEAD_SHARE = 0.5
 SATURATED_SHARE = 0.5
 WINDOW = 10  # recent steps the diagnosis looks at
+UNIT_PROBLEMS = (  # ActivationStats field, share that counts, what is happening, what to try
+    (
+        "dead",
+        DEAD_SHARE,
+        "{share:.0%} of the units in {name} are dead: they output zero for every example, "
+        "so no gradient flows through them.",
+        "Try LeakyReLU or ELU, Kaiming initialization, or a lower learning rate.",
+    ),
+    (
+        "saturated",
+        SATURATED_SHARE,
+        "{share:.0%} of the outputs of {name} sit in the flat ends of the activation, where its "
+        "slope is almost zero: saturated units pass almost no gradient.",
+        "Try smaller initial weights (Xavier), BatchNorm, or ReLU-like activations.",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -87,24 +103,11 @@ def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> D
             "BatchNorm, or a lower learning rate.",
         )
     sampled = next((r.activations for r in reversed(records) if r.activations), None) or {}
-    dead = {name: s.dead for name, s in sampled.items() if s.dead >= DEAD_SHARE}
-    if dead:
-        name, share = max(dead.items(), key=lambda item: item[1])
-        return Diagnosis(
-            "dead",
-            f"{share:.0%} of the units in {name} are dead: they output zero for every "
-            "example, so no gradient flows through them.",
-            "Try LeakyReLU or ELU, Kaiming initialization, or a lower learning rate.",
-        )
-    saturated = {name: s.saturated for name, s in sampled.items() if s.saturated >= SATURATED_SHARE}
-    if saturated:
-        name, share = max(saturated.items(), key=lambda item: item[1])
-        return Diagnosis(
-            "saturated",
-            f"{share:.0%} of the outputs of {name} sit in the flat ends of the activation, "
-            "where its slope is almost zero: saturated units pass almost no gradient.",
-            "Try smaller initial weights (Xavier), BatchNorm, or ReLU-like activations.",
-        )
+    for kind, threshold, what, advice in UNIT_PROBLEMS:
+        shares = {name: getattr(stats, kind) for name, stats in sampled.items()}
+        name, share = max(shares.items(), key=lambda item: item[1], default=("", 0.0))
+        if share >= threshold:
+            return Diagnosis(kind, what.format(share=share, name=name), advice)
     clipped = sum(r.clipped for r in recent)
     note = (
         f" Clipping scaled the gradient down in {clipped} of the last {len(recent)} steps." if clipped else ""

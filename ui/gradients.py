@@ -23,10 +23,14 @@ log = logging.getLogger(__name__)
 LRS = (1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 10.0)
 WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
+
+def choose_from(key: str, label: str, registry) -> Control:
+    """A select box over a registry's names, showing each entry's label."""
+    return Control(key, label, "select", tuple(registry.names()), {n: e.label for n, e in registry.items()})
+
+
 SHARED = [
-    Control(
-        "data.name", "Dataset", "select", tuple(DATASETS.names()), {n: s.label for n, s in DATASETS.items()}
-    ),
+    choose_from("data.name", "Dataset", DATASETS),
     Control(
         "data.n_samples", "Samples", "choice", (100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000, 5000)
     ),
@@ -57,20 +61,8 @@ SHARED = [
 MODEL = [
     Control("model.depth", "Hidden layers", "slider", low=1, high=50, step=1),
     Control("model.width", "Units per layer", "choice", WIDTHS),
-    Control(
-        "model.activation",
-        "Activation",
-        "select",
-        tuple(ACTIVATIONS.names()),
-        {n: s.label for n, s in ACTIVATIONS.items()},
-    ),
-    Control(
-        "model.init",
-        "Initializer",
-        "select",
-        tuple(INITIALIZERS.names()),
-        {n: s.label for n, s in INITIALIZERS.items()},
-    ),
+    choose_from("model.activation", "Activation", ACTIVATIONS),
+    choose_from("model.init", "Initializer", INITIALIZERS),
     Control("model.init_a", "Uniform: a", "number", low=-10.0, high=10.0, step=0.05),
     Control("model.init_b", "Uniform: b", "number", low=-10.0, high=10.0, step=0.05),
     Control(
@@ -80,13 +72,7 @@ MODEL = [
         (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0),
     ),
     Control("model.batchnorm", "BatchNorm", "toggle"),
-    Control(
-        "optim.name",
-        "Optimizer",
-        "select",
-        tuple(OPTIMIZERS.names()),
-        {n: s.label for n, s in OPTIMIZERS.items()},
-    ),
+    choose_from("optim.name", "Optimizer", OPTIMIZERS),
     Control(
         "optim.lr",
         "Learning rate",
@@ -104,7 +90,7 @@ MODEL = [
         (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
         {0.0: "off"},
     ),
-    Control("train.loss", "Loss", "select", tuple(LOSSES.names()), {n: s.label for n, s in LOSSES.items()}),
+    choose_from("train.loss", "Loss", LOSSES),
 ]
 
 
