@@ -49,6 +49,11 @@ class OptimConfig:
     momentum: float = 0.9  # SGD and RMSprop only
     nesterov: bool = False  # SGD only; needs momentum > 0
     weight_decay: float = 0.0  # L2 penalty (AdamW: decoupled)
+    beta1: float = 0.9  # Adam/AdamW: decay of the gradient's running mean (momentum)
+    beta2: float = 0.999  # Adam/AdamW: decay of the squared gradient's running mean (RMSprop part)
+    schedule: str = "none"  # key of core.registry.SCHEDULES: none, step, exponential, cosine
+    step_size: int = 100  # step schedule: multiply the lr by gamma every step_size steps
+    gamma: float = 0.5  # step: factor every step_size steps; exponential: factor every step
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Raise ConfigError with one readable sentence if the configuration cannot run."""
-    from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
+    from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES
 
     m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
     for registry, name in (
@@ -85,6 +90,7 @@ def validate(cfg: RunConfig) -> None:
         (INITIALIZERS, m.init),
         (OPTIMIZERS, o.name),
         (LOSSES, t.loss),
+        (SCHEDULES, o.schedule),
     ):
         registry.get(name)
     _check_range("depth", m.depth, 1, MAX_DEPTH)
@@ -102,6 +108,12 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"Momentum must be at least 0 and below 1, not {o.momentum}.")
     if not (0 <= o.weight_decay <= 1):
         raise ConfigError(f"Weight decay must be between 0 and 1, not {o.weight_decay}.")
+    for label, beta in (("Beta 1", o.beta1), ("Beta 2", o.beta2)):
+        if not (0 <= beta < 1):
+            raise ConfigError(f"{label} must be at least 0 and below 1, not {beta}.")
+    if not (0 < o.gamma <= 1):
+        raise ConfigError(f"The schedule's gamma must be above 0 and at most 1, not {o.gamma}.")
+    _check_range("schedule's step size", o.step_size, 1, MAX_STEPS)
     if o.name == "sgd" and o.nesterov and o.momentum == 0:
         raise ConfigError("Nesterov momentum needs a momentum above 0.")
     if not (0 <= t.clip_norm <= 1e6):

@@ -141,6 +141,7 @@ class OptimizerSpec:
     make: Callable[..., torch.optim.Optimizer]  # (params, cfg: OptimConfig) -> Optimizer
     uses_momentum: bool = False
     uses_nesterov: bool = False
+    uses_betas: bool = False
 
 
 OPTIMIZERS: Registry[OptimizerSpec] = Registry("optimizer")
@@ -180,7 +181,10 @@ OPTIMIZERS.add(
     OptimizerSpec(
         "Adam",
         0.01,
-        lambda params, c: torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay),
+        lambda params, c: torch.optim.Adam(
+            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+        ),
+        uses_betas=True,
     ),
 )
 OPTIMIZERS.add(
@@ -188,7 +192,46 @@ OPTIMIZERS.add(
     OptimizerSpec(
         "AdamW",
         0.01,
-        lambda params, c: torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay),
+        lambda params, c: torch.optim.AdamW(
+            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay
+        ),
+        uses_betas=True,
+    ),
+)
+
+
+# ---- learning-rate schedules -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A torch.optim.lr_scheduler factory: (optimizer, OptimConfig, total steps) -> scheduler."""
+
+    label: str
+    make: Callable[..., torch.optim.lr_scheduler.LRScheduler | None]
+
+
+SCHEDULES: Registry[ScheduleSpec] = Registry("schedule")
+SCHEDULES.add("none", ScheduleSpec("None (constant)", lambda opt, c, total: None))
+SCHEDULES.add(
+    "step",
+    ScheduleSpec(
+        "Step (× gamma every k steps)",
+        lambda opt, c, total: torch.optim.lr_scheduler.StepLR(opt, step_size=c.step_size, gamma=c.gamma),
+    ),
+)
+SCHEDULES.add(
+    "exponential",
+    ScheduleSpec(
+        "Exponential (× gamma every step)",
+        lambda opt, c, total: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=c.gamma),
+    ),
+)
+SCHEDULES.add(
+    "cosine",
+    ScheduleSpec(
+        "Cosine (to 0 at the last step)",
+        lambda opt, c, total: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total),
     ),
 )
 

@@ -15,7 +15,7 @@ from core.device import default_device
 from core.models import build_mlp
 from core.probes import ActivationProbe, GradNormProbe
 from core.records import EvalRecord, StepRecord
-from core.registry import ACTIVATIONS, LOSSES, OPTIMIZERS
+from core.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
 
 
 class Status(str, enum.Enum):
@@ -50,6 +50,7 @@ class Run:
         self.layer_names = [name for name, _ in self.model.layers()]
         self.init_fingerprint = weight_fingerprint(self.model)
         self.optimizer = OPTIMIZERS.get(cfg.optim.name).make(self.model.parameters(), cfg.optim)
+        self.scheduler = SCHEDULES.get(cfg.optim.schedule).make(self.optimizer, cfg.optim, cfg.train.steps)
         self.loss_fn = self._loss_spec.make()
         self._y_train = self._loss_spec.target(data.y_train, data.n_classes)
         self._y_test = self._loss_spec.target(data.y_test, data.n_classes)
@@ -62,7 +63,7 @@ class Run:
         self.evals: list[EvalRecord] = []
         self.status = Status.READY
         self.diverged_at: int | None = None
-        self.lr = cfg.optim.lr
+        self.chosen_lr = cfg.optim.lr  # the user's learning rate; a schedule moves self.lr from it
         self.evals.append(self.evaluate(0))
 
     # ---- control -----------------------------------------------------------------------
@@ -87,11 +88,16 @@ class Run:
         """Back to step 0 with the same initial weights and batch order."""
         self._build()
 
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step will use (a schedule changes it as steps go)."""
+        return self.optimizer.param_groups[0]["lr"]
+
     def set_lr(self, lr: float) -> None:
-        """Takes effect at the next step."""
+        """Takes effect at the next step; a schedule goes on from the new value."""
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be positive, not {lr}")
-        self.lr = lr
+        self.chosen_lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
@@ -138,12 +144,15 @@ class Run:
         clipped = finite and cfg.clip_norm > 0 and total_v > cfg.clip_norm
         if clipped:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        lr = self.lr
         if finite:
             self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
         record = StepRecord(
             step=step,
             loss=loss_v,
-            lr=self.lr,
+            lr=lr,
             grad_norms=dict(zip(self.layer_names, layer_v, strict=True)),
             grad_norm_total=total_v,
             clipped=clipped,

@@ -39,7 +39,7 @@ def sync_runs(lab: str, configs: Mapping[str, RunConfig]) -> tuple[dict[str, Run
     for label, cfg in configs.items():
         run = runs.get(label)
         if run is not None and _same_but_lr(run.cfg, cfg):
-            if run.lr != cfg.optim.lr:
+            if run.chosen_lr != cfg.optim.lr:
                 run.set_lr(cfg.optim.lr)
             continue
         runs.pop(label, None)

@@ -1,0 +1,104 @@
+"""A fair race: several optimizers train the same model from the same weights on the same batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.config import OptimConfig, RunConfig
+from core.data import Dataset
+from core.errors import ConfigError
+from core.registry import OPTIMIZERS, SCHEDULES
+from core.training import Run
+
+MAX_RACERS = 6
+
+
+@dataclass(frozen=True)
+class Racer:
+    """One lane of the race: a label and its optimizer settings."""
+
+    label: str
+    optim: OptimConfig
+
+
+def describe(optim: OptimConfig) -> str:
+    """The settings that matter for this optimizer, in one short line."""
+    spec = OPTIMIZERS.get(optim.name)
+    parts = [f"lr {optim.lr:g}"]
+    if spec.uses_momentum and optim.momentum:
+        parts.append(f"momentum {optim.momentum:g}" + (" (Nesterov)" if optim.nesterov else ""))
+    if spec.uses_betas:
+        parts.append(f"betas ({optim.beta1:g}, {optim.beta2:g})")
+    if optim.weight_decay:
+        parts.append(f"weight decay {optim.weight_decay:g}")
+    if optim.schedule != "none":
+        parts.append(SCHEDULES.get(optim.schedule).label.split(" (")[0].lower() + " schedule")
+    return f"{spec.label}: " + ", ".join(parts)
+
+
+def unique_labels(names: Sequence[str]) -> list[str]:
+    """'Adam', 'Adam' -> 'Adam', 'Adam (2)': the same optimizer twice stays readable."""
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return labels
+
+
+class Race:
+    """Runs that differ only in their optimizer, advanced one step each in turn."""
+
+    def __init__(self, base: RunConfig, racers: Sequence[Racer], dataset: Dataset, device=None):
+        if not 1 <= len(racers) <= MAX_RACERS:
+            raise ConfigError(f"A race needs 1 to {MAX_RACERS} optimizers, not {len(racers)}.")
+        if len({r.label for r in racers}) != len(racers):
+            raise ConfigError("Every racer needs its own name.")
+        self.runs = {r.label: Run(dataclasses.replace(base, optim=r.optim), dataset, device) for r in racers}
+
+    @property
+    def done(self) -> bool:
+        return all(run.done for run in self.runs.values())
+
+    def advance(self, n: int, max_seconds: float = 1.0) -> int:
+        """Up to n rounds of one step per live racer; returns the rounds run."""
+        deadline = time.perf_counter() + max_seconds
+        for i in range(n):
+            live = [run for run in self.runs.values() if not run.done]
+            if not live:
+                return i
+            for run in live:
+                run.advance(1, max_seconds=math.inf)
+            if time.perf_counter() > deadline:
+                return i + 1
+        return n
+
+    def table(self, target_loss: float) -> list[dict[str, object]]:
+        """One row per racer: settings, final losses and accuracy, steps to reach target_loss."""
+        rows = []
+        for label, run in self.runs.items():
+            last = run.evals[-1]
+            reached = next((e.step for e in run.evals if e.train_loss <= target_loss), None)
+            rows.append(
+                {
+                    "racer": label,
+                    "settings": describe(run.cfg.optim),
+                    "steps": run.step,
+                    "train loss": last.train_loss,
+                    "test loss": last.test_loss,
+                    "test accuracy": last.test_accuracy,
+                    f"steps to train loss {target_loss:g}": reached,
+                    "status": run.message if run.status.value == "diverged" else run.status.value,
+                }
+            )
+        return rows
+
+
+def same_start(race: Race) -> bool:
+    """True when every racer starts from the same weights."""
+    prints = {run.init_fingerprint for run in race.runs.values()}
+    return len(prints) == 1

@@ -1,0 +1,104 @@
+"""The race is fair: identical racers give identical curves; every racer shares weights and batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from core.config import OptimConfig
+from core.errors import ConfigError
+from core.race import Race, Racer, describe, same_start, unique_labels
+from core.registry import SCHEDULES
+from core.training import Run
+from tests.conftest import with_changes
+
+
+def test_identical_racers_give_identical_curves_step_for_step(tiny_cfg, xor_data):
+    adam = OptimConfig(name="adam", lr=0.01)
+    race = Race(tiny_cfg, [Racer("Adam", adam), Racer("Adam (2)", adam)], xor_data)
+    race.advance(20)
+    a, b = race.runs.values()
+    assert [r.loss for r in a.records] == [r.loss for r in b.records]
+    assert [r.grad_norms for r in a.records] == [r.grad_norms for r in b.records]
+    assert a.evals == b.evals
+
+
+def test_racers_start_from_the_same_weights_and_see_the_same_batches(tiny_cfg, xor_data):
+    racers = [
+        Racer("SGD", OptimConfig(name="sgd", lr=0.1)),
+        Racer("Adagrad", OptimConfig(name="adagrad", lr=0.05)),
+    ]
+    race = Race(tiny_cfg, racers, xor_data)
+    assert same_start(race)
+    first, second = (run._batches for run in race.runs.values())
+    assert all(first.next().equal(second.next()) for _ in range(5))
+
+
+def test_racers_advance_together_one_step_each(tiny_cfg, xor_data):
+    race = Race(tiny_cfg, [Racer(n, OptimConfig(name=n)) for n in ("sgd", "rmsprop", "adam")], xor_data)
+    assert race.advance(7) == 7
+    assert [run.step for run in race.runs.values()] == [7, 7, 7]
+    assert race.advance(1000) == tiny_cfg.train.steps - 7 and race.done
+
+
+def test_a_diverging_racer_stops_alone(tiny_cfg, xor_data):
+    racers = [
+        Racer("calm", OptimConfig(name="sgd", lr=1e-4)),
+        Racer("wild", OptimConfig(name="sgd", lr=100.0)),
+    ]
+    cfg = with_changes(tiny_cfg, model=dict(depth=6, activation="linear", init="normal", init_std=1.0))
+    race = Race(cfg, racers, xor_data)
+    race.advance(20)
+    assert race.runs["wild"].diverged_at is not None
+    assert race.runs["calm"].step == 20
+
+
+def test_table_reports_each_racer(tiny_cfg, xor_data):
+    race = Race(tiny_cfg, [Racer("SGD", OptimConfig(name="sgd", lr=0.1, momentum=0.9))], xor_data)
+    race.advance(20)
+    (row,) = race.table(target_loss=10.0)
+    assert row["racer"] == "SGD" and row["steps"] == 20 and row["steps to train loss 10"] == 0
+    assert row["settings"] == "SGD: lr 0.1, momentum 0.9"
+    assert math.isfinite(row["test loss"]) and 0 <= row["test accuracy"] <= 1
+    assert race.table(target_loss=1e-9)[0]["steps to train loss 1e-09"] is None
+
+
+def test_race_size_and_names_are_checked(tiny_cfg, xor_data):
+    with pytest.raises(ConfigError, match="1 to 6"):
+        Race(tiny_cfg, [Racer(str(i), OptimConfig()) for i in range(7)], xor_data)
+    with pytest.raises(ConfigError, match="own name"):
+        Race(tiny_cfg, [Racer("a", OptimConfig()), Racer("a", OptimConfig())], xor_data)
+    assert unique_labels(["Adam", "SGD", "Adam"]) == ["Adam", "SGD", "Adam (2)"]
+
+
+def test_describe_names_only_the_settings_that_apply():
+    assert describe(OptimConfig(name="adam", lr=0.001)) == "Adam: lr 0.001, betas (0.9, 0.999)"
+    assert describe(OptimConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, schedule="cosine")) == (
+        "SGD: lr 0.1, momentum 0.9 (Nesterov), cosine schedule"
+    )
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES.names())
+def test_every_schedule_moves_the_learning_rate_as_torch_says(tiny_cfg, xor_data, schedule):
+    optim = OptimConfig(name="sgd", lr=0.1, schedule=schedule, step_size=5, gamma=0.5)
+    run = Run(dataclasses.replace(tiny_cfg, optim=optim), xor_data)
+    lrs = [r.lr for r in run.advance(20)]
+    assert lrs[0] == 0.1
+    expected = {
+        "none": [0.1] * 20,
+        "step": [0.1 * 0.5 ** (i // 5) for i in range(20)],
+        "exponential": [0.1 * 0.5**i for i in range(20)],
+        "cosine": [0.1 * (1 + math.cos(math.pi * i / 20)) / 2 for i in range(20)],
+    }[schedule]
+    assert lrs == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_a_new_learning_rate_under_a_schedule_goes_on_from_there(tiny_cfg, xor_data):
+    optim = OptimConfig(name="sgd", lr=0.1, schedule="exponential", gamma=0.5)
+    run = Run(dataclasses.replace(tiny_cfg, optim=optim), xor_data)
+    run.advance(2)
+    run.set_lr(1.0)
+    assert [r.lr for r in run.advance(2)] == pytest.approx([1.0, 0.5])
+    assert run.chosen_lr == 1.0
