@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from core.config import OptimConfig, RunConfig
 from core.data import Dataset
 from core.errors import ConfigError
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.training import Run
+from core.training import Run, advance_together
 
 MAX_RACERS = 6
 
@@ -66,39 +64,34 @@ class Race:
 
     def advance(self, n: int, max_seconds: float = 1.0) -> int:
         """Up to n rounds of one step per live racer; returns the rounds run."""
-        deadline = time.perf_counter() + max_seconds
-        for i in range(n):
-            live = [run for run in self.runs.values() if not run.done]
-            if not live:
-                return i
-            for run in live:
-                run.advance(1, max_seconds=math.inf)
-            if time.perf_counter() > deadline:
-                return i + 1
-        return n
+        return advance_together(list(self.runs.values()), n, max_seconds)
 
     def table(self, target_loss: float) -> list[dict[str, object]]:
-        """One row per racer: settings, final losses and accuracy, steps to reach target_loss."""
-        rows = []
-        for label, run in self.runs.items():
-            last = run.evals[-1]
-            reached = next((e.step for e in run.evals if e.train_loss <= target_loss), None)
-            rows.append(
-                {
-                    "racer": label,
-                    "settings": describe(run.cfg.optim),
-                    "steps": run.step,
-                    "train loss": last.train_loss,
-                    "test loss": last.test_loss,
-                    "test accuracy": last.test_accuracy,
-                    f"steps to train loss {target_loss:g}": reached,
-                    "status": run.message if run.status.value == "diverged" else run.status.value,
-                }
-            )
-        return rows
+        """One row per racer (see results_table)."""
+        return results_table(self.runs, target_loss)
+
+
+def results_table(runs: Mapping[str, Run], target_loss: float) -> list[dict[str, object]]:
+    """One row per racer: settings, final losses and accuracy, steps to reach target_loss."""
+    rows = []
+    for label, run in runs.items():
+        last = run.evals[-1]
+        reached = next((e.step for e in run.evals if e.train_loss <= target_loss), None)
+        rows.append(
+            {
+                "racer": label,
+                "settings": describe(run.cfg.optim),
+                "steps": run.step,
+                "train loss": last.train_loss,
+                "test loss": last.test_loss,
+                "test accuracy": last.test_accuracy,
+                f"steps to train loss {target_loss:g}": reached,
+                "status": f"diverged at step {run.diverged_at}" if run.diverged_at else run.status.value,
+            }
+        )
+    return rows
 
 
 def same_start(race: Race) -> bool:
     """True when every racer starts from the same weights."""
-    prints = {run.init_fingerprint for run in race.runs.values()}
-    return len(prints) == 1
+    return len({run.init_fingerprint for run in race.runs.values()}) == 1

@@ -6,6 +6,7 @@ import contextlib
 import enum
 import math
 import time
+from collections.abc import Sequence
 
 import torch
 
@@ -196,6 +197,23 @@ class Run:
         self.model.eval()
         score = self._loss_spec.score(self.model(points)).reshape(resolution, resolution)
         return xs.numpy(), ys.numpy(), score.float().cpu().numpy()
+
+
+def advance_together(runs: Sequence[Run], max_rounds: int, max_seconds: float = 1.0) -> int:
+    """Up to max_rounds rounds of one step per unfinished run, in turn; returns the rounds run.
+
+    Step by step, so runs that are compared grow together and none gets ahead.
+    """
+    deadline = time.perf_counter() + max_seconds
+    for i in range(max_rounds):
+        live = [run for run in runs if not run.done]
+        if not live:
+            return i
+        for run in live:
+            run.advance(1, max_seconds=math.inf)
+        if time.perf_counter() > deadline:
+            return i + 1
+    return max_rounds
 
 
 def weight_fingerprint(model: torch.nn.Module) -> tuple:

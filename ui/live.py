@@ -7,20 +7,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 import streamlit as st
 
-from core.training import Run, Status
+from core.training import Run, Status, advance_together
 from ui.runs import session_runs
 
 SLICE_SECONDS = 0.5  # training time between two redraws (a redraw of 5 charts costs ~0.06 s)
 log = logging.getLogger(__name__)
-
-
-def advance_together(runs: Sequence[Run], max_steps: int, seconds: float) -> int:
-    """Advance every run by the same number of steps; the first run's time sets the count."""
-    lead, *rest = runs
-    n = len(lead.advance(max_steps, max_seconds=seconds / len(runs)))
-    for run in rest:
-        run.advance(n, max_seconds=seconds * 4)
-    return n
 
 
 def _each(lab: str, action: Callable[[Run], None]) -> None:
@@ -32,7 +23,7 @@ def _step(lab: str) -> None:
     _each(lab, Run.pause)
     live = [run for run in session_runs(lab).values() if not run.done]
     if live:
-        advance_together(live, max_steps=1, seconds=5.0)
+        advance_together(live, max_rounds=1, max_seconds=5.0)
 
 
 def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
@@ -95,7 +86,7 @@ def live_view(lab: str, runs: Mapping[str, Run], draw: Callable[[str], None]) ->
         with slot.container():
             draw(str(tick))
         while live := [run for run in runs.values() if run.status is Status.PLAYING]:
-            advance_together(live, max_steps=10_000, seconds=SLICE_SECONDS)
+            advance_together(live, max_rounds=10_000, max_seconds=SLICE_SECONDS)
             tick += 1
             with slot.container():
                 draw(str(tick))
