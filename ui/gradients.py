@@ -11,84 +11,25 @@ from core import figures
 from core.config import RunConfig, from_values, to_values
 from core.diagnosis import diagnose
 from core.presets import Preset
-from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
 from core.training import Run
+from ui import fields
 from ui.controls import Control, ControlStore, link_params, parse_link
 
 LAB = "grad"
 LABELS = ("A", "B")
 
-LRS = (1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 10.0)
-WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-
-
-def choose_from(key: str, label: str, registry) -> Control:
-    """A select box over a registry's names, showing each entry's label."""
-    return Control(key, label, "select", tuple(registry.names()), {n: e.label for n, e in registry.items()})
-
-
 SHARED = [
-    choose_from("data.name", "Dataset", DATASETS),
-    Control(
-        "data.n_samples", "Samples", "choice", (100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 3000, 5000)
-    ),
-    Control("data.noise", "Noise", "slider", low=0.0, high=1.0, step=0.05),
-    Control("data.test_fraction", "Test share", "slider", low=0.1, high=0.5, step=0.05),
-    Control("data.seed", "Data seed", "number", low=0, high=99999, step=1),
-    Control("train.batch_size", "Batch size", "choice", (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
-    Control("train.steps", "Steps", "choice", (50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000)),
-    Control(
-        "train.seed",
-        "Weights and batches seed",
-        "number",
-        low=0,
-        high=99999,
-        step=1,
-        help="Runs with the same seed start from the same weights and see the same batches.",
-    ),
-    Control(
-        "train.probe_every",
-        "Activation statistics every k steps",
-        "slider",
-        low=1,
-        high=50,
-        step=1,
-        help="Forward hooks cost ~30% of a step; sampling keeps them almost free.",
-    ),
+    *fields.DATA.values(),
+    *(fields.TRAINING[k] for k in ("train.batch_size", "train.steps", "train.seed", "train.probe_every")),
 ]
 MODEL = [
-    Control("model.depth", "Hidden layers", "slider", low=1, high=50, step=1),
-    Control("model.width", "Units per layer", "choice", WIDTHS),
-    choose_from("model.activation", "Activation", ACTIVATIONS),
-    choose_from("model.init", "Initializer", INITIALIZERS),
-    Control("model.init_a", "Uniform: a", "number", low=-10.0, high=10.0, step=0.05),
-    Control("model.init_b", "Uniform: b", "number", low=-10.0, high=10.0, step=0.05),
-    Control(
-        "model.init_std",
-        "Normal: std",
-        "choice",
-        (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0),
+    *fields.MODEL.values(),
+    *(
+        fields.OPTIMIZER[k]
+        for k in ("optim.name", "optim.lr", "optim.momentum", "optim.nesterov", "optim.weight_decay")
     ),
-    Control("model.batchnorm", "BatchNorm", "toggle"),
-    choose_from("optim.name", "Optimizer", OPTIMIZERS),
-    Control(
-        "optim.lr",
-        "Learning rate",
-        "choice",
-        LRS,
-        help="Can change while the run plays or is paused: it applies from the next step.",
-    ),
-    Control("optim.momentum", "Momentum", "slider", low=0.0, high=0.99, step=0.01),
-    Control("optim.nesterov", "Nesterov", "toggle"),
-    Control("optim.weight_decay", "Weight decay", "choice", (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.1)),
-    Control(
-        "train.clip_norm",
-        "Gradient clipping (max norm)",
-        "choice",
-        (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0),
-        {0.0: "off"},
-    ),
-    choose_from("train.loss", "Loss", LOSSES),
+    fields.TRAINING["train.clip_norm"],
+    fields.TRAINING["train.loss"],
 ]
 
 
@@ -160,32 +101,11 @@ def configs(s: ControlStore) -> dict[str, RunConfig]:
 
 def model_controls(s: ControlStore, prefix: str, container) -> None:
     """The per-configuration widgets, hiding the ones the current choices do not use."""
-    v = s.values
-    lr_key = prefix + "optim.lr"
-
-    def default_lr() -> None:
-        s.set({lr_key: OPTIMIZERS.get(v[prefix + "optim.name"]).default_lr})
-
-    for control in MODEL:
-        key = control.key
-        if key in ("model.init_a", "model.init_b") and v[prefix + "model.init"] != "uniform":
-            continue
-        if key == "model.init_std" and v[prefix + "model.init"] != "normal":
-            continue
-        optimizer = OPTIMIZERS.get(v[prefix + "optim.name"])
-        if key == "optim.momentum" and not optimizer.uses_momentum:
-            continue
-        if key == "optim.nesterov" and not optimizer.uses_nesterov:
-            continue
-        on_change = default_lr if key == "optim.name" else None
-        s.widget(control, prefix, on_change=on_change, container=container)
+    fields.draw(s, MODEL, prefix, container)
 
 
 def shared_controls(s: ControlStore, container) -> None:
-    toy = DATASETS.get(s.values["data.name"]).toy
-    for control in SHARED:
-        disabled = control.key in ("data.n_samples", "data.noise") and not toy
-        s.widget(control, disabled=disabled, container=container)
+    fields.draw(s, SHARED, "", container)
 
 
 # ---- charts ----------------------------------------------------------------------------
