@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.presets import GRADIENT_PRESETS
 from ui import gradients as lab
+from ui.controls import show_link_problems
 from ui.live import live_view, transport
 from ui.runs import sync_runs
 from ui.startup import ensure_router
@@ -21,8 +22,7 @@ st.caption(
 )
 
 settings = lab.store()
-for problem in st.session_state.pop(f"{lab.LAB}:link_problems", []):
-    st.warning(f"This link had a setting that could not be used, so it keeps its default: {problem}")
+show_link_problems(lab.LAB)
 
 st.markdown("**Presets:** one click sets up a lesson.")
 preset_cols = st.columns(len(GRADIENT_PRESETS))

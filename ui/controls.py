@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from core.config import field_types, format_value, parse_value
+from core.config import format_value, parse_value
 from core.errors import ConfigError
 
 
@@ -122,25 +122,42 @@ class ControlStore:
 
 
 def parse_link(
-    params: Mapping[str, str], controls: Mapping[str, Control]
+    params: Mapping[str, str], controls: Mapping[str, Control], defaults: Mapping[str, object]
 ) -> tuple[dict[str, object], list[str]]:
-    """(values, problems) from URL params: prefixed flat key -> text, checked by its control.
+    """(values, problems) from URL params: prefixed key -> text, typed like its default.
 
-    `controls` maps each prefixed key to its control. Unknown keys are ignored; a value
-    that does not parse or fit gives one sentence in `problems` and keeps the default.
+    Unknown keys are ignored; a value that does not parse or fit its control gives one
+    sentence in `problems` and keeps the default.
     """
-    types = field_types()
     values, problems = {}, []
     for key, control in controls.items():
         if key not in params:
             continue
         try:
-            values[key] = control.coerce(parse_value(key, params[key], types[control.key]))
+            values[key] = control.coerce(parse_value(key, params[key], type(defaults[key])))
         except ConfigError as err:
             problems.append(str(err))
     return values, problems
 
 
-def link_params(values: Mapping[str, object], defaults: Mapping[str, object]) -> dict[str, str]:
-    """The URL params of a setup: only what differs from the defaults, so links stay short."""
-    return {k: format_value(v) for k, v in values.items() if defaults.get(k) != v}
+def linked_store(lab: str, defaults: Mapping[str, object], controls: Mapping[str, Control]) -> ControlStore:
+    """The lab's settings for this session; the first time, read from the page's link."""
+    store = ControlStore(lab, defaults)
+    if not st.session_state.get(f"{lab}:linked"):
+        st.session_state[f"{lab}:linked"] = True
+        values, problems = parse_link(st.query_params.to_dict(), controls, defaults)
+        store.set(values)
+        st.session_state[f"{lab}:link_problems"] = problems
+    return store
+
+
+def show_link_problems(lab: str) -> None:
+    for problem in st.session_state.pop(f"{lab}:link_problems", []):
+        st.warning(f"This link had a setting that could not be used, so it keeps its default: {problem}")
+
+
+def write_link(store: ControlStore, keep: Callable[[str], bool] = lambda key: True) -> None:
+    """Mirror the settings into the URL: only what differs from the defaults, so links stay short."""
+    params = {k: format_value(v) for k, v in store.values.items() if keep(k) and store.defaults.get(k) != v}
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)

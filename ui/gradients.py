@@ -12,8 +12,8 @@ from core.config import RunConfig, from_values, to_values
 from core.diagnosis import diagnose
 from core.presets import Preset
 from core.training import Run
-from ui import fields
-from ui.controls import Control, ControlStore, link_params, parse_link
+from ui import controls, fields
+from ui.controls import Control, ControlStore, linked_store
 
 LAB = "grad"
 LABELS = ("A", "B")
@@ -62,26 +62,12 @@ DEFAULTS = values_of(RunConfig()) | {"compare": False}
 
 def store() -> ControlStore:
     """This session's Gradients-lab settings, loaded once from the page's link."""
-    s = ControlStore(LAB, DEFAULTS)
-    if not st.session_state.get(f"{LAB}:linked"):
-        st.session_state[f"{LAB}:linked"] = True
-        params = st.query_params.to_dict()
-        values, problems = parse_link(params, ALL_CONTROLS)
-        values["compare"] = params.get("compare") == "1"
-        s.set(values)
-        st.session_state[f"{LAB}:link_problems"] = problems
-    return s
+    return linked_store(LAB, DEFAULTS, ALL_CONTROLS | {"compare": COMPARE})
 
 
 def write_link(s: ControlStore) -> None:
-    """Mirror the settings into the URL, so a copied link restores every control."""
-    compare = s.values["compare"]
-    kept = {k: v for k, v in s.values.items() if k != "compare" and (compare or not k.startswith("b."))}
-    params = link_params(kept, DEFAULTS)
-    if compare:
-        params["compare"] = "1"
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+    """Mirror the settings into the URL; B's settings only in compare mode."""
+    controls.write_link(s, keep=lambda key: s.values["compare"] or not key.startswith("b."))
 
 
 def apply_preset(preset: Preset) -> None:
