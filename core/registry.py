@@ -309,14 +309,28 @@ class DatasetSpec:
     toy: bool  # True: 2-D, generated; n_samples and noise apply
 
 
+def _needs_upload(cfg):
+    raise ConfigError("Upload a CSV file and pick its label column first.")
+
+
 def _datasets() -> Registry[DatasetSpec]:
-    from core.data import digits, toy
+    from core.data import digits, tabular, toy
 
     reg: Registry[DatasetSpec] = Registry("dataset")
     for name, (label, description) in toy.TOY_SETS.items():
         reg.add(name, DatasetSpec(label, description, toy.loader(name), True))
     reg.add("digits", DatasetSpec(digits.LABEL, digits.DESCRIPTION, digits.load, False))
+    for name, (label, description, load) in tabular.TABLES.items():
+        reg.add(name, DatasetSpec(label, description, load, False))
+    # the user's own table: a page passes the parsed Dataset to its runs itself
+    reg.add(
+        "csv",
+        DatasetSpec(
+            "Your CSV file", "A table you upload: numeric features and a label column.", _needs_upload, False
+        ),
+    )
     return reg
 
 
 DATASETS: Registry[DatasetSpec] = _datasets()
+BUILT_IN_DATASETS = [name for name in DATASETS.names() if name != "csv"]  # those that need no upload

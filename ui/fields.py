@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES, Registry
+from core.registry import (
+    ACTIVATIONS,
+    BUILT_IN_DATASETS,
+    DATASETS,
+    INITIALIZERS,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    Registry,
+)
 from ui.controls import Control, ControlStore
 
 LRS = (1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 10.0)
@@ -20,7 +29,7 @@ def choose_from(key: str, label: str, registry: Registry, names: Sequence[str] |
 DATA = {
     c.key: c
     for c in (
-        choose_from("data.name", "Dataset", DATASETS),
+        choose_from("data.name", "Dataset", DATASETS, BUILT_IN_DATASETS),
         Control(
             "data.n_samples",
             "Samples",
