@@ -12,5 +12,8 @@ st.navigation(
         st.Page(
             "pages/gradients.py", title="Gradients lab", icon=":material/trending_down:", url_path="gradients"
         ),
+        st.Page(
+            "pages/optimizers.py", title="Optimizers lab", icon=":material/speed:", url_path="optimizers"
+        ),
     ]
 ).run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -307,3 +307,244 @@ def decision_boundary(
         yaxis=dict(scaleanchor="x", scaleratio=1, showgrid=False),
     )
     return go.Figure(dict(data=data, layout=layout))
+
+
+# ---- the Optimizers lab ------------------------------------------------------------------
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")  # one colour per racer
+
+
+def race_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "loss") -> go.Figure:
+    """Every racer on one chart: whole-set train (solid) and test (dotted) loss, or test accuracy."""
+    data = []
+    for i, (label, evals) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        good = [e for e in evals if math.isfinite(e.train_loss)]
+        steps = [e.step for e in good]
+        if metric == "loss":
+            data.append(
+                dict(
+                    type="scatter",
+                    x=steps,
+                    y=[e.train_loss for e in good],
+                    name=f"{label}: train",
+                    mode="lines",
+                    line=dict(color=color, width=2),
+                    legendgroup=label,
+                )
+            )
+            data.append(
+                dict(
+                    type="scatter",
+                    x=steps,
+                    y=[e.test_loss for e in good],
+                    name=f"{label}: test",
+                    mode="lines",
+                    line=dict(color=color, width=1.5, dash="dot"),
+                    legendgroup=label,
+                )
+            )
+        else:
+            data.append(
+                dict(
+                    type="scatter",
+                    x=steps,
+                    y=[100 * e.test_accuracy for e in good],
+                    name=label,
+                    mode="lines+markers",
+                    marker=dict(size=4),
+                    line=dict(color=color, width=2),
+                )
+            )
+    if metric == "loss":
+        losses = [y for trace in data for y in trace["y"]]
+        yaxis = log_axis(log_range(losses), "loss (log scale; solid train, dotted test)")
+        title = "Loss on the whole train and test sets"
+    else:
+        yaxis = dict(title=dict(text="test accuracy (%)"), range=[0, 101])
+        title = "Test accuracy"
+    layout = _layout(
+        title,
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=yaxis,
+        legend=dict(orientation="h", y=-0.25),
+        height=360,
+    )
+    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+
+
+def boundary_grid(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]], points: np.ndarray, labels: np.ndarray
+) -> go.Figure:
+    """Small multiples: each racer's class-1 score over the same 2-D grid, test points on top."""
+    cols = min(3, max(1, len(panels)))
+    rows = math.ceil(len(panels) / cols)
+    gap = 0.04
+    data, layout = (
+        [],
+        _layout("What each racer predicts (test points)", height=60 + 250 * rows, showlegend=False),
+    )
+    layout["annotations"] = []
+    for i, (label, (xs, ys, score)) in enumerate(panels.items()):
+        r, c = divmod(i, cols)
+        axis = "" if i == 0 else str(i + 1)
+        x0, x1 = c / cols + gap / 2, (c + 1) / cols - gap / 2
+        y1, y0 = 1 - r / rows - gap, 1 - (r + 1) / rows + gap / 2
+        layout[f"xaxis{axis}"] = dict(
+            domain=[x0, x1], anchor=f"y{axis}", showticklabels=False, showgrid=False
+        )
+        layout[f"yaxis{axis}"] = dict(
+            domain=[y0, y1], anchor=f"x{axis}", showticklabels=False, showgrid=False, scaleanchor=f"x{axis}"
+        )
+        data.append(
+            dict(
+                type="heatmap",
+                x=xs,
+                y=ys,
+                z=score,
+                zmin=0,
+                zmax=1,
+                colorscale="RdBu",
+                opacity=0.7,
+                showscale=False,
+                xaxis=f"x{axis}",
+                yaxis=f"y{axis}",
+                hoverinfo="skip",
+            )
+        )
+        for cls, color in ((0, "#b2182b"), (1, "#2166ac")):
+            mask = labels == cls
+            data.append(
+                dict(
+                    type="scatter",
+                    x=points[mask, 0],
+                    y=points[mask, 1],
+                    mode="markers",
+                    marker=dict(color=color, size=4),
+                    xaxis=f"x{axis}",
+                    yaxis=f"y{axis}",
+                    hoverinfo="skip",
+                )
+            )
+        layout["annotations"].append(
+            dict(
+                text=f"<b>{label}</b>",
+                x=(x0 + x1) / 2,
+                y=y1 + 0.01,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                yanchor="bottom",
+                font=dict(color=PALETTE[i % len(PALETTE)]),
+            )
+        )
+    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+
+
+def surface_paths(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    z: np.ndarray,
+    paths: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str,
+    minimum: tuple[float, float] | None = None,
+) -> go.Figure:
+    """Contours of the loss (log-spaced when it spans decades) and each optimizer's path."""
+    finite = z[np.isfinite(z)]
+    low = float(finite.min())
+    shifted = np.log10(z - low + 1e-3)  # log levels: valleys and steep walls both readable
+    data = [
+        dict(
+            type="contour",
+            x=xs,
+            y=ys,
+            z=shifted,
+            colorscale="Greys",
+            reversescale=True,
+            showscale=False,
+            contours=dict(coloring="heatmap"),
+            opacity=0.55,
+            ncontours=25,
+            hoverinfo="skip",
+        )
+    ]
+    for i, (label, points) in enumerate(paths.items()):
+        px = [p[0] for p in points]
+        py = [p[1] for p in points]
+        color = PALETTE[i % len(PALETTE)]
+        data.append(
+            dict(
+                type="scatter",
+                x=px,
+                y=py,
+                mode="lines+markers",
+                name=label,
+                line=dict(color=color, width=2),
+                marker=dict(size=4, color=color),
+            )
+        )
+    if paths:
+        start = next(iter(paths.values()))[0]
+        data.append(
+            dict(
+                type="scatter",
+                x=[start[0]],
+                y=[start[1]],
+                mode="markers",
+                name="start",
+                marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=2)),
+            )
+        )
+    if minimum is not None:
+        data.append(
+            dict(
+                type="scatter",
+                x=[minimum[0]],
+                y=[minimum[1]],
+                mode="markers",
+                name="global minimum",
+                marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1)),
+            )
+        )
+    layout = _layout(
+        title,
+        height=460,
+        legend=dict(orientation="h", y=-0.12),
+        xaxis=dict(range=[float(xs[0]), float(xs[-1])], title=dict(text="x")),
+        yaxis=dict(range=[float(ys[0]), float(ys[-1])], title=dict(text="y")),
+    )
+    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+
+
+def path_losses(losses: Mapping[str, Sequence[float]]) -> go.Figure:
+    """Loss against step for each optimizer's path (symlog-free: a linear axis, clipped to the start)."""
+    data = []
+    for i, (label, values) in enumerate(losses.items()):
+        data.append(
+            dict(
+                type="scatter",
+                x=list(range(len(values))),
+                y=list(values),
+                name=label,
+                mode="lines",
+                line=dict(color=PALETTE[i % len(PALETTE)], width=2),
+            )
+        )
+    starts = [v[0] for v in losses.values() if v]
+    finite = [y for v in losses.values() for y in v if math.isfinite(y)]
+    top = max(starts) if starts else None
+    bottom = min(finite) if finite else None
+    span = (
+        None
+        if top is None or bottom is None
+        else [bottom - 0.05 * (top - bottom + 1e-9), top * 1.5 if top > 0 else top + 1]
+    )
+    layout = _layout(
+        "Loss along each path",
+        height=460,
+        legend=dict(orientation="h", y=-0.12),
+        xaxis=dict(title=dict(text="step")),
+        yaxis=dict(title=dict(text="loss"), range=span),
+    )
+    return go.Figure(dict(data=data, layout=layout))  # fmt: skip

@@ -21,13 +21,18 @@ LABS = [
         "then cure them with ReLU/ELU, Xavier/Kaiming initialization, BatchNorm and "
         "gradient clipping.",
     ),
+    (
+        "pages/optimizers.py",
+        "Race SGD, momentum, Adagrad, RMSprop and Adam fairly (same weights, same batches), with "
+        "learning-rate schedules and your own CSV, and watch their paths on 2-D loss surfaces.",
+    ),
 ]
 for page, sentence in LABS:
     with st.container(border=True):
         st.page_link(page)  # title and icon come from app.py's navigation
         st.write(sentence)
 st.caption(
-    "Coming next: optimizers racing on a loss surface, CNNs with augmentation and feature "
+    "Coming next: CNNs with augmentation and feature "
     "maps, prediction on your own images, multi-input/multi-output models, and RNN/LSTM/GRU "
     f"forecasting. Training on: {warm_up()}."
 )

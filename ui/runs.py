@@ -24,14 +24,23 @@ def _same_but_lr(a: RunConfig, b: RunConfig) -> bool:
     return dataclasses.replace(a, optim=dataclasses.replace(a.optim, lr=b.optim.lr)) == b
 
 
-def sync_runs(lab: str, configs: Mapping[str, RunConfig]) -> tuple[dict[str, Run], dict[str, str]]:
+def sync_runs(
+    lab: str,
+    configs: Mapping[str, RunConfig],
+    dataset: Dataset | None = None,
+    data_key: str | None = None,
+) -> tuple[dict[str, Run], dict[str, str]]:
     """(runs, errors) for each label -> config, reusing a run when only the lr changed.
 
     A new learning rate goes to the existing run and takes effect at its next step; any
     other change starts that run over. A config that cannot run gives a sentence in
-    `errors` and leaves no run under its label.
+    `errors` and leaves no run under its label. `dataset` (an uploaded table) replaces the
+    built-in data; a new `data_key` (another file or label column) starts every run over.
     """
     runs: dict[str, Run] = st.session_state.setdefault(f"{lab}:runs", {})
+    if st.session_state.get(f"{lab}:data_key") != data_key:
+        st.session_state[f"{lab}:data_key"] = data_key
+        runs.clear()
     errors: dict[str, str] = {}
     for label in list(runs):
         if label not in configs:
@@ -44,7 +53,7 @@ def sync_runs(lab: str, configs: Mapping[str, RunConfig]) -> tuple[dict[str, Run
             continue
         runs.pop(label, None)
         try:
-            runs[label] = Run(cfg, load_dataset(cfg.data))
+            runs[label] = Run(cfg, dataset or load_dataset(cfg.data))
         except ConfigError as err:
             errors[label] = str(err)
     return runs, errors

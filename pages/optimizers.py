@@ -1,0 +1,53 @@
+"""Optimizers lab: a fair race between optimizers, and their paths on a loss surface."""
+
+import streamlit as st
+
+from ui import optimizers as lab
+from ui.controls import show_link_problems, write_link
+from ui.live import live_view, transport
+from ui.runs import sync_runs
+from ui.startup import ensure_router
+
+ensure_router()
+st.title(":material/speed: Optimizers lab")
+st.caption(
+    "SGD, momentum, Adagrad, RMSprop, Adam: the same network, the same starting weights, the same "
+    "batches. Only the optimizer differs, so the race is fair. Then watch them walk a loss surface."
+)
+settings = lab.store()
+show_link_problems(lab.LAB)
+
+st.markdown("**Presets:** one click sets up a lesson.")
+for col, preset in zip(st.columns(len(lab.PRESETS)), lab.PRESETS.values(), strict=True):
+    col.button(preset.short, on_click=lab.apply_preset, args=(preset,), help=preset.lesson, width="stretch")
+if chosen := lab.PRESETS.get(st.session_state.get(f"{lab.LAB}:preset", "")):
+    st.info(f"**{chosen.name}.** {chosen.lesson}")
+
+with st.sidebar:
+    settings.widget(lab.RACERS)
+    for i, tab in enumerate(st.tabs([str(i + 1) for i in range(settings.values["racers"])])):
+        lab.fields.draw(settings, list(lab.fields.OPTIMIZER.values()), f"r{i}.", tab)
+write_link(settings)
+
+race_tab, surface_tab = st.tabs(["Race", "Loss surface"])
+with surface_tab:
+    for col, control in zip(st.columns(len(lab.SURFACE)), lab.SURFACE, strict=True):
+        settings.widget(control, container=col)
+    lab.draw_surface(settings)
+
+with race_tab:
+    with st.expander("Data, model and training (shared by every racer)"):
+        cols = st.columns(3)
+        lab.fields.draw(settings, lab.DATA, "", cols[0])
+        lab.fields.draw(settings, lab.MODEL, "", cols[1])
+        lab.fields.draw(settings, lab.TRAINING, "", cols[2])
+        settings.widget(lab.TARGET, container=cols[2])
+    own_csv = settings.values["data.name"] == "csv"
+    dataset, key = lab.uploaded_dataset(settings) if own_csv else (None, None)
+    ready = dataset is not None or not own_csv
+    runs, errors = sync_runs(lab.LAB, lab.race_configs(settings) if ready else {}, dataset, key)
+    for label, error in errors.items():
+        st.error(f"{label}: {error}")
+    if ready:
+        transport(lab.LAB, runs)
+        live_view(lab.LAB, runs, lambda tick: lab.draw_race(runs, tick, settings.values["target"]))

@@ -1,0 +1,262 @@
+"""The Optimizers lab: racers' settings, presets, the uploaded CSV, and the charts."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import figures, surfaces
+from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, from_values, to_values
+from core.data import Dataset
+from core.data.tabular import CsvError, dataset_from_frame, read_csv
+from core.errors import ConfigError
+from core.race import MAX_RACERS, describe, results_table, unique_labels
+from core.registry import DATASETS, OPTIMIZERS
+from core.training import Run
+from ui import fields
+from ui.controls import Control, ControlStore, linked_store
+
+LAB = "opt"
+BASE = RunConfig(
+    data=DataConfig(name="moons", n_samples=600, noise=0.2),
+    model=ModelConfig(depth=2, width=16, activation="relu"),
+    train=TrainConfig(steps=300, batch_size=32),
+)
+LANES = (  # the default optimizer of each racer slot
+    OptimConfig(name="sgd", lr=0.1, momentum=0.0),
+    OptimConfig(name="sgd", lr=0.1, momentum=0.9),
+    OptimConfig(name="adam", lr=0.01),
+    OptimConfig(name="rmsprop", lr=0.001, momentum=0.0),
+    OptimConfig(name="adagrad", lr=0.05),
+    OptimConfig(name="adamw", lr=0.01, weight_decay=0.01),
+)
+DATA = [
+    fields.choose_from("data.name", "Dataset", DATASETS),
+    *(fields.DATA[k] for k in ("data.n_samples", "data.noise", "data.test_fraction", "data.seed")),
+]
+MODEL = [fields.MODEL[k] for k in ("model.depth", "model.width", "model.activation")]
+TRAINING = [fields.TRAINING[k] for k in ("train.batch_size", "train.steps", "train.seed")]
+RACERS = Control("racers", "Racers", "slider", low=2, high=MAX_RACERS, step=1)
+TARGET = Control(
+    "target", "Target train loss (for the table)", "choice", (0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
+)
+SURFACE = [
+    fields.choose_from("surface", "Surface", surfaces.SURFACES),
+    Control("start_x", "Start x", "number", low=-5.0, high=5.0, step=0.1),
+    Control("start_y", "Start y", "number", low=-5.0, high=5.0, step=0.1),
+    Control("path_steps", "Steps", "choice", (10, 25, 50, 100, 150, 200, 300, 500, 1000)),
+]
+RACE_KEYS = [c.key for c in DATA + MODEL + TRAINING]
+
+
+def lane_values(i: int, optim: OptimConfig) -> dict[str, object]:
+    return {f"r{i}.{k}": v for k, v in to_values(RunConfig(optim=optim)).items() if k.startswith("optim.")}
+
+
+def race_values(base: RunConfig, lanes: tuple[OptimConfig, ...]) -> dict[str, object]:
+    """Store values for a race: shared data/model/training keys, then one optimizer per lane."""
+    values = {k: v for k, v in to_values(base).items() if k in RACE_KEYS}
+    for i, optim in enumerate(lanes + LANES[len(lanes) :]):
+        values |= lane_values(i, optim)
+    return values | {"racers": len(lanes)}
+
+
+DEFAULTS = race_values(BASE, LANES[:3]) | {
+    "target": 0.1,
+    "surface": "local_minimum",
+    "start_x": 2.2,
+    "start_y": 1.0,
+    "path_steps": 150,
+}
+CONTROLS = (
+    {c.key: c for c in DATA + MODEL + TRAINING + SURFACE + [RACERS, TARGET]}
+    | {f"r{i}.{c.key}": c for i in range(MAX_RACERS) for c in fields.OPTIMIZER.values()}
+)  # fmt: skip
+
+
+def store() -> ControlStore:
+    return linked_store(LAB, DEFAULTS, CONTROLS)
+
+
+def lanes(s: ControlStore) -> dict[str, OptimConfig]:
+    """Racer label -> optimizer settings, for the racers in use."""
+    configs = [from_values(s.section(f"r{i}.")).optim for i in range(s.values["racers"])]
+    names = [
+        OPTIMIZERS.get(c.name).label + (" + momentum" if c.name == "sgd" and c.momentum else "")
+        for c in configs
+    ]
+    return dict(zip(unique_labels(names), configs, strict=True))
+
+
+def race_configs(s: ControlStore) -> dict[str, RunConfig]:
+    base = from_values({k: v for k, v in s.values.items() if k in RACE_KEYS}, BASE)
+    return {label: dataclasses.replace(base, optim=optim) for label, optim in lanes(s).items()}
+
+
+# ---- presets -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LabPreset:
+    """One click: the race's or the surface's settings for one lesson."""
+
+    name: str
+    short: str
+    lesson: str
+    values: Mapping[str, object]
+
+
+def _surface_preset(p: surfaces.SurfacePreset) -> LabPreset:
+    values = {"surface": p.surface, "start_x": p.start[0], "start_y": p.start[1], "path_steps": p.steps}
+    for i, (_, optim) in enumerate(p.racers):
+        values |= lane_values(i, optim)
+    return LabPreset(p.name, p.short, p.lesson + " (Loss surface tab.)", values | {"racers": len(p.racers)})
+
+
+def _race_preset(name, short, lesson, lanes_, base=BASE) -> LabPreset:
+    return LabPreset(name, short, lesson + " (Race tab: press Play.)", race_values(base, lanes_))
+
+
+PRESETS = {
+    p.name: p
+    for p in (
+        _race_preset(
+            "SGD vs Adam", "SGD vs Adam",
+            "The same network from the same weights on the same batches: Adam's per-weight step sizes "
+            "reach a low loss in far fewer steps than plain SGD.",
+            (OptimConfig(name="sgd", lr=0.01, momentum=0.0), OptimConfig(name="adam", lr=0.01)),
+        ),
+        _race_preset(
+            "Learning rate in a race: too small, right, too large", "LR race",
+            "SGD with three learning rates: too small crawls, the right one converges, too large bounces.",
+            tuple(OptimConfig(name="sgd", lr=lr, momentum=0.0) for lr in (0.001, 0.1, 3.0)),
+        ),
+        _race_preset(
+            "A schedule rescues a large learning rate", "Schedule",
+            "A learning rate of 1 with no schedule keeps bouncing; the same start with a step schedule "
+            "(× 0.1 every 50 steps) settles down.",
+            (OptimConfig(name="sgd", lr=1.0, momentum=0.0),
+             OptimConfig(name="sgd", lr=1.0, momentum=0.0, schedule="step", step_size=50, gamma=0.1)),
+        ),
+        *(_surface_preset(p) for p in surfaces.SURFACE_PRESETS.values()),
+    )
+}  # fmt: skip
+
+
+def apply_preset(preset: LabPreset) -> None:
+    s = ControlStore(LAB, DEFAULTS)
+    s.set(DEFAULTS | dict(preset.values))
+    st.session_state[f"{LAB}:runs"] = {}
+    st.session_state[f"{LAB}:preset"] = preset.name
+
+
+# ---- the user's CSV ----------------------------------------------------------------------
+
+
+def uploaded_dataset(s: ControlStore) -> tuple[Dataset | None, str | None]:
+    """(dataset, key) from the uploaded CSV and its chosen label column, or an error on screen."""
+    upload = st.file_uploader("Your CSV: numeric feature columns and a label column", type=["csv", "txt"])
+    if upload is None:
+        st.info("Upload a CSV file, then pick its label column. Nothing leaves this server.")
+        return None, None
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    try:
+        frame = read_csv(data, upload.name)
+    except CsvError as err:
+        st.error(str(err))
+        return None, None
+    columns = list(frame.columns)
+    label = st.selectbox("Label column", columns, index=len(columns) - 1, key=f"{LAB}:csv_label:{digest}")
+    fraction, seed = s.values["data.test_fraction"], s.values["data.seed"]
+    try:
+        dataset = dataset_from_frame(frame, label, fraction, seed, name=upload.name)
+    except CsvError as err:
+        st.error(str(err))
+        return None, None
+    st.caption(
+        f"{len(frame):,} rows, {dataset.n_features} features, classes: "
+        + ", ".join(f"{name} ({count})" for name, count in _class_counts(dataset).items())
+    )
+    return dataset, f"{digest}:{label}:{fraction}:{seed}"
+
+
+def _class_counts(dataset: Dataset) -> dict[str, int]:
+    counts = np.bincount(
+        np.concatenate([dataset.y_train.numpy(), dataset.y_test.numpy()]), minlength=dataset.n_classes
+    )
+    return dict(zip(dataset.class_names, counts.tolist(), strict=True))
+
+
+# ---- charts ------------------------------------------------------------------------------
+
+
+def draw_race(runs: Mapping[str, Run], tick: str, target: float) -> None:
+    """Loss and accuracy of every racer, their decision boundaries, and the results table."""
+    if not runs:
+        return
+    left, right = st.columns(2)
+    evals = {label: run.evals for label, run in runs.items()}
+    left.plotly_chart(figures.race_curves(evals, metric="loss"), key=f"race-loss-{tick}")
+    right.plotly_chart(figures.race_curves(evals, metric="accuracy"), key=f"race-acc-{tick}")
+    first = next(iter(runs.values()))
+    if first.data.n_features == 2 and first.data.n_classes == 2:
+        panels = {label: run.predict_grid(resolution=40) for label, run in runs.items()}
+        test = first.data.x_test.cpu().numpy(), first.data.y_test.cpu().numpy()
+        st.plotly_chart(figures.boundary_grid(panels, *test), key=f"race-boundaries-{tick}")
+    table = pd.DataFrame(results_table(runs, target))
+    st.dataframe(
+        table, hide_index=True, key=f"race-table-{tick}",
+        column_config={"train loss": st.column_config.NumberColumn(format="%.4f"),
+                       "test loss": st.column_config.NumberColumn(format="%.4f"),
+                       "test accuracy": st.column_config.NumberColumn(format="percent")},
+    )  # fmt: skip
+    if all(run.done for run in runs.values()):
+        st.download_button(
+            "Download the table (CSV)", table.to_csv(index=False).encode(), "race.csv", "text/csv",
+            key=f"race-download-{tick}", icon=":material/download:",
+        )  # fmt: skip
+
+
+def draw_surface(s: ControlStore) -> None:
+    """Every racer's optimizer on the chosen 2-D surface: paths on the contours, loss per step."""
+    v = s.values
+    name = v["surface"]
+    spec = surfaces.SURFACES.get(name)
+    st.caption(spec.description)
+    paths, problems = {}, []
+    for label, optim in lanes(s).items():
+        try:
+            path = surfaces.trajectory(name, (v["start_x"], v["start_y"]), optim, v["path_steps"])
+        except ConfigError as err:
+            problems.append(f"{label}: {err}")
+            continue
+        paths[label] = path
+        if path.diverged_at is not None:
+            st.warning(
+                f"{label} ({describe(optim)}) diverged at step {path.diverged_at}: "
+                "its steps grew without bound."
+            )
+    for problem in problems:
+        st.error(problem)
+    xs, ys, z = surfaces.grid(name)
+    left, right = st.columns([3, 2])
+    left.plotly_chart(
+        figures.surface_paths(xs, ys, z, {k: p.points for k, p in paths.items()}, title=spec.label,
+                              minimum=spec.global_min),
+        key="surface-paths",
+    )  # fmt: skip
+    right.plotly_chart(figures.path_losses({k: p.losses for k, p in paths.items()}), key="surface-losses")
+    rows = [
+        {"optimizer": label, "settings": describe(lanes(s)[label]), "final x": p.points[-1][0],
+         "final y": p.points[-1][1], "final loss": p.losses[-1],
+         "first step length": p.step_lengths()[0] if p.step_lengths() else None,
+         "last step length": p.step_lengths()[-1] if p.step_lengths() else None}
+        for label, p in paths.items()
+    ]  # fmt: skip
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
