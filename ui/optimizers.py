@@ -11,10 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from core import figures, surfaces
-from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig, from_values, to_values
+from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError
+from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.race import MAX_RACERS, describe, results_table, unique_labels
 from core.registry import DATASETS, OPTIMIZERS
 from core.training import Run
@@ -22,11 +23,7 @@ from ui import fields
 from ui.controls import Control, ControlStore, linked_store
 
 LAB = "opt"
-BASE = RunConfig(
-    data=DataConfig(name="moons", n_samples=600, noise=0.2),
-    model=ModelConfig(depth=2, width=16, activation="relu"),
-    train=TrainConfig(steps=300, batch_size=32),
-)
+BASE = RACE_BASE
 LANES = (  # the default optimizer of each racer slot
     OptimConfig(name="sgd", lr=0.1, momentum=0.0),
     OptimConfig(name="sgd", lr=0.1, momentum=0.9),
@@ -118,34 +115,17 @@ def _surface_preset(p: surfaces.SurfacePreset) -> LabPreset:
     return LabPreset(p.name, p.short, p.lesson + " (Loss surface tab.)", values | {"racers": len(p.racers)})
 
 
-def _race_preset(name, short, lesson, lanes_, base=BASE) -> LabPreset:
-    return LabPreset(name, short, lesson + " (Race tab: press Play.)", race_values(base, lanes_))
+def _race_preset(p: RacePreset) -> LabPreset:
+    return LabPreset(p.name, p.short, p.lesson + " (Race tab: press Play.)", race_values(p.base, p.racers))
 
 
 PRESETS = {
     p.name: p
-    for p in (
-        _race_preset(
-            "SGD vs Adam", "SGD vs Adam",
-            "The same network from the same weights on the same batches: Adam's per-weight step sizes "
-            "reach a low loss in far fewer steps than plain SGD.",
-            (OptimConfig(name="sgd", lr=0.01, momentum=0.0), OptimConfig(name="adam", lr=0.01)),
-        ),
-        _race_preset(
-            "Learning rate in a race: too small, right, too large", "LR race",
-            "SGD with three learning rates: too small crawls, the right one converges, too large bounces.",
-            tuple(OptimConfig(name="sgd", lr=lr, momentum=0.0) for lr in (0.001, 0.1, 3.0)),
-        ),
-        _race_preset(
-            "A schedule rescues a large learning rate", "Schedule",
-            "A learning rate of 1 with no schedule keeps bouncing; the same start with a step schedule "
-            "(× 0.1 every 50 steps) settles down.",
-            (OptimConfig(name="sgd", lr=1.0, momentum=0.0),
-             OptimConfig(name="sgd", lr=1.0, momentum=0.0, schedule="step", step_size=50, gamma=0.1)),
-        ),
+    for p in [
+        *(_race_preset(p) for p in RACE_PRESETS.values()),
         *(_surface_preset(p) for p in surfaces.SURFACE_PRESETS.values()),
-    )
-}  # fmt: skip
+    ]
+}
 
 
 def apply_preset(preset: LabPreset) -> None:
