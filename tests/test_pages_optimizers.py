@@ -1,0 +1,115 @@
+"""The Optimizers lab through AppTest: presets, the race, the surface, and untrusted CSV files."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui.optimizers import PRESETS
+
+TIMEOUT = 120
+GOOD_CSV = "weight,height,animal\n" + "".join(
+    f"{w},{h},{a}\n"
+    for i in range(40)
+    for w, h, a in [(10 + i % 7, 30 + i % 5, "cat"), (30 + i % 9, 60 + i % 4, "dog")]
+)
+
+
+def open_lab(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/optimizers.py")
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def runs(at: AppTest):
+    return at.session_state["opt:runs"]
+
+
+def test_lab_loads_with_three_racers_and_a_surface():
+    at = open_lab()
+    assert len(runs(at)) == 3
+    charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    assert "Loss along each path" in charts and "Loss on the whole train and test sets" in charts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", list(PRESETS.values()), ids=lambda p: p.short)
+def test_each_preset_applies_and_its_race_runs_to_the_end(preset):
+    at = click(open_lab(), preset.short)
+    assert any(preset.name in i.value for i in at.info)
+    assert len(runs(at)) == preset.values["racers"]
+    click(at, "Play")
+    assert all(run.done for run in runs(at).values())
+    (table,) = [df.value for df in at.dataframe if "racer" in df.value.columns]
+    assert len(table) == preset.values["racers"] and set(table["status"]) <= {"finished"} | {
+        f"diverged at step {run.diverged_at}" for run in runs(at).values()
+    }
+
+
+def test_the_race_starts_every_racer_from_the_same_weights():
+    at = open_lab()
+    assert len({run.init_fingerprint for run in runs(at).values()}) == 1
+    click(at, "Step")
+    assert [run.step for run in runs(at).values()] == [1, 1, 1]
+
+
+def test_a_link_restores_the_racers():
+    at = open_lab({"racers": "4", "r3.optim.name": "adagrad", "r3.optim.lr": "0.05", "surface": "ravine"})
+    assert list(runs(at)) == ["SGD", "SGD + momentum", "Adam", "Adagrad"]
+    assert at.selectbox(key="opt:w:surface").value == "ravine"
+
+
+def upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.file_uploader[0].set_value((name, content, "text/csv")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_good_csv_trains_with_its_own_classes():
+    at = open_lab({"data.name": "csv"})
+    assert not runs(at)  # nothing to train before an upload
+    upload(at, "pets.csv", GOOD_CSV.encode())
+    assert not at.error
+    assert any(s.label == "Label column" and s.value == "animal" for s in at.selectbox)
+    run = next(iter(runs(at).values()))
+    assert run.data.class_names == ("cat", "dog") and run.data.n_features == 2
+    click(at, "Play")
+    assert all(r.done for r in runs(at).values())
+
+
+BAD_FILES = {
+    "text in a feature": ("weight,colour,animal\n" + "1,red,cat\n2,blue,dog\n" * 10, "holds text"),
+    "NaN": ("weight,height,animal\n" + "1,,cat\n2,3,dog\n" * 10, "missing"),
+    "single class": ("weight,height,animal\n" + "1,2,cat\n" * 20, "single class"),
+    "hundreds of classes": (
+        "weight,height,id\n" + "".join(f"{i},{i},{i}\n" for i in range(300)),
+        "300 different",
+    ),
+    "no rows": ("weight,height,animal\n", "no data rows"),
+    "not a CSV": ("\x89PNG\r\n\x1a\n\x00\x00binary", "PNG"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES), ids=list(BAD_FILES))
+def test_a_bad_csv_gets_one_sentence_and_the_session_survives(case):
+    at = open_lab({"data.name": "csv", "racers": "2"})
+    content, words = BAD_FILES[case]
+    upload(at, f"{case}.csv", content.encode("latin-1"))
+    errors = " ".join(e.value for e in at.error)
+    assert words in errors, errors
+    assert "Traceback" not in errors and not runs(at)
+    assert at.slider(key="opt:w:racers").value == 2  # the settings survive
+    upload(at, "pets.csv", GOOD_CSV.encode())  # and a good file afterwards trains
+    assert not at.error and len(runs(at)) == 2
