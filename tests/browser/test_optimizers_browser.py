@@ -1,0 +1,33 @@
+"""The Optimizers lab in Chromium: a race of three optimizers draws three curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_gradients_browser import assert_no_stack_trace, ms, settle, snapshot
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=60_000)
+
+
+@pytest.mark.slow
+def test_a_race_of_three_optimizers_draws_three_curves(page: Page, app_url: str, artifacts: Path) -> None:
+    page.goto(f"{app_url}/optimizers", wait_until="domcontentloaded", timeout=ms(120))
+    expect(page.get_by_role("button", name="Play")).to_be_visible(timeout=ms(120))
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(120))
+
+    loss_chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss on the whole train and test sets")
+    expect(loss_chart).to_be_visible()
+    for racer in ("SGD", "SGD + momentum", "Adam"):  # the three default racers, each in the legend
+        expect(loss_chart.locator(".legendtext").filter(has_text=f"{racer}: train")).to_have_count(1)
+    assert loss_chart.locator(".scatterlayer .trace").count() == 6  # train and test curve per racer
+    expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the results table (Race tab)
+
+    settle(page)
+    snapshot(page, artifacts / "optimizers-race.png")
+    assert_no_stack_trace(page)
