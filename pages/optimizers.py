@@ -25,7 +25,7 @@ if chosen := lab.PRESETS.get(st.session_state.get(f"{lab.LAB}:preset", "")):
 
 with st.sidebar:
     settings.widget(lab.RACERS)
-    for i, tab in enumerate(st.tabs([str(i + 1) for i in range(settings.values["racers"])])):
+    for i, tab in enumerate(st.tabs(list(lab.lanes(settings)))):
         lab.fields.draw(settings, list(lab.fields.OPTIMIZER.values()), f"r{i}.", tab)
 write_link(settings)
 
@@ -36,7 +36,7 @@ with surface_tab:
     lab.draw_surface(settings)
 
 with race_tab:
-    with st.expander("Data, model and training (shared by every racer)"):
+    with st.expander(lab.setup_summary(settings)):
         cols = st.columns(3)
         lab.fields.draw(settings, lab.DATA, "", cols[0])
         lab.fields.draw(settings, lab.MODEL, "", cols[1])

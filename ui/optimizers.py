@@ -90,6 +90,16 @@ def lanes(s: ControlStore) -> dict[str, OptimConfig]:
     return dict(zip(unique_labels(names), configs, strict=True))
 
 
+def setup_summary(s: ControlStore) -> str:
+    """One line naming the shared setup, as the label of the box that changes it."""
+    v = s.values
+    return (
+        f"Shared by every racer: {DATASETS.get(v['data.name']).label}; "
+        f"{v['model.depth']} × {v['model.width']} {v['model.activation']} network; "
+        f"batch {v['train.batch_size']}, {v['train.steps']} steps"
+    )
+
+
 def race_configs(s: ControlStore) -> dict[str, RunConfig]:
     base = from_values({k: v for k, v in s.values.items() if k in RACE_KEYS}, BASE)
     return {label: dataclasses.replace(base, optim=optim) for label, optim in lanes(s).items()}
