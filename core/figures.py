@@ -514,7 +514,32 @@ def surface_paths(
         xaxis=dict(range=[float(xs[0]), float(xs[-1])], title=dict(text="x")),
         yaxis=dict(range=[float(ys[0]), float(ys[-1])], title=dict(text="y")),
     )
-    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+    frames = _path_frames(paths)
+    if frames:
+        replay = dict(frame=dict(duration=70, redraw=False), fromcurrent=False, transition=dict(duration=0))
+        layout["updatemenus"] = [
+            dict(type="buttons", x=0, y=1.02, xanchor="left", yanchor="bottom", showactive=False,
+                 buttons=[dict(label="▶ Replay the steps", method="animate", args=[None, replay])])
+        ]  # fmt: skip
+    return go.Figure(dict(data=data, layout=layout, frames=frames))
+
+
+def _path_frames(paths: Mapping[str, Sequence[tuple[float, float]]], count: int = 40) -> list[dict]:
+    """Animation frames that grow every path together, for the chart's replay button."""
+    longest = max((len(points) for points in paths.values()), default=0)
+    if longest < 3:
+        return []
+    cuts = sorted({max(1, round(longest * (i + 1) / count)) for i in range(count)})
+    traces = list(range(1, len(paths) + 1))  # trace 0 is the contour
+    grown = [(cut, [points[:cut] for points in paths.values()]) for cut in cuts]
+    return [
+        dict(
+            name=str(cut),
+            traces=traces,
+            data=[dict(x=[p[0] for p in pts], y=[p[1] for p in pts]) for pts in parts],
+        )
+        for cut, parts in grown
+    ]
 
 
 def path_losses(losses: Mapping[str, Sequence[float]]) -> go.Figure:

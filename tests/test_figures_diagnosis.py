@@ -98,3 +98,21 @@ def test_divergence_diagnosis_gives_the_step_and_the_peak_norm():
     ]
     d = diagnose(recs, diverged_at=2)
     assert d.kind == "diverged" and "at step 2" in d.what and "3.0e+08" in d.what and "clipping" in d.advice
+
+
+def test_race_and_surface_figures():
+    evals = {"SGD": [EvalRecord(0, 0.7, 0.5, 0.7, 0.5), EvalRecord(10, 0.5, 0.7, 0.6, 0.65)], "Adam": []}
+    loss = figures.race_curves(evals, metric="loss")
+    assert [t.name for t in loss.data] == ["SGD: train", "SGD: test", "Adam: train", "Adam: test"]
+    assert list(figures.race_curves(evals, metric="accuracy").data[0].y) == [50.0, 65.0]  # test accuracy
+    grid = np.linspace(-1, 1, 3)
+    panels = {name: (grid, grid, np.full((3, 3), 0.5)) for name in ("a", "b", "c", "d")}
+    boundaries = figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))
+    assert (
+        len(boundaries.data) == 12 and boundaries.layout.yaxis4.domain[1] < boundaries.layout.yaxis.domain[0]
+    )
+    path = [(1.0, 1.0), (0.5, 0.5), (0.25, 0.25), (0.1, 0.1)]
+    contour = figures.surface_paths(grid, grid, np.ones((3, 3)), {"SGD": path}, title="Bowl", minimum=(0, 0))
+    assert contour.data[1].name == "SGD" and len(contour.frames) >= 3
+    assert list(contour.frames[-1].data[0].x) == [1.0, 0.5, 0.25, 0.1]  # the last frame shows the whole path
+    assert len(figures.path_losses({"SGD": [2.0, 1.0, 0.5]}).data) == 1
