@@ -113,3 +113,17 @@ def test_a_bad_csv_gets_one_sentence_and_the_session_survives(case):
     assert at.slider(key="opt:w:racers").value == 2  # the settings survive
     upload(at, "pets.csv", GOOD_CSV.encode())  # and a good file afterwards trains
     assert not at.error and len(runs(at)) == 2
+
+
+def test_every_preset_value_is_one_its_widget_can_show():
+    from core.presets import GRADIENT_PRESETS
+    from ui import gradients
+    from ui.optimizers import CONTROLS
+
+    grad_presets = [gradients.values_of(p.a, p.b) for p in GRADIENT_PRESETS.values()]
+    for values, controls in [(p.values, CONTROLS) for p in PRESETS.values()] + [
+        (v, gradients.ALL_CONTROLS) for v in grad_presets
+    ]:
+        for key, value in values.items():
+            if key in controls:
+                assert controls[key].coerce(value) == value, (key, value)

@@ -83,8 +83,8 @@ class ControlStore:
         """Draw the widget for control under prefix and return its current value."""
         key = prefix + control.key
         wkey = self._widget_key(key)
-        if wkey not in st.session_state:
-            st.session_state[wkey] = self.values.get(key, self.defaults.get(key))
+        if wkey not in st.session_state:  # a value the widget cannot show snaps to its nearest option
+            st.session_state[wkey] = control.coerce(self.values.get(key, self.defaults.get(key)))
 
         def changed() -> None:
             self.values[key] = st.session_state[wkey]

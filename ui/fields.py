@@ -16,7 +16,30 @@ from core.registry import (
 )
 from ui.controls import Control, ControlStore
 
-LRS = (1e-5, 3e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 3.0, 10.0)
+LRS = (
+    1e-5,
+    3e-5,
+    1e-4,
+    3e-4,
+    0.001,
+    0.003,
+    0.01,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.45,
+    0.5,
+    1.0,
+    1.05,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+)
+# 1.05: just past SGD's stability limit (lr < 1) on the x² + y² bowl, for the "too large" lesson
 WIDTHS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 

@@ -46,7 +46,7 @@ SURFACE = [
     fields.choose_from("surface", "Surface", surfaces.SURFACES),
     Control("start_x", "Start x", "number", low=-5.0, high=5.0, step=0.1),
     Control("start_y", "Start y", "number", low=-5.0, high=5.0, step=0.1),
-    Control("path_steps", "Steps", "choice", (10, 25, 50, 100, 150, 200, 300, 500, 1000)),
+    Control("path_steps", "Steps", "choice", (10, 25, 50, 60, 80, 100, 150, 200, 300, 500, 1000)),
 ]
 RACE_KEYS = [c.key for c in DATA + MODEL + TRAINING]
 
