@@ -37,6 +37,7 @@ format: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.race
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
