@@ -44,10 +44,9 @@ with race_tab:
         settings.widget(lab.TARGET, container=cols[2])
     own_csv = settings.values["data.name"] == "csv"
     dataset, key = lab.uploaded_dataset(settings) if own_csv else (None, None)
-    ready = dataset is not None or not own_csv
-    runs, errors = sync_runs(lab.LAB, lab.race_configs(settings) if ready else {}, dataset, key)
-    for label, error in errors.items():
-        st.error(f"{label}: {error}")
-    if ready:
+    if dataset is not None or not own_csv:  # a bad or missing file leaves the session's runs alone
+        runs, errors = sync_runs(lab.LAB, lab.race_configs(settings), dataset, key)
+        for label, error in errors.items():
+            st.error(f"{label}: {error}")
         transport(lab.LAB, runs)
         live_view(lab.LAB, runs, lambda tick: lab.draw_race(runs, tick, settings.values["target"]))
