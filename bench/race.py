@@ -40,14 +40,13 @@ import sys
 import time
 
 import torch
-from torch import nn
 
-from bench.overhead import bench_config, evaluate
+from bench.overhead import bare_loop as bare_one
+from bench.overhead import bench_config
 from core.config import OptimConfig, RunConfig
-from core.data import BatchOrder, Dataset
-from core.models import build_mlp
+from core.data import Dataset
 from core.race import Race, Racer
-from core.registry import DATASETS, OPTIMIZERS
+from core.registry import DATASETS
 from core.training import Run
 
 STEPS = 300
@@ -63,26 +62,6 @@ RACERS = (
 )
 
 Result = dict[str, tuple[list[float], list[float]]]  # racer -> (step losses, final evaluation)
-
-
-def bare_one(cfg: RunConfig, data: Dataset) -> tuple[list[float], list[float]]:
-    """The plain PyTorch loop for cfg's optimizer; returns (step losses, final evaluation)."""
-    t = cfg.train
-    model = build_mlp(data.n_features, data.n_classes, cfg.model, t.seed)
-    optimizer = OPTIMIZERS.get(cfg.optim.name).make(model.parameters(), cfg.optim)
-    loss_fn = nn.CrossEntropyLoss()
-    batches = BatchOrder(len(data.x_train), t.batch_size, t.seed, CPU)
-    evaluate(model, loss_fn, data)
-    losses = []
-    model.train()
-    for _ in range(t.steps):
-        idx = batches.next()
-        loss = loss_fn(model(data.x_train[idx]), data.y_train[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses, evaluate(model, loss_fn, data)
 
 
 def with_optim(cfg: RunConfig, racer: Racer) -> RunConfig:
