@@ -6,8 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.presets import GRADIENT_PRESETS
+from tests.apptest import APP, TIMEOUT, click, open_page
 
-TIMEOUT = 120
 LAB = "pages/gradients.py"
 
 
@@ -16,21 +16,7 @@ def key(name: str) -> str:
 
 
 def open_lab(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page(LAB)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception
-    return at
-
-
-def click(at: AppTest, label: str) -> AppTest:
-    next(b for b in at.button if b.label == label).click()
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/gradients.py", query)
 
 
 def metrics(at: AppTest) -> list[str]:
@@ -42,7 +28,7 @@ def runs(at: AppTest):
 
 
 def test_home_page_lists_the_labs():
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
     assert "Gradient Playground" in at.title[0].value

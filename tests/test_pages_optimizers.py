@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest import click, open_page
 from ui.optimizers import PRESETS
 
-TIMEOUT = 120
 GOOD_CSV = "weight,height,animal\n" + "".join(
     f"{w},{h},{a}\n"
     for i in range(40)
@@ -16,25 +16,11 @@ GOOD_CSV = "weight,height,animal\n" + "".join(
 
 
 def open_lab(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("pages/optimizers.py")
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def click(at: AppTest, label: str) -> AppTest:
-    next(b for b in at.button if b.label == label).click()
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/optimizers.py", query)
 
 
 def runs(at: AppTest):
-    return at.session_state["opt:runs"] if "opt:runs" in at.session_state else {}
+    return at.session_state["opt:runs"] if "opt:runs" in at.session_state else {}  # noqa: SIM401 (no .get)
 
 
 def test_lab_loads_with_three_racers_and_a_surface():
