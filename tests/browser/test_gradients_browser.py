@@ -107,6 +107,7 @@ def test_vanishing_preset_shows_heatmap(page: Page, app_url: str, artifacts: Pat
     page.get_by_role("button", name="Play").click()
 
     expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(TRAIN_S))
+    settle(page)  # the final rerun replaces every chart: wait until one copy of each is left
     expect(step_metric(page)).to_have_text("400 / 400")
     heat_title = page.locator(".gtitle").filter(has_text="Gradient norm per layer over steps")
     expect(heat_title).to_be_visible()
@@ -141,6 +142,7 @@ def test_two_sessions_see_only_their_own_runs(new_page, app_url: str, artifacts:
     expect(exploding.get_by_test_id("stPlotlyChart").get_by_text("diverged at step").first).to_be_visible()
     expect(exploding.get_by_text("Stopped: a run diverged. Press")).to_be_visible(timeout=ms(TRAIN_S))
     expect(cured.get_by_text("Finished. Press")).to_be_visible(timeout=ms(TRAIN_S))
+    settle(cured)
     expect(step_metric(cured)).to_have_text("400 / 400")
     expect(cured.get_by_test_id("stAlert").filter(has_text="healthy")).to_be_visible()
 
