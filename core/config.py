@@ -47,7 +47,7 @@ class OptimConfig:
     name: str = "adam"  # key of core.registry.OPTIMIZERS
     lr: float = 0.01  # learning rate; can change between steps
     momentum: float = 0.9  # SGD and RMSprop only
-    nesterov: bool = False  # SGD only; needs momentum > 0
+    nesterov: bool = False  # SGD only; ignored while momentum is 0
     weight_decay: float = 0.0  # L2 penalty (AdamW: decoupled)
     beta1: float = 0.9  # Adam/AdamW: decay of the gradient's running mean (momentum)
     beta2: float = 0.999  # Adam/AdamW: decay of the squared gradient's running mean (RMSprop part)
@@ -114,8 +114,6 @@ def validate(cfg: RunConfig) -> None:
     if not (0 < o.gamma <= 1):
         raise ConfigError(f"The schedule's gamma must be above 0 and at most 1, not {o.gamma}.")
     _check_range("schedule's step size", o.step_size, 1, MAX_STEPS)
-    if o.name == "sgd" and o.nesterov and o.momentum == 0:
-        raise ConfigError("Nesterov momentum needs a momentum above 0.")
     if not (0 <= t.clip_norm <= 1e6):
         raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {t.clip_norm}.")
     if m.init == "uniform" and not m.init_a < m.init_b:

@@ -151,7 +151,11 @@ OPTIMIZERS.add(
         "SGD",
         0.1,
         lambda params, c: torch.optim.SGD(
-            params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay
+            params,
+            lr=c.lr,
+            momentum=c.momentum,
+            nesterov=c.nesterov and c.momentum > 0,  # Nesterov is a kind of momentum: off without it
+            weight_decay=c.weight_decay,
         ),
         uses_momentum=True,
         uses_nesterov=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import math
 import time
@@ -99,6 +100,9 @@ class Run:
         if not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be positive, not {lr}")
         self.chosen_lr = lr
+        self.cfg = dataclasses.replace(
+            self.cfg, optim=dataclasses.replace(self.cfg.optim, lr=lr)
+        )  # reset keeps it
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 

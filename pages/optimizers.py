@@ -46,6 +46,10 @@ with race_tab:
     dataset, key = lab.uploaded_dataset(settings) if own_csv else (None, None)
     if dataset is not None or not own_csv:  # a bad or missing file leaves the session's runs alone
         runs, errors = sync_runs(lab.LAB, lab.race_configs(settings), dataset, key)
+        if len({run.step for run in runs.values()}) > 1:  # a racer changed or joined: a fair race restarts
+            for run in runs.values():
+                run.reset()
+            st.caption("A racer changed, so the whole race starts again from the same weights.")
         for label, error in errors.items():
             st.error(f"{label}: {error}")
         transport(lab.LAB, runs)

@@ -51,9 +51,28 @@ def test_the_race_starts_every_racer_from_the_same_weights():
     assert [run.step for run in runs(at).values()] == [1, 1, 1]
 
 
+def test_changing_one_racer_keeps_the_others_in_their_places_and_restarts_the_race():
+    at = open_lab({"r1.optim.lr": "0.3"})
+    for _ in range(3):
+        click(at, "Step")
+    before = dict(runs(at))
+    at.slider(key="opt:w:r0.optim.momentum").set_value(0.9).run()
+    labels = list(runs(at))
+    assert labels == ["1 · SGD + momentum", "2 · SGD + momentum", "3 · Adam"]
+    assert runs(at)[labels[1]] is before["2 · SGD + momentum"]  # racer 2 kept its own run (lr 0.3)
+    assert runs(at)[labels[1]].cfg.optim.lr == 0.3
+    assert [run.step for run in runs(at).values()] == [0, 0, 0]  # and the race starts again together
+
+
+def test_a_link_out_of_range_is_clamped_with_a_warning():
+    at = open_lab({"racers": "99"})
+    assert at.slider(key="opt:w:racers").value == 6
+    assert any("99 is out of range for racers" in w.value for w in at.warning)
+
+
 def test_a_link_restores_the_racers():
     at = open_lab({"racers": "4", "r3.optim.name": "adagrad", "r3.optim.lr": "0.05", "surface": "ravine"})
-    assert list(runs(at)) == ["SGD", "SGD + momentum", "Adam", "Adagrad"]
+    assert list(runs(at)) == ["1 · SGD", "2 · SGD + momentum", "3 · Adam", "4 · Adagrad"]
     assert at.selectbox(key="opt:w:surface").value == "ravine"
 
 

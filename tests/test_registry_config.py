@@ -47,6 +47,13 @@ def test_every_optimizer_has_a_sensible_default_lr():
         assert 1e-4 <= spec.default_lr <= 0.5
 
 
+def test_nesterov_is_off_while_momentum_is_zero():
+    cfg = with_changes(RunConfig(), optim=dict(name="sgd", momentum=0.0, nesterov=True))
+    validate(cfg)
+    opt = OPTIMIZERS.get("sgd").make([torch.nn.Parameter(torch.zeros(2))], cfg.optim)
+    assert opt.param_groups[0]["nesterov"] is False
+
+
 def test_sgd_gets_momentum_and_nesterov():
     cfg = with_changes(RunConfig(), optim=dict(name="sgd", momentum=0.8, nesterov=True)).optim
     opt = OPTIMIZERS.get("sgd").make([torch.nn.Parameter(torch.zeros(2))], cfg)
@@ -100,7 +107,6 @@ def test_flat_values_that_do_not_parse_name_the_field():
         (dict(model=dict(width=1)), "width"),
         (dict(optim=dict(lr=0.0)), "learning rate"),
         (dict(optim=dict(lr=float("nan"))), "learning rate"),
-        (dict(optim=dict(name="sgd", momentum=0.0, nesterov=True)), "Nesterov"),
         (dict(optim=dict(momentum=1.0)), "Momentum"),
         (dict(model=dict(batchnorm=True), train=dict(batch_size=1)), "BatchNorm"),
         (dict(model=dict(init="uniform", init_a=0.5, init_b=0.1)), "Uniform"),

@@ -270,3 +270,13 @@ def test_mangled_files_give_a_table_or_one_sentence():
             dataset_from_frame(df, label, test_fraction=0.3, seed=0)
         except CsvError as error:
             assert_one_sentence(error)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\n" * 60 + b"a,b\n1,0\n2,1\n", b"\r\n" * 60 + b"a,b\r\n1,0\r\n", b"a,b\r1,0\r2,1\r"],
+    ids=["60 blank lines first", "60 blank CRLF lines first", "CR-only line ends (Excel for Mac)"],
+)
+def test_blank_lead_lines_and_old_mac_line_ends_are_read(content):
+    frame = read_csv(content)
+    assert list(frame.columns) == ["a", "b"] and len(frame) >= 1

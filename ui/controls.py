@@ -134,9 +134,15 @@ def parse_link(
         if key not in params:
             continue
         try:
-            values[key] = control.coerce(parse_value(key, params[key], type(defaults[key])))
+            parsed = parse_value(key, params[key], type(defaults[key]))
+            values[key] = control.coerce(parsed)
         except ConfigError as err:
             problems.append(str(err))
+            continue
+        if values[key] != parsed:
+            problems.append(
+                f"{params[key]} is out of range for {key}, so it uses {control.text(values[key])}."
+            )
     return values, problems
 
 

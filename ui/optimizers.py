@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -16,13 +17,14 @@ from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError
 from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
-from core.race import MAX_RACERS, describe, results_table, unique_labels
+from core.race import MAX_RACERS, describe, results_table
 from core.registry import DATASETS, OPTIMIZERS
 from core.training import Run
 from ui import fields
 from ui.controls import Control, ControlStore, linked_store
 
 LAB = "opt"
+log = logging.getLogger(__name__)
 BASE = RACE_BASE
 LANES = (  # the default optimizer of each racer slot
     OptimConfig(name="sgd", lr=0.1, momentum=0.0),
@@ -65,10 +67,10 @@ def race_values(base: RunConfig, lanes: tuple[OptimConfig, ...]) -> dict[str, ob
 
 DEFAULTS = race_values(BASE, LANES[:3]) | {
     "target": 0.1,
-    "surface": "local_minimum",
-    "start_x": 2.2,
-    "start_y": 1.0,
-    "path_steps": 150,
+    "surface": "bowl",
+    "start_x": -1.6,
+    "start_y": 1.2,
+    "path_steps": 100,
 }
 CONTROLS = (
     {c.key: c for c in DATA + MODEL + TRAINING + SURFACE + [RACERS, TARGET]}
@@ -81,13 +83,14 @@ def store() -> ControlStore:
 
 
 def lanes(s: ControlStore) -> dict[str, OptimConfig]:
-    """Racer label -> optimizer settings, for the racers in use."""
+    """Racer label -> optimizer settings; the label starts with the racer's slot, so a racer
+    whose optimizer changes keeps its place and no other racer's run moves to it."""
     configs = [from_values(s.section(f"r{i}.")).optim for i in range(s.values["racers"])]
-    names = [
-        OPTIMIZERS.get(c.name).label + (" + momentum" if c.name == "sgd" and c.momentum else "")
-        for c in configs
-    ]
-    return dict(zip(unique_labels(names), configs, strict=True))
+    return {
+        f"{i + 1} · {OPTIMIZERS.get(c.name).label}"
+        + (" + momentum" if c.name == "sgd" and c.momentum else ""): c
+        for i, c in enumerate(configs)
+    }
 
 
 def setup_summary(s: ControlStore) -> str:
@@ -161,6 +164,10 @@ def uploaded_dataset(s: ControlStore) -> tuple[Dataset | None, str | None]:
     except CsvError as err:
         st.error(str(err))
         return None, None
+    except Exception:  # a file the reader did not foresee: one sentence here, the trace in the log
+        log.exception("could not read the uploaded CSV")
+        st.error(f"The file '{upload.name}' could not be read as a table.")
+        return None, None
     columns = list(frame.columns)
     label = st.selectbox("Label column", columns, index=len(columns) - 1, key=f"{LAB}:csv_label:{digest}")
     fraction, seed = s.values["data.test_fraction"], s.values["data.seed"]
@@ -168,6 +175,10 @@ def uploaded_dataset(s: ControlStore) -> tuple[Dataset | None, str | None]:
         dataset = dataset_from_frame(frame, label, fraction, seed, name=upload.name)
     except CsvError as err:
         st.error(str(err))
+        return None, None
+    except Exception:
+        log.exception("could not build a dataset from the uploaded CSV")
+        st.error(f"The table in '{upload.name}' could not be turned into features and labels.")
         return None, None
     st.caption(
         f"{len(frame):,} rows, {dataset.n_features} features, classes: "
@@ -213,6 +224,17 @@ def draw_race(runs: Mapping[str, Run], tick: str, target: float) -> None:
         )  # fmt: skip
 
 
+@st.cache_data(max_entries=512, show_spinner=False)
+def surface_path(name: str, start: tuple[float, float], optim: OptimConfig, steps: int) -> surfaces.Path:
+    """A pure function of its arguments, so sharing it between sessions is safe (1 ms a step)."""
+    return surfaces.trajectory(name, start, optim, steps)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def surface_grid(name: str):
+    return surfaces.grid(name)
+
+
 def draw_surface(s: ControlStore) -> None:
     """Every racer's optimizer on the chosen 2-D surface: paths on the contours, loss per step."""
     v = s.values
@@ -222,7 +244,7 @@ def draw_surface(s: ControlStore) -> None:
     paths, problems = {}, []
     for label, optim in lanes(s).items():
         try:
-            path = surfaces.trajectory(name, (v["start_x"], v["start_y"]), optim, v["path_steps"])
+            path = surface_path(name, (v["start_x"], v["start_y"]), optim, v["path_steps"])
         except ConfigError as err:
             problems.append(f"{label}: {err}")
             continue
@@ -234,7 +256,7 @@ def draw_surface(s: ControlStore) -> None:
             )
     for problem in problems:
         st.error(problem)
-    xs, ys, z = surfaces.grid(name)
+    xs, ys, z = surface_grid(name)
     left, right = st.columns([3, 2])
     left.plotly_chart(
         figures.surface_paths(xs, ys, z, {k: p.points for k, p in paths.items()}, title=spec.label,

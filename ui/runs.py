@@ -56,6 +56,9 @@ def sync_runs(
             runs[label] = Run(cfg, dataset or load_dataset(cfg.data))
         except ConfigError as err:
             errors[label] = str(err)
+    ordered = {label: runs[label] for label in configs if label in runs}  # the configs' order, for colours
+    runs.clear()
+    runs.update(ordered)
     return runs, errors
 
 

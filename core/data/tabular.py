@@ -153,10 +153,12 @@ def _sniff(text: str, the: str) -> tuple[str, list[tuple[int, list[str]]]]:
     sample = text if end < 0 else text[: end + 1]  # whole lines, however long the header
     best = None
     for sep in SEPARATORS:
-        reader = csv.reader(io.StringIO(sample), delimiter=sep, skipinitialspace=True)
-        try:
-            rows = [(reader.line_num, row) for row in itertools.islice(reader, SNIFF_ROWS) if row]
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=sep, skipinitialspace=True)
+        try:  # blank lines are skipped before counting, and "\r" alone ends a line (Excel for Mac)
+            rows = list(itertools.islice(((reader.line_num, row) for row in reader if row), SNIFF_ROWS))
         except csv.Error:
+            continue
+        if not rows:
             continue
         width = len(rows[0][1])
         score = (width >= 2, all(len(row) == width for _, row in rows), width)
