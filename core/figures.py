@@ -263,6 +263,40 @@ def activation_stats_chart(stats: dict[str, ActivationStats] | None, step: int |
     return go.Figure(dict(data=data, layout=layout))
 
 
+def _boundary_traces(xs, ys, score, points, labels, axis: str = "", size: int = 5) -> list[dict]:
+    """A class-1 score heatmap (blue = class 1) and the test points of each class, on axes x{axis}/y{axis}."""
+    axes = dict(xaxis=f"x{axis}", yaxis=f"y{axis}")
+    traces = [
+        dict(
+            type="heatmap",
+            x=xs,
+            y=ys,
+            z=score,
+            zmin=0,
+            zmax=1,
+            colorscale="RdBu",
+            opacity=0.7,
+            showscale=False,
+            hovertemplate="score for class 1: %{z:.2f}<extra></extra>",
+            **axes,
+        )
+    ]
+    for cls, color in ((0, "#b2182b"), (1, "#2166ac")):
+        mask = labels == cls
+        traces.append(
+            dict(
+                type="scatter",
+                x=points[mask, 0],
+                y=points[mask, 1],
+                mode="markers",
+                name=f"class {cls}",
+                marker=dict(color=color, size=size, line=dict(color="white", width=0.5)),
+                **axes,
+            )
+        )
+    return traces  # fmt: skip
+
+
 def decision_boundary(
     grid_x: np.ndarray,
     grid_y: np.ndarray,
@@ -273,33 +307,7 @@ def decision_boundary(
     title: str = "What the model predicts",
 ) -> go.Figure:
     """Class-1 score over a 2-D grid (blue = class 1), with the test points on top."""
-    z = [[None if not math.isfinite(v) else round(float(v), 3) for v in row] for row in score]
-    data = [
-        dict(
-            type="heatmap",
-            x=grid_x.tolist(),
-            y=grid_y.tolist(),
-            z=z,
-            zmin=0,
-            zmax=1,
-            colorscale="RdBu",
-            opacity=0.7,
-            showscale=False,
-            hovertemplate="score for class 1: %{z:.2f}<extra></extra>",
-        )
-    ]
-    for label, color in ((0, "#b2182b"), (1, "#2166ac")):
-        mask = labels == label
-        data.append(
-            dict(
-                type="scatter",
-                x=points[mask, 0].tolist(),
-                y=points[mask, 1].tolist(),
-                mode="markers",
-                name=f"class {label}",
-                marker=dict(color=color, size=5, line=dict(color="white", width=0.5)),
-            )
-        )
+    data = _boundary_traces(grid_x, grid_y, score, points, labels)
     layout = _layout(
         title,
         legend=dict(orientation="h", y=-0.12),
@@ -322,28 +330,12 @@ def race_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "lo
         good = [e for e in evals if math.isfinite(e.train_loss)]
         steps = [e.step for e in good]
         if metric == "loss":
-            data.append(
-                dict(
-                    type="scatter",
-                    x=steps,
-                    y=[e.train_loss for e in good],
-                    name=f"{label}: train",
-                    mode="lines",
-                    line=dict(color=color, width=2),
-                    legendgroup=label,
-                )
-            )
-            data.append(
-                dict(
-                    type="scatter",
-                    x=steps,
-                    y=[e.test_loss for e in good],
-                    name=f"{label}: test",
-                    mode="lines",
-                    line=dict(color=color, width=1.5, dash="dot"),
-                    legendgroup=label,
-                )
-            )
+            for split, width, dash in (("train", 2, "solid"), ("test", 1.5, "dot")):
+                data.append(
+                    dict(type="scatter", x=steps, y=[getattr(e, f"{split}_loss") for e in good],
+                         name=f"{label}: {split}", mode="lines", legendgroup=label,
+                         line=dict(color=color, width=width, dash=dash))
+                )  # fmt: skip
         else:
             data.append(
                 dict(
@@ -396,36 +388,7 @@ def boundary_grid(
         layout[f"yaxis{axis}"] = dict(
             domain=[y0, y1], anchor=f"x{axis}", showticklabels=False, showgrid=False, scaleanchor=f"x{axis}"
         )
-        data.append(
-            dict(
-                type="heatmap",
-                x=xs,
-                y=ys,
-                z=score,
-                zmin=0,
-                zmax=1,
-                colorscale="RdBu",
-                opacity=0.7,
-                showscale=False,
-                xaxis=f"x{axis}",
-                yaxis=f"y{axis}",
-                hoverinfo="skip",
-            )
-        )
-        for cls, color in ((0, "#b2182b"), (1, "#2166ac")):
-            mask = labels == cls
-            data.append(
-                dict(
-                    type="scatter",
-                    x=points[mask, 0],
-                    y=points[mask, 1],
-                    mode="markers",
-                    marker=dict(color=color, size=4),
-                    xaxis=f"x{axis}",
-                    yaxis=f"y{axis}",
-                    hoverinfo="skip",
-                )
-            )
+        data += _boundary_traces(xs, ys, score, points, labels, axis=axis, size=4)
         layout["annotations"].append(
             dict(
                 text=f"<b>{label}</b>",
