@@ -7,6 +7,7 @@ import dataclasses
 import enum
 import math
 import time
+import typing
 from collections.abc import Sequence
 
 import torch
@@ -30,43 +31,34 @@ class Status(str, enum.Enum):
     DIVERGED = "diverged"
 
 
-class Run:
-    """Owns data, model, optimizer, loss and seed; `advance(n)` trains n steps at most.
+class Trainer:
+    """What every lab's run shares: status, play / pause / reset, the learning rate, advance(n).
 
-    Two runs whose configs differ only in, say, the optimizer start from the same weights
-    and see the same batches, so every comparison is a fair one.
+    A subclass builds its model, optimizer and records in `_build()` (also called by reset),
+    trains one step in `_step()` and sets `self.cfg`, whose `.optim` is an OptimConfig and
+    whose `.train.steps` is the run's length. The live driver and the comparisons need nothing
+    else, so an MLP, a CNN, a recurrent net and a two-headed model all play the same way.
     """
 
-    def __init__(self, cfg: RunConfig, dataset: Dataset, device: torch.device | None = None):
-        validate(cfg)
-        self.cfg = cfg
-        self.device = device or default_device()
-        self.data = dataset.to(self.device)
-        self._loss_spec = LOSSES.get(cfg.train.loss)
-        self._n_out = self._loss_spec.out_features(dataset.n_classes)
-        self._build()
+    cfg: typing.Any
+    optimizer: torch.optim.Optimizer
+    records: list
+    status: Status
+    diverged_at: int | None
+    chosen_lr: float
 
     def _build(self) -> None:
-        cfg, data = self.cfg, self.data
-        self.model = build_mlp(data.n_features, self._n_out, cfg.model, cfg.train.seed).to(self.device)
-        self.layer_names = [name for name, _ in self.model.layers()]
-        self.init_fingerprint = weight_fingerprint(self.model)
-        self.optimizer = OPTIMIZERS.get(cfg.optim.name).make(self.model.parameters(), cfg.optim)
-        self.scheduler = SCHEDULES.get(cfg.optim.schedule).make(self.optimizer, cfg.optim, cfg.train.steps)
-        self.loss_fn = self._loss_spec.make()
-        self._y_train = self._loss_spec.target(data.y_train, data.n_classes)
-        self._y_test = self._loss_spec.target(data.y_test, data.n_classes)
-        self._batches = BatchOrder(len(data.x_train), cfg.train.batch_size, cfg.train.seed, self.device)
-        self._grads = GradNormProbe(self.model.layers())
-        self._acts = ActivationProbe(
-            self.model.activations(), ACTIVATIONS.get(cfg.model.activation).saturation
-        )
-        self.records: list[StepRecord] = []
-        self.evals: list[EvalRecord] = []
+        raise NotImplementedError
+
+    def _step(self):
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        """Called at the end of `_build()`: nothing trained yet."""
+        self.records = []
         self.status = Status.READY
-        self.diverged_at: int | None = None
-        self.chosen_lr = cfg.optim.lr  # the user's learning rate; a schedule moves self.lr from it
-        self.evals.append(self.evaluate(0))
+        self.diverged_at = None
+        self.chosen_lr = self.cfg.optim.lr  # the user's learning rate; a schedule moves self.lr from it
 
     # ---- control -----------------------------------------------------------------------
 
@@ -119,17 +111,52 @@ class Run:
             return f"Finished all {total} steps."
         return f"Step {self.step} of {total}."
 
-    # ---- training ----------------------------------------------------------------------
-
-    def advance(self, n: int, max_seconds: float = 1.0) -> list[StepRecord]:
+    def advance(self, n: int, max_seconds: float = 1.0) -> list:
         """Run up to n steps, stopping early at the end, on divergence or after max_seconds."""
-        out: list[StepRecord] = []
+        out = []
         deadline = time.perf_counter() + max_seconds
         while len(out) < n and not self.done:
             out.append(self._step())
             if time.perf_counter() > deadline:
                 break
         return out
+
+
+class Run(Trainer):
+    """An MLP run: owns data, model, optimizer, loss and seed; `advance(n)` trains n steps at most.
+
+    Two runs whose configs differ only in, say, the optimizer start from the same weights
+    and see the same batches, so every comparison is a fair one.
+    """
+
+    def __init__(self, cfg: RunConfig, dataset: Dataset, device: torch.device | None = None):
+        validate(cfg)
+        self.cfg = cfg
+        self.device = device or default_device()
+        self.data = dataset.to(self.device)
+        self._loss_spec = LOSSES.get(cfg.train.loss)
+        self._n_out = self._loss_spec.out_features(dataset.n_classes)
+        self._build()
+
+    def _build(self) -> None:
+        cfg, data = self.cfg, self.data
+        self.model = build_mlp(data.n_features, self._n_out, cfg.model, cfg.train.seed).to(self.device)
+        self.layer_names = [name for name, _ in self.model.layers()]
+        self.init_fingerprint = weight_fingerprint(self.model)
+        self.optimizer = OPTIMIZERS.get(cfg.optim.name).make(self.model.parameters(), cfg.optim)
+        self.scheduler = SCHEDULES.get(cfg.optim.schedule).make(self.optimizer, cfg.optim, cfg.train.steps)
+        self.loss_fn = self._loss_spec.make()
+        self._y_train = self._loss_spec.target(data.y_train, data.n_classes)
+        self._y_test = self._loss_spec.target(data.y_test, data.n_classes)
+        self._batches = BatchOrder(len(data.x_train), cfg.train.batch_size, cfg.train.seed, self.device)
+        self._grads = GradNormProbe(self.model.layers())
+        self._acts = ActivationProbe(
+            self.model.activations(), ACTIVATIONS.get(cfg.model.activation).saturation
+        )
+        self._start()
+        self.evals: list[EvalRecord] = [self.evaluate(0)]
+
+    # ---- training ----------------------------------------------------------------------
 
     def _step(self) -> StepRecord:
         cfg = self.cfg.train
@@ -203,7 +230,7 @@ class Run:
         return xs.numpy(), ys.numpy(), score.float().cpu().numpy()
 
 
-def advance_together(runs: Sequence[Run], max_rounds: int, max_seconds: float = 1.0) -> int:
+def advance_together(runs: Sequence[Trainer], max_rounds: int, max_seconds: float = 1.0) -> int:
     """Up to max_rounds rounds of one step per unfinished run, in turn; returns the rounds run.
 
     Step by step, so runs that are compared grow together and none gets ahead.

@@ -7,26 +7,26 @@ from collections.abc import Callable, Mapping, Sequence
 
 import streamlit as st
 
-from core.training import Run, Status, advance_together
+from core.training import Status, Trainer, advance_together
 from ui.runs import session_runs
 
 SLICE_SECONDS = 0.5  # training time between two redraws (a redraw of 5 charts costs ~0.06 s)
 log = logging.getLogger(__name__)
 
 
-def _each(lab: str, action: Callable[[Run], None]) -> None:
+def _each(lab: str, action: Callable[[Trainer], None]) -> None:
     for run in session_runs(lab).values():
         action(run)
 
 
 def _step(lab: str) -> None:
-    _each(lab, Run.pause)
+    _each(lab, Trainer.pause)
     live = [run for run in session_runs(lab).values() if not run.done]
     if live:
         advance_together(live, max_rounds=1, max_seconds=5.0)
 
 
-def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
+def transport(lab: str, runs: Mapping[str, Trainer]) -> Sequence:
     """The Play, Pause, Step and Reset buttons; returns the column left beside them."""
     playing = any(run.status is Status.PLAYING for run in runs.values())
     all_done = bool(runs) and all(run.done for run in runs.values())
@@ -39,7 +39,7 @@ def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
         **common,
         disabled=playing or all_done or not runs,
         on_click=_each,
-        args=(lab, Run.play),
+        args=(lab, Trainer.play),
     )
     cols[1].button(
         "Pause",
@@ -47,7 +47,7 @@ def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
         **common,
         disabled=not playing,
         on_click=_each,
-        args=(lab, Run.pause),
+        args=(lab, Trainer.pause),
     )
     cols[2].button(
         "Step",
@@ -57,7 +57,9 @@ def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
         on_click=_step,
         args=(lab,),
     )
-    cols[3].button("Reset", icon=":material/restart_alt:", **common, on_click=_each, args=(lab, Run.reset))
+    cols[3].button(
+        "Reset", icon=":material/restart_alt:", **common, on_click=_each, args=(lab, Trainer.reset)
+    )
     if all_done:
         diverged = [run for run in runs.values() if run.status is Status.DIVERGED]
         ended = "Stopped: a run diverged" if diverged else "Finished"
@@ -65,7 +67,7 @@ def transport(lab: str, runs: Mapping[str, Run]) -> Sequence:
     return cols[4]
 
 
-def live_view(lab: str, runs: Mapping[str, Run], draw: Callable[[str], None]) -> None:
+def live_view(lab: str, runs: Mapping[str, Trainer], draw: Callable[[str], None]) -> None:
     """Draw the runs, then, while any plays, train a slice and redraw, until all stop.
 
     draw(tick) gets a new tick text per redraw, for unique chart keys. A click anywhere
@@ -92,7 +94,7 @@ def live_view(lab: str, runs: Mapping[str, Run], draw: Callable[[str], None]) ->
                 draw(str(tick))
     except Exception:
         log.exception("training or drawing failed")
-        _each(lab, Run.pause)
+        _each(lab, Trainer.pause)
         st.session_state[f"{lab}:error"] = (
             "Something went wrong while training, so the run is paused. Try smaller settings or Reset."
         )

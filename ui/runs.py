@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 
 import streamlit as st
 
@@ -11,7 +12,7 @@ from core.config import DataConfig, RunConfig
 from core.data import Dataset
 from core.errors import ConfigError
 from core.registry import DATASETS
-from core.training import Run
+from core.training import Run, Trainer
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -29,13 +30,15 @@ def sync_runs(
     configs: Mapping[str, RunConfig],
     dataset: Dataset | None = None,
     data_key: str | None = None,
-) -> tuple[dict[str, Run], dict[str, str]]:
+    build: Callable[[typing.Any], Trainer] | None = None,
+) -> tuple[dict[str, Trainer], dict[str, str]]:
     """(runs, errors) for each label -> config, reusing a run when only the lr changed.
 
     A new learning rate goes to the existing run and takes effect at its next step; any
     other change starts that run over. A config that cannot run gives a sentence in
     `errors` and leaves no run under its label. `dataset` (an uploaded table) replaces the
     built-in data; a new `data_key` (another file or label column) starts every run over.
+    `build(cfg)` makes another lab's run (a CNN, a recurrent net); the default is an MLP Run.
     """
     runs: dict[str, Run] = st.session_state.setdefault(f"{lab}:runs", {})
     if st.session_state.get(f"{lab}:data_key") != data_key:
@@ -53,7 +56,7 @@ def sync_runs(
             continue
         runs.pop(label, None)
         try:
-            runs[label] = Run(cfg, dataset or load_dataset(cfg.data))
+            runs[label] = build(cfg) if build else Run(cfg, dataset or load_dataset(cfg.data))
         except ConfigError as err:
             errors[label] = str(err)
     ordered = {label: runs[label] for label in configs if label in runs}  # the configs' order, for colours
@@ -62,6 +65,6 @@ def sync_runs(
     return runs, errors
 
 
-def session_runs(lab: str) -> dict[str, Run]:
+def session_runs(lab: str) -> dict[str, Trainer]:
     """The runs this session holds for the lab (empty before the page first drew)."""
     return st.session_state.setdefault(f"{lab}:runs", {})
