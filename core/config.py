@@ -132,7 +132,7 @@ def _check_range(label: str, value: float, low: float, high: float) -> None:
 # ---- flat form: "section.field" -> value, for widgets, URLs and presets ---------------
 
 
-def to_values(cfg: RunConfig) -> dict[str, object]:
+def to_values(cfg) -> dict[str, object]:
     """Every field as "section.field" -> typed value."""
     return {
         f"{section.name}.{f.name}": getattr(getattr(cfg, section.name), f.name)
@@ -141,8 +141,11 @@ def to_values(cfg: RunConfig) -> dict[str, object]:
     }
 
 
-def from_values(values: typing.Mapping[str, object], base: RunConfig | None = None) -> RunConfig:
-    """Apply "section.field" -> typed value onto base (default RunConfig()); other keys ignored."""
+def from_values(values: typing.Mapping[str, object], base=None):
+    """Apply "section.field" -> typed value onto base (default RunConfig()); other keys ignored.
+
+    Any frozen dataclass of frozen section dataclasses works (each lab has its own).
+    """
     base = base or RunConfig()
     sections = {}
     for section in dataclasses.fields(base):
@@ -152,7 +155,7 @@ def from_values(values: typing.Mapping[str, object], base: RunConfig | None = No
             f.name: values[prefix + f.name] for f in dataclasses.fields(sub) if prefix + f.name in values
         }
         sections[section.name] = dataclasses.replace(sub, **changes)
-    return RunConfig(**sections)
+    return type(base)(**sections)
 
 
 def to_flat(cfg: RunConfig) -> dict[str, str]:
@@ -170,10 +173,10 @@ def from_flat(flat: typing.Mapping[str, str], base: RunConfig | None = None) -> 
     return from_values(values, base)
 
 
-def field_types() -> dict[str, type]:
-    """ "section.field" -> Python type, for every field of RunConfig."""
+def field_types(cls: type = RunConfig) -> dict[str, type]:
+    """ "section.field" -> Python type, for every field of a sectioned config (default RunConfig)."""
     types = {}
-    base = RunConfig()
+    base = cls()
     for section in dataclasses.fields(base):
         hints = typing.get_type_hints(type(getattr(base, section.name)))
         for name, tp in hints.items():

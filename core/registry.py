@@ -338,3 +338,49 @@ def _datasets() -> Registry[DatasetSpec]:
 
 DATASETS: Registry[DatasetSpec] = _datasets()
 BUILT_IN_DATASETS = [name for name in DATASETS.names() if name != "csv"]  # those that need no upload
+
+
+# ---- image datasets --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageDatasetSpec:
+    """A built-in image dataset: label, description, loader and which settings apply."""
+
+    label: str
+    description: str
+    load: Callable  # (core.vision.ImageDataConfig) -> core.data.images.ImageSet
+    max_per_class: int
+    generated: bool  # True: size and noise apply
+
+
+def _image_datasets() -> Registry[ImageDatasetSpec]:
+    from core.data import mnist, shapes
+
+    def load_shapes(cfg):
+        return shapes.generate(
+            shapes.ShapesConfig(
+                size=cfg.size,
+                per_class=cfg.per_class,
+                noise=cfg.noise,
+                seed=cfg.seed,
+                test_fraction=cfg.test_fraction,
+            )
+        )
+
+    reg: Registry[ImageDatasetSpec] = Registry("image dataset")
+    reg.add(
+        "mnist",
+        ImageDatasetSpec(
+            mnist.LABEL,
+            mnist.DESCRIPTION,
+            lambda cfg: mnist.load(cfg.per_class, cfg.test_fraction, cfg.seed),
+            mnist.PER_CLASS,
+            False,
+        ),
+    )
+    reg.add("shapes", ImageDatasetSpec(shapes.LABEL, shapes.DESCRIPTION, load_shapes, 2000, True))
+    return reg
+
+
+IMAGE_DATASETS: Registry[ImageDatasetSpec] = _image_datasets()

@@ -1,0 +1,232 @@
+"""Data augmentation with torchvision.transforms.v2, applied to training batches only.
+
+Each augmentation is a v2 transform used as it is. A v2 transform given a batch draws its
+random parameters once for the whole batch, and one draw per image costs a Python call per
+image (measured on 2 cores: 106 ms for a batch of 64 against 4.5 ms for one draw, while the
+CNN's step takes ~40 ms). So `augment_batch` cuts each batch into groups of GROUP images and
+gives every group its own draw. Every image still meets every draw over the epochs: what it
+sees is distributed exactly as under per-image augmentation; only images in one group share
+their draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torchvision.transforms import v2
+
+from core.errors import ConfigError
+from core.registry import Registry
+
+GROUP = 16  # images per random draw in a training batch
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """One strength per augmentation, in pipeline order; 0 (1 for the crop) switches it off."""
+
+    hflip: float = 0.0  # probability of a horizontal (left-right) flip
+    vflip: float = 0.0  # probability of a vertical (upside-down) flip
+    rotation: float = 0.0  # rotate by a random angle in [-degrees, +degrees], 0..180
+    crop: float = 1.0  # random resized crop keeping at least this share of the area; 1 = off
+    jitter: float = 0.0  # colour jitter strength 0..0.9: brightness, contrast (and saturation for RGB)
+    autocontrast: float = 0.0  # probability of stretching the image's range to full contrast
+    blur: float = 0.0  # Gaussian blur with a random sigma up to this many pixels; 0 = off
+    erasing: float = 0.0  # probability of erasing a random rectangle (cutout)
+
+    def active(self) -> list[str]:
+        """Names of the augmentations switched on, in pipeline order."""
+        return [name for name, spec in AUGMENTATIONS.items() if getattr(self, name) != spec.off]
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    """One augmentation: its label, parameter range, v2 transform factory and a lesson."""
+
+    label: str
+    parameter: str  # what the number means, for the slider
+    low: float
+    high: float
+    step: float
+    off: float  # the value that switches it off
+    make: Callable[[float, int], v2.Transform]  # (value, channels) -> transform
+    code: Callable[[float], str]  # the v2 line a student would write
+    caution: str  # when NOT to use it
+
+
+AUGMENTATIONS: Registry[AugmentSpec] = Registry("augmentation")
+AUGMENTATIONS.add(
+    "hflip",
+    AugmentSpec(
+        "Horizontal flip",
+        "probability",
+        0.0,
+        1.0,
+        0.1,
+        0.0,
+        lambda v, c: v2.RandomHorizontalFlip(p=v),
+        lambda v: f"v2.RandomHorizontalFlip(p={v:g})",
+        "Not when left and right mean different classes: a flipped left arrow is a right arrow, "
+        "a flipped b a d.",
+    ),
+)
+AUGMENTATIONS.add(
+    "vflip",
+    AugmentSpec(
+        "Vertical flip",
+        "probability",
+        0.0,
+        1.0,
+        0.1,
+        0.0,
+        lambda v, c: v2.RandomVerticalFlip(p=v),
+        lambda v: f"v2.RandomVerticalFlip(p={v:g})",
+        "Not for things that have an up: digits, faces, skies; fine for cells under a microscope.",
+    ),
+)
+AUGMENTATIONS.add(
+    "rotation",
+    AugmentSpec(
+        "Rotation",
+        "degrees",
+        0.0,
+        180.0,
+        5.0,
+        0.0,
+        lambda v, c: v2.RandomRotation(degrees=v),
+        lambda v: f"v2.RandomRotation(degrees={v:g})",
+        "Small angles help; large ones turn a 6 into a 9 and a triangle up into a triangle down.",
+    ),
+)
+AUGMENTATIONS.add(
+    "crop",
+    AugmentSpec(
+        "Random resized crop",
+        "least area kept",
+        0.3,
+        1.0,
+        0.05,
+        1.0,
+        lambda v, c: _SizedCrop(v),
+        lambda v: f"v2.RandomResizedCrop(size, scale=({v:g}, 1.0))",
+        "Not when the crop can cut away what defines the class, such as the head of an arrow.",
+    ),
+)
+AUGMENTATIONS.add(
+    "jitter",
+    AugmentSpec(
+        "Colour jitter",
+        "strength",
+        0.0,
+        0.9,
+        0.1,
+        0.0,
+        lambda v, c: v2.ColorJitter(brightness=v, contrast=v, saturation=v if c == 3 else None),
+        lambda v: f"v2.ColorJitter(brightness={v:g}, contrast={v:g}, saturation={v:g})",
+        "Not when colour is the class: a red and a green traffic light.",
+    ),
+)
+AUGMENTATIONS.add(
+    "autocontrast",
+    AugmentSpec(
+        "Autocontrast",
+        "probability",
+        0.0,
+        1.0,
+        0.1,
+        0.0,
+        lambda v, c: v2.RandomAutocontrast(p=v),
+        lambda v: f"v2.RandomAutocontrast(p={v:g})",
+        "Not when the overall brightness carries the label, such as day and night photos.",
+    ),
+)
+AUGMENTATIONS.add(
+    "blur",
+    AugmentSpec(
+        "Gaussian blur",
+        "largest sigma (pixels)",
+        0.0,
+        3.0,
+        0.25,
+        0.0,
+        lambda v, c: v2.GaussianBlur(kernel_size=2 * max(1, round(2 * v)) + 1, sigma=(0.1, v)),
+        lambda v: f"v2.GaussianBlur(kernel_size={2 * max(1, round(2 * v)) + 1}, sigma=(0.1, {v:g}))",
+        "Not when fine detail is the class: on 28-pixel images a sigma of 2 wipes out thin strokes.",
+    ),
+)
+AUGMENTATIONS.add(
+    "erasing",
+    AugmentSpec(
+        "Random erasing",
+        "probability",
+        0.0,
+        1.0,
+        0.1,
+        0.0,
+        lambda v, c: v2.RandomErasing(p=v, scale=(0.02, 0.2)),
+        lambda v: f"v2.RandomErasing(p={v:g}, scale=(0.02, 0.2))",
+        "Not when the object is small: the erased patch can hide all of it.",
+    ),
+)
+
+
+class _SizedCrop(v2.Transform):
+    """v2.RandomResizedCrop back to the input's own size (the size is known only per batch)."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+        self._crops: dict[int, v2.RandomResizedCrop] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-1]
+        crop = self._crops.setdefault(
+            size, v2.RandomResizedCrop(size, scale=(self.scale, 1.0), antialias=True)
+        )
+        return crop(x)
+
+
+def validate_augment(cfg: AugmentConfig) -> None:
+    """Raise ConfigError with one sentence for a value outside its slider's range."""
+    for name, spec in AUGMENTATIONS.items():
+        value = getattr(cfg, name)
+        if not spec.low <= value <= spec.high:
+            raise ConfigError(
+                f"{spec.label}: the {spec.parameter} must be between {spec.low:g} and {spec.high:g}, "
+                f"not {value}."
+            )
+
+
+def build_pipeline(cfg: AugmentConfig, channels: int) -> v2.Compose | None:
+    """The chosen augmentations as one v2.Compose (None when all are off)."""
+    validate_augment(cfg)
+    chosen = [AUGMENTATIONS.get(name).make(getattr(cfg, name), channels) for name in cfg.active()]
+    return v2.Compose(chosen) if chosen else None
+
+
+def pipeline_code(cfg: AugmentConfig) -> str:
+    """The pipeline as the v2 code a student would write."""
+    lines = [f"    {AUGMENTATIONS.get(name).code(getattr(cfg, name))}," for name in cfg.active()]
+    if not lines:
+        return "train_transform = None  # no augmentation"
+    return "train_transform = v2.Compose([\n" + "\n".join(lines) + "\n])"
+
+
+def augment_batch(pipeline: v2.Compose | None, x: torch.Tensor, group: int = GROUP) -> torch.Tensor:
+    """(B, C, H, W) float in [0, 1] -> augmented (B, C, H, W); one random draw per group of images."""
+    if pipeline is None:
+        return x
+    if len(x) <= group:
+        return pipeline(x)
+    return torch.cat([pipeline(part) for part in x.split(group)])
+
+
+def preview(pipeline: v2.Compose | None, image: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """(C, H, W) -> (n, C, H, W): the image under n independent random draws of the pipeline."""
+    if pipeline is None:
+        return image.unsqueeze(0).expand(n, *image.shape).clone()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.stack([pipeline(image) for _ in range(n)])

@@ -1,0 +1,67 @@
+"""The Images lab's named setups: each reproduces one lesson in one click."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from core.augment import AugmentConfig
+from core.cnn import CNNConfig
+from core.config import OptimConfig
+from core.presets import Preset
+from core.vision import ImageDataConfig, ImageRunConfig, ImageTrainConfig
+
+DEFAULT = ImageRunConfig()
+_SHAPES = ImageDataConfig(name="shapes", per_class=150)
+
+FLIP_OFF = ImageRunConfig(data=_SHAPES)
+FLIP_ON = dataclasses.replace(FLIP_OFF, augment=AugmentConfig(hflip=0.5))
+
+ROTATION_OFF = ImageRunConfig()
+ROTATION_ON = dataclasses.replace(ROTATION_OFF, augment=AugmentConfig(rotation=180.0))
+
+_PLAIN_SGD = OptimConfig(name="sgd", lr=0.02, momentum=0.0)
+_BN_TRAIN = ImageTrainConfig(steps=200)
+BN_OFF = ImageRunConfig(model=CNNConfig(batchnorm=False), optim=_PLAIN_SGD, train=_BN_TRAIN)
+BN_ON = dataclasses.replace(BN_OFF, model=CNNConfig(batchnorm=True))
+
+SMALL = ImageRunConfig(model=CNNConfig(channels=2, head=16))  # ~3,400 weights
+WIDE = ImageRunConfig(model=CNNConfig(channels=24, head=128))  # ~320,000 weights
+
+IMAGE_PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "Flipping confuses mirror classes",
+            "Flip",
+            "The same CNN on the coloured shapes, without and with a random horizontal flip: flipped, a "
+            "left arrow becomes a right arrow still labelled 'left', so the mirror classes' recall drops "
+            "while the circle, square and triangles stay near perfect.",
+            FLIP_OFF,
+            FLIP_ON,
+        ),
+        Preset(
+            "Rotation turns 6 into 9",
+            "Rotation",
+            "MNIST without and with random rotations of up to 180 degrees: a 6 turned upside down is a 9, "
+            "so the recall of 6 and 9 falls, and accuracy with it.",
+            ROTATION_OFF,
+            ROTATION_ON,
+        ),
+        Preset(
+            "BatchNorm speeds up a CNN",
+            "BatchNorm",
+            "Plain SGD on MNIST, without and with BatchNorm after each convolution: with it the loss falls "
+            "much faster in the same steps.",
+            BN_OFF,
+            BN_ON,
+        ),
+        Preset(
+            "Small CNN vs wide CNN",
+            "Small vs wide",
+            "Two and four channels against 24 and 48: the small CNN has a few hundred weights and cannot "
+            "tell all digits apart; the wide one learns them but costs more per step.",
+            SMALL,
+            WIDE,
+        ),
+    )
+}

@@ -1,0 +1,243 @@
+"""The Images lab's run: a CNN trained live on in-memory images with v2 augmentation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.augment import AugmentConfig, augment_batch, build_pipeline
+from core.cnn import CNNConfig, build_cnn, layer_table, parameter_count
+from core.config import OptimConfig
+from core.data import BatchOrder
+from core.data.images import ImageSet
+from core.device import default_device
+from core.errors import ConfigError
+from core.metrics import ClassReport, class_report
+from core.probes import GradNormProbe
+from core.records import EvalRecord, StepRecord
+from core.registry import IMAGE_DATASETS, OPTIMIZERS, SCHEDULES
+from core.training import Status, Trainer, weight_fingerprint
+
+MAX_IMAGE_STEPS = 3000
+EVAL_CHUNK = 512  # images per forward pass when evaluating (bounds the memory of a big test set)
+
+
+@dataclass(frozen=True)
+class ImageDataConfig:
+    """Which built-in image set, how many images and how they are split."""
+
+    name: str = "mnist"  # key of core.registry.IMAGE_DATASETS: mnist (real digits) or shapes
+    per_class: int = 300  # images per class (train + test); MNIST has at most 500 per class
+    size: int = 28  # generated shapes only: image side in pixels
+    noise: float = 0.5  # generated shapes only: jitter, shading and pixel noise, 0..1
+    test_fraction: float = 0.25  # held out from every class alike
+    seed: int = 0  # generation and split
+
+
+@dataclass(frozen=True)
+class ImageTrainConfig:
+    """How long and on what batches an image run trains."""
+
+    batch_size: int = 32  # images per step
+    steps: int = 300  # optimizer steps, at most MAX_IMAGE_STEPS
+    seed: int = 0  # initial weights, batch order and augmentation draws
+    eval_every: int = 50  # test metrics every k steps (a test pass costs about 15 training steps)
+    clip_norm: float = 0.0  # gradient clipping by total norm; 0 = off
+
+
+@dataclass(frozen=True)
+class ImageRunConfig:
+    """Everything one image run needs."""
+
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    model: CNNConfig = field(default_factory=CNNConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(name="adam", lr=0.003))
+    train: ImageTrainConfig = field(default_factory=ImageTrainConfig)
+
+
+def validate_image_run(cfg: ImageRunConfig) -> None:
+    """Raise ConfigError with one sentence for settings that cannot run (shapes are checked on build)."""
+    d, t, o = cfg.data, cfg.train, cfg.optim
+    spec = IMAGE_DATASETS.get(d.name) if d.name in IMAGE_DATASETS else None
+    if spec is not None and not 10 <= d.per_class <= spec.max_per_class:
+        raise ConfigError(f"{spec.label} has 10 to {spec.max_per_class} images per class, not {d.per_class}.")
+    if not 1 <= t.steps <= MAX_IMAGE_STEPS:
+        raise ConfigError(f"The steps must be between 1 and {MAX_IMAGE_STEPS}, not {t.steps}.")
+    if not 1 <= t.batch_size <= 512:
+        raise ConfigError(f"The batch size must be between 1 and 512, not {t.batch_size}.")
+    if not 1 <= t.eval_every <= MAX_IMAGE_STEPS:
+        raise ConfigError(
+            f"The evaluation interval must be between 1 and {MAX_IMAGE_STEPS}, not {t.eval_every}."
+        )
+    if cfg.model.batchnorm and t.batch_size < 2:
+        raise ConfigError("BatchNorm needs at least 2 images per batch to compute a mean and a variance.")
+    if not (math.isfinite(o.lr) and 0 < o.lr <= 10):
+        raise ConfigError(f"The learning rate must be above 0 and at most 10, not {o.lr}.")
+    if not 0 <= o.momentum < 1:
+        raise ConfigError(f"Momentum must be at least 0 and below 1, not {o.momentum}.")
+    if not 0 <= o.weight_decay <= 1:
+        raise ConfigError(f"Weight decay must be between 0 and 1, not {o.weight_decay}.")
+    if not 0 <= t.clip_norm <= 1e6:
+        raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {t.clip_norm}.")
+    OPTIMIZERS.get(o.name)
+    SCHEDULES.get(o.schedule)
+
+
+class ImageRun(Trainer):
+    """A CNN on an ImageSet: augmented training batches, live loss and accuracy, test metrics.
+
+    Same seed, same initial weights (where the layers match), same batches and the same
+    augmentation draws: two runs that differ only in, say, the flip see the same images.
+    """
+
+    def __init__(self, cfg: ImageRunConfig, images: ImageSet, device: torch.device | None = None):
+        validate_image_run(cfg)
+        self.cfg = cfg
+        self.device = device or default_device()
+        self.images = images.to(self.device)
+        self.class_names = images.class_names
+        self.layer_rows = layer_table(cfg.model, images.image_shape, images.n_classes)
+        self._pipeline = build_pipeline(cfg.augment, images.image_shape[0])
+        self._build()
+
+    def _build(self) -> None:
+        cfg, images = self.cfg, self.images
+        self.model = build_cnn(cfg.model, images.image_shape, images.n_classes, cfg.train.seed).to(
+            self.device
+        )
+        self.n_parameters = parameter_count(self.model)
+        self.layer_names = [name for name, _ in self.model.layers()]
+        self.init_fingerprint = weight_fingerprint(self.model)
+        self.optimizer = OPTIMIZERS.get(cfg.optim.name).make(self.model.parameters(), cfg.optim)
+        self.scheduler = SCHEDULES.get(cfg.optim.schedule).make(self.optimizer, cfg.optim, cfg.train.steps)
+        self._batches = BatchOrder(len(images.x_train), cfg.train.batch_size, cfg.train.seed, self.device)
+        self._grads = GradNormProbe(self.model.layers())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.train.seed + 1)
+            self._aug_state = torch.get_rng_state()  # the augmentation draws' own random stream
+        self._since_eval: list[tuple[float, float]] = []  # (batch loss, batch accuracy) since the last eval
+        self._start()
+        self.evals: list[EvalRecord] = []
+        self.report: ClassReport | None = None
+        self.test_pred = np.zeros(0, dtype=np.int64)  # (N_test,) predicted class at the last evaluation
+        self._evaluate(0)
+
+    # ---- training ----------------------------------------------------------------------
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Augment with the run's own random stream, so the draws depend on the seed only."""
+        if self._pipeline is None:
+            return x
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._aug_state)
+            out = augment_batch(self._pipeline, x)
+            self._aug_state = torch.get_rng_state()
+        return out
+
+    def _step(self) -> StepRecord:
+        cfg = self.cfg.train
+        step = self.step + 1
+        idx = self._batches.next()
+        x, y = self._augment(self.images.x_train[idx]), self.images.y_train[idx]  # (B, C, H, W), (B,)
+        if not self.model.training:
+            self.model.train()
+        out = self.model(x)  # (B, K)
+        loss = nn.functional.cross_entropy(out, y)
+        hits = (out.argmax(dim=1) == y).float().mean()
+        self._grads.zero()
+        loss.backward()
+        (loss_v, acc_v), layer_v, total_v = self._grads.read(loss, hits)  # one device->host copy
+        finite = math.isfinite(loss_v) and math.isfinite(total_v)
+        clipped = finite and cfg.clip_norm > 0 and total_v > cfg.clip_norm
+        if clipped:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+        lr = self.lr
+        if finite:
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+        record = StepRecord(
+            step=step,
+            loss=loss_v,
+            lr=lr,
+            grad_norms=dict(zip(self.layer_names, layer_v, strict=True)),
+            grad_norm_total=total_v,
+            clipped=clipped,
+            activations=None,
+        )
+        self.records.append(record)
+        self._since_eval.append((loss_v, acc_v))
+        if not finite:
+            self.status = Status.DIVERGED
+            self.diverged_at = step
+        elif step % cfg.eval_every == 0 or step >= cfg.steps:
+            self._evaluate(step)
+        if step >= cfg.steps and not self.done:
+            self.status = Status.FINISHED
+        return record
+
+    # ---- evaluation --------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, K) in eval mode, in chunks."""
+        self.model.eval()
+        return torch.cat([self.model(part) for part in x.split(EVAL_CHUNK)])
+
+    def _evaluate(self, step: int) -> None:
+        """Test loss, accuracy and the class report; the train side is the mean over the batches since."""
+        logits = self._logits(self.images.x_test)
+        test_loss = nn.functional.cross_entropy(logits, self.images.y_test).item()
+        pred = logits.argmax(dim=1)
+        self.report = class_report(step, pred, self.images.y_test, len(self.class_names))
+        self.test_pred = pred.cpu().numpy()
+        if self._since_eval:
+            train_loss, train_acc = np.mean(self._since_eval, axis=0).tolist()
+        else:  # before the first step: the untrained model on (up to) 1,000 training images
+            sub = slice(0, 1000)
+            train_logits = self._logits(self.images.x_train[sub])
+            train_loss = nn.functional.cross_entropy(train_logits, self.images.y_train[sub]).item()
+            train_acc = (train_logits.argmax(dim=1) == self.images.y_train[sub]).float().mean().item()
+        self._since_eval = []
+        self.evals.append(EvalRecord(step, train_loss, train_acc, test_loss, self.report.accuracy))
+
+    def evaluate(self, step: int) -> EvalRecord:
+        self._evaluate(step)
+        return self.evals[-1]
+
+    def misclassified(self, true: int, pred: int) -> np.ndarray:
+        """Indices of test images of class `true` that the model (at its last evaluation) called `pred`."""
+        y = self.images.y_test.cpu().numpy()
+        return np.flatnonzero((y == true) & (self.test_pred == pred))
+
+    @torch.no_grad()
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) on any device -> (N, K) softmax probabilities on the CPU."""
+        return self._logits(x.to(self.device)).softmax(dim=1).cpu()
+
+    @torch.no_grad()
+    def feature_maps(self, image: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+        """(C, H, W) -> [(layer name, (channels, h, w) float32)] after every activation and pooling."""
+        maps: list[tuple[str, np.ndarray]] = []
+        handles = [
+            module.register_forward_hook(
+                lambda m, i, o, name=name: maps.append((name, o[0].float().cpu().numpy()))
+            )
+            for name, module in self.model.feature_modules()
+        ]
+        try:
+            self.model.eval()
+            self.model(image.unsqueeze(0).to(self.device))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return maps
+
+    def filters(self) -> np.ndarray:
+        """The first conv layer's learned kernels: (out channels, in channels, k, k) float32."""
+        return self.model.blocks[0].conv.weight.detach().float().cpu().numpy()
