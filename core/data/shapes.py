@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.data.images import ImageSet
 from core.errors import ConfigError
 
 LABEL = "Coloured shapes (mirror pairs)"
@@ -93,40 +94,6 @@ class ShapesConfig:
     noise: float = 0.5  # 0..1: shift up to ±5% of the side, rotation up to ±10°, mild shading and pixel noise
     seed: int = 0  # same seed, same images and same split
     test_fraction: float = 0.25  # held out from every class alike
-
-
-@dataclass(frozen=True, eq=False)
-class ImageSet:
-    """A stratified train/test split of RGB images held in memory."""
-
-    x_train: torch.Tensor  # (N_train, 3, H, W) float32 in [0, 1]
-    y_train: torch.Tensor  # (N_train,) int64 class indices
-    x_test: torch.Tensor  # (N_test, 3, H, W) float32 in [0, 1]
-    y_test: torch.Tensor  # (N_test,) int64
-    class_names: tuple[str, ...]
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of one image."""
-        return tuple(self.x_train.shape[1:])
-
-    def counts(self) -> dict[str, int]:
-        """Class name -> number of images in train and test together."""
-        n = torch.bincount(torch.cat([self.y_train, self.y_test]).cpu(), minlength=self.n_classes)
-        return {name: int(c) for name, c in zip(self.class_names, n.tolist(), strict=True)}
-
-    def to(self, device: torch.device) -> ImageSet:
-        return ImageSet(
-            self.x_train.to(device),
-            self.y_train.to(device),
-            self.x_test.to(device),
-            self.y_test.to(device),
-            self.class_names,
-        )
 
 
 def validate(cfg: ShapesConfig) -> None:
