@@ -15,5 +15,6 @@ st.navigation(
         st.Page(
             "pages/optimizers.py", title="Optimizers lab", icon=":material/speed:", url_path="optimizers"
         ),
+        st.Page("pages/images.py", title="Images lab", icon=":material/image:", url_path="images"),
     ]
 ).run()

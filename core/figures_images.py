@@ -1,0 +1,134 @@
+"""Charts of the Images lab: curves, per-class precision and recall, confusion matrix, class counts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.figures import PALETTE, _layout, log_axis, log_range
+from core.metrics import ClassReport
+from core.records import EvalRecord
+
+
+def image_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "loss") -> go.Figure:
+    """Each run's train (solid: mean over the batches since the last check) and test (dotted) curve."""
+    data = []
+    values = []
+    for i, (label, evals) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        good = [e for e in evals if math.isfinite(e.train_loss) and math.isfinite(e.test_loss)]
+        steps = [e.step for e in good]
+        for split, width, dash in (("train", 2, "solid"), ("test", 2, "dot")):
+            if metric == "loss":
+                ys = [getattr(e, f"{split}_loss") for e in good]
+            else:
+                ys = [100 * getattr(e, f"{split}_accuracy") for e in good]
+            values += ys
+            name = f"{label}: {split}" if label else split
+            data.append(
+                dict(type="scatter", x=steps, y=ys, name=name, mode="lines+markers", legendgroup=label,
+                     marker=dict(size=4), line=dict(color=color, width=width, dash=dash))
+            )  # fmt: skip
+    if metric == "loss":
+        yaxis = log_axis(log_range(values), "loss (log scale)")
+        title = "Loss: train (solid) and test (dotted)"
+    else:
+        yaxis = dict(title=dict(text="accuracy (%)"), range=[0, 101])
+        title = "Accuracy: train (solid) and test (dotted)"
+    layout = _layout(
+        title,
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=yaxis,
+        legend=dict(orientation="h", y=-0.3),
+        height=330,
+    )
+    return go.Figure(dict(data=data, layout=layout))
+
+
+def class_bars(
+    reports: Mapping[str, ClassReport], class_names: Sequence[str], *, metric: str = "recall"
+) -> go.Figure:
+    """Per-class precision or recall on the test set, one bar group per class, one colour per run."""
+    data = []
+    for i, (label, report) in enumerate(reports.items()):
+        values = report.per_class_recall if metric == "recall" else report.per_class_precision
+        data.append(
+            dict(
+                type="bar",
+                x=list(class_names),
+                y=(100 * values).round(1),
+                name=label or metric,
+                marker=dict(color=PALETTE[i % len(PALETTE)]),
+                hovertemplate="%{x}: %{y:.0f}%<extra>" + (label or "") + "</extra>",
+            )
+        )
+    steps = ", ".join(
+        f"{label} at step {r.step}" if label else f"step {r.step}" for label, r in reports.items()
+    )
+    what = (
+        "recall: share of each class found" if metric == "recall" else "precision: share of each guess right"
+    )
+    layout = _layout(
+        f"Per-class {what} ({steps})",
+        barmode="group",
+        yaxis=dict(title=dict(text=f"{metric} (%)"), range=[0, 101]),
+        xaxis=dict(type="category", tickangle=-30 if len(class_names) > 6 else 0),
+        legend=dict(orientation="h", y=-0.35),
+        height=330,
+    )
+    return go.Figure(dict(data=data, layout=layout))
+
+
+def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str = "") -> go.Figure:
+    """Rows: true class, columns: predicted; counts printed in the cells; click a cell to select it."""
+    counts = report.confusion
+    names = list(class_names)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # colour: share of the true class
+    text = [[str(int(c)) if c else "" for c in row] for row in counts]
+    trace = dict(
+        type="heatmap",
+        z=share,
+        x=names,
+        y=names,
+        text=text,
+        texttemplate="%{text}",
+        customdata=counts,
+        colorscale="Blues",
+        zmin=0,
+        zmax=1,
+        showscale=False,
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>",
+        xgap=1,
+        ygap=1,
+    )
+    side = max(320, min(640, 90 + 36 * len(names)))
+    layout = _layout(
+        title or f"Confusion matrix (test set, step {report.step})",
+        height=side,
+        xaxis=dict(
+            title=dict(text="predicted class"), type="category", tickangle=-30 if len(names) > 6 else 0
+        ),
+        yaxis=dict(title=dict(text="true class"), type="category", autorange="reversed"),
+    )
+    return go.Figure(dict(data=[trace], layout=layout))
+
+
+def class_counts(counts: Mapping[str, int], title: str = "Images per class") -> go.Figure:
+    """Bars of the images per class; a class far below the others shows the imbalance."""
+    names, values = list(counts), list(counts.values())
+    mean = float(np.mean(values)) if values else 0.0
+    colors = ["#d62728" if v < 0.5 * mean else "#1f77b4" for v in values]
+    layout = _layout(
+        title,
+        height=260,
+        xaxis=dict(type="category", tickangle=-30 if len(names) > 6 else 0),
+        yaxis=dict(title=dict(text="images"), rangemode="tozero"),
+        showlegend=False,
+    )
+    bar = dict(
+        type="bar", x=names, y=values, marker=dict(color=colors), hovertemplate="%{x}: %{y}<extra></extra>"
+    )
+    return go.Figure(dict(data=[bar], layout=layout))

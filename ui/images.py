@@ -1,0 +1,428 @@
+"""The Images lab's controls, presets, data sources and drawings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import checkpoint, figures_images, mosaic
+from core.augment import AUGMENTATIONS, build_pipeline, pipeline_code, preview
+from core.cnn import POOLS, layer_table
+from core.config import from_values, to_values
+from core.data.images import ImageSet
+from core.errors import ConfigError
+from core.image_presets import IMAGE_PRESETS
+from core.metrics import AVERAGES
+from core.presets import Preset
+from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
+from core.vision import ImageRun, ImageRunConfig
+from ui import controls, fields
+from ui.controls import Control, ControlStore, linked_store
+
+LAB = "img"
+LABELS = ("A", "B")
+PRESETS = IMAGE_PRESETS
+log = logging.getLogger(__name__)
+
+DATA = [
+    Control(
+        "data.name",
+        "Images",
+        "select",
+        tuple(IMAGE_DATASETS.names()),
+        {n: IMAGE_DATASETS.get(n).label for n in IMAGE_DATASETS.names()},
+    ),
+    Control(
+        "data.per_class",
+        "Images per class",
+        "choice",
+        (20, 50, 100, 150, 200, 300, 400, 500, 1000, 2000),
+        help="Train and test together. MNIST ships 500 per class.",
+    ),
+    Control("data.size", "Image size (pixels)", "choice", (16, 20, 24, 28, 32, 40, 48, 64)),
+    Control("data.noise", "Noise", "slider", low=0.0, high=1.0, step=0.05),
+    Control("data.test_fraction", "Test share", "slider", low=0.1, high=0.5, step=0.05),
+    Control("data.seed", "Data seed", "number", low=0, high=99999, step=1),
+]
+TRAINING = [
+    Control("train.batch_size", "Batch size", "choice", (2, 4, 8, 16, 32, 64, 128, 256)),
+    Control(
+        "train.steps", "Steps", "choice", (50, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000)
+    ),
+    Control(
+        "train.eval_every",
+        "Test metrics every k steps",
+        "choice",
+        (10, 25, 50, 100, 200),
+        help="A pass over the test set costs about as much as 15 training steps.",
+    ),
+    Control("train.seed", "Weights, batches and augmentation seed", "number", low=0, high=99999, step=1),
+]
+MODEL = [
+    Control("model.blocks", "Conv blocks", "slider", low=1, high=4, step=1),
+    Control(
+        "model.channels",
+        "Channels of block 1 (doubling per block)",
+        "choice",
+        (1, 2, 4, 8, 16, 24, 32, 48, 64),
+    ),
+    Control("model.kernel", "Kernel size", "choice", (1, 3, 5, 7)),
+    Control(
+        "model.padding",
+        "Padding",
+        "slider",
+        low=0,
+        high=3,
+        step=1,
+        help="Zero pixels added on every side; kernel // 2 keeps the image size.",
+    ),
+    Control("model.pool", "Pooling (2x2)", "select", POOLS, {"max": "Max", "avg": "Average", "none": "None"}),
+    fields.choose_from("model.activation", "Activation", ACTIVATIONS),
+    Control("model.batchnorm", "BatchNorm", "toggle"),
+    Control("model.dropout", "Dropout (head)", "slider", low=0.0, high=0.9, step=0.05),
+    Control("model.head", "Hidden units of the head", "choice", (0, 16, 32, 64, 128, 256), {0: "none"}),
+    fields.choose_from(
+        "model.init", "Initializer", INITIALIZERS, ("default", "xavier_uniform", "kaiming_uniform")
+    ),
+]
+OPTIM = [fields.OPTIMIZER[k] for k in ("optim.name", "optim.lr", "optim.momentum", "optim.weight_decay")]
+AUGMENT = [
+    Control(f"augment.{name}", f"{spec.label} ({spec.parameter})", "slider", low=spec.low, high=spec.high,
+            step=spec.step, help=spec.caution)
+    for name, spec in AUGMENTATIONS.items()
+]  # fmt: skip
+SHARED = DATA + TRAINING
+PER_CONFIG = MODEL + OPTIM + AUGMENT
+COMPARE = Control(
+    "compare",
+    "Compare A and B",
+    "toggle",
+    help="A and B see the same images, batches and augmentation draws.",
+)
+ALL_CONTROLS: dict[str, Control] = (
+    {c.key: c for c in SHARED}
+    | {f"{p}.{c.key}": c for p in ("a", "b") for c in PER_CONFIG}
+    | {"compare": COMPARE}
+)  # fmt: skip
+
+
+def values_of(a: ImageRunConfig, b: ImageRunConfig | None = None) -> dict[str, object]:
+    """Store values: shared keys plain, per-configuration keys under a. and b."""
+    va, vb = to_values(a), to_values(b or a)
+    return (
+        {c.key: va[c.key] for c in SHARED}
+        | {f"a.{c.key}": va[c.key] for c in PER_CONFIG}
+        | {f"b.{c.key}": vb[c.key] for c in PER_CONFIG}
+    )
+
+
+DEFAULTS = values_of(ImageRunConfig()) | {"compare": False}
+
+
+def store() -> ControlStore:
+    return linked_store(LAB, DEFAULTS, ALL_CONTROLS)
+
+
+def write_link(s: ControlStore) -> None:
+    controls.write_link(s, keep=lambda key: s.values["compare"] or not key.startswith("b."))
+
+
+def apply_preset(preset: Preset) -> None:
+    """Callback of a preset button: settings, compare mode and runs start fresh."""
+    s = ControlStore(LAB, DEFAULTS)
+    s.set(values_of(preset.a, preset.b) | {"compare": preset.b is not None})
+    st.session_state[f"{LAB}:runs"] = {}
+    st.session_state[f"{LAB}:preset"] = preset.name
+
+
+def configs(s: ControlStore) -> dict[str, ImageRunConfig]:
+    shared = {c.key: s.values[c.key] for c in SHARED}
+    labels = LABELS if s.values["compare"] else LABELS[:1]
+    return {label: from_values(shared | s.section(f"{label.lower()}."), ImageRunConfig()) for label in labels}
+
+
+def _hidden(key: str, values: Mapping[str, object]) -> bool:
+    name = values.get("data.name")
+    generated = name in IMAGE_DATASETS and IMAGE_DATASETS.get(name).generated
+    if key in ("data.size", "data.noise"):
+        return not generated
+    if key == "optim.momentum":
+        return not OPTIMIZERS.get(values["optim.name"]).uses_momentum
+    return False
+
+
+def _draw(s: ControlStore, group, prefix: str, container) -> None:
+    values = s.values | s.section(prefix)
+    for control in group:
+        if not _hidden(control.key, values):
+            on_change = None
+            if control.key == "optim.name":
+
+                def on_change(prefix=prefix):
+                    name = s.values[prefix + "optim.name"]
+                    s.set({prefix + "optim.lr": OPTIMIZERS.get(name).default_lr})
+
+            s.widget(control, prefix, container=container, on_change=on_change)
+
+
+def sidebar(s: ControlStore) -> None:
+    s.widget(COMPARE)
+    with st.expander("Images and training (shared)"):
+        _draw(s, SHARED, "", st)
+    labels = LABELS if s.values["compare"] else LABELS[:1]
+    tabs = st.tabs(list(labels)) if len(labels) > 1 else [st.container()]
+    for tab, label in zip(tabs, labels, strict=True):
+        prefix = f"{label.lower()}."
+        with tab:
+            with st.expander("CNN", expanded=True):
+                _draw(s, MODEL, prefix, st)
+            with st.expander("Optimizer"):
+                _draw(s, OPTIM, prefix, st)
+            with st.expander("Augmentation (training images only)", expanded=True):
+                _draw(s, AUGMENT, prefix, st)
+
+
+# ---- data --------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=16, show_spinner="Loading the images…")
+def load_builtin(cfg) -> ImageSet:
+    """Built-in images are immutable and keyed by their frozen config: safe to share."""
+    return IMAGE_DATASETS.get(cfg.name).load(cfg)
+
+
+def dataset(s: ControlStore) -> tuple[ImageSet | None, str | None]:
+    """(images, data key) for the chosen source; (None, None) with a message when there are none."""
+    cfg = next(iter(configs(s).values())).data
+    try:
+        return load_builtin(cfg), None
+    except ConfigError as err:
+        st.error(str(err))
+    return None, None
+
+
+def draw_data(images: ImageSet, label: str) -> None:
+    counts = images.counts()
+    total = sum(counts.values())
+    st.markdown(
+        f"**{label}**: {images.n_classes} classes, {total:,} images of "
+        f"{'x'.join(map(str, images.image_shape[1:]))} pixels "
+        f"({'colour' if images.image_shape[0] == 3 else 'grey'}); "
+        f"{len(images.y_train):,} for training, {len(images.y_test):,} for testing."
+    )
+    low = min(counts.values())
+    if low < 0.5 * total / len(counts):
+        st.warning(
+            f"Imbalanced: the smallest class has {low} images, under half the average. Watch its recall, "
+            "and prefer macro averages to accuracy."
+        )
+    st.plotly_chart(figures_images.class_counts(counts), key="class-counts")
+    per_class = 8
+    picks = []
+    y = images.y_train.cpu().numpy()
+    for c in range(images.n_classes):
+        idx = np.flatnonzero(y == c)[:per_class]
+        picks.append(idx)
+    rows = [mosaic.to_uint8(images.x_train[torch_index(idx)]) for idx in picks]
+    cols = st.columns(min(5, images.n_classes))
+    for c, tiles in enumerate(rows):
+        cols[c % len(cols)].image(mosaic.grid(tiles, 4, scale=2), caption=images.class_names[c])
+
+
+def torch_index(idx: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.asarray(idx, dtype=np.int64))
+
+
+# ---- tabs outside the live loop -----------------------------------------------------------------
+
+
+def draw_architecture(cfgs: Mapping[str, ImageRunConfig], images: ImageSet) -> None:
+    cols = st.columns(len(cfgs))
+    for col, (label, cfg) in zip(cols, cfgs.items(), strict=True):
+        with col:
+            if len(cfgs) > 1:
+                st.subheader(f"Configuration {label}")
+            try:
+                rows = layer_table(cfg.model, images.image_shape, images.n_classes)
+            except ConfigError as err:
+                st.error(str(err))
+                continue
+            table = pd.DataFrame(
+                {
+                    "layer": [r.name for r in rows],
+                    "what": [r.kind for r in rows],
+                    "output shape": [" x ".join(map(str, r.shape)) for r in rows],
+                    "parameters": [r.params for r in rows],
+                }
+            )
+            st.caption(
+                f"Input: {' x '.join(map(str, images.image_shape))} (channels x height x width). "
+                f"Parameters in all: **{sum(r.params for r in rows):,}**."
+            )
+            st.dataframe(table, hide_index=True, width="stretch")
+
+
+def draw_augmentation(cfgs: Mapping[str, ImageRunConfig], images: ImageSet, index: int) -> None:
+    st.caption(
+        "One training image under 16 random draws of each pipeline. Augmentation applies to the training "
+        "batches only: the test images are never changed."
+    )
+    cols = st.columns(len(cfgs))
+    image = images.x_train[index % len(images.x_train)].cpu()
+    for col, (label, cfg) in zip(cols, cfgs.items(), strict=True):
+        with col:
+            if len(cfgs) > 1:
+                st.subheader(f"Configuration {label}")
+            try:
+                pipeline = build_pipeline(cfg.augment, images.image_shape[0])
+            except ConfigError as err:
+                st.error(str(err))
+                continue
+            tiles = mosaic.to_uint8(preview(pipeline, image, 16, seed=index))
+            st.image(mosaic.grid(tiles, 8, scale=max(1, 64 // images.image_shape[-1])), width="stretch")
+            st.code(pipeline_code(cfg.augment), language="python")
+            for name in cfg.augment.active():
+                st.caption(f"**{AUGMENTATIONS.get(name).label}.** {AUGMENTATIONS.get(name).caution}")
+
+
+def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
+    """Averages, the clickable confusion matrix with its misclassified images, and the checkpoint."""
+    cols = st.columns(len(runs)) if len(runs) > 1 else [st.container()]
+    for col, (label, run) in zip(cols, runs.items(), strict=True):
+        with col:
+            if len(runs) > 1:
+                st.subheader(f"Configuration {label}")
+            report = run.report
+            if report is None or report.step == 0:
+                st.info("Train first: press **Play**. The metrics are computed on the test set.")
+                continue
+            st.dataframe(averages_table(report), hide_index=True, width="stretch")
+            fig = figures_images.confusion_matrix(report, run.class_names)
+            event = st.plotly_chart(fig, key=f"confusion-{label}", on_select="rerun", selection_mode="points")
+            cell = _clicked(event, run.class_names)
+            if cell is None:
+                st.caption("Click a cell of the confusion matrix to see its test images.")
+            else:
+                _misclassified(run, *cell)
+            name = f"cnn-{label_of_data.split(' ')[0].lower()}-step{run.step}-{label.lower()}.pt"
+            st.download_button(
+                "Download the trained model (checkpoint)",
+                data=checkpoint.to_bytes(
+                    run.model, run.cfg.model, run.images.image_shape, run.class_names, label_of_data,
+                    report.accuracy,
+                ),
+                file_name=name,
+                mime="application/octet-stream",
+                key=f"checkpoint-{label}",
+                icon=":material/download:",
+                help="Weights and architecture, for the Predict page or your own PyTorch code.",
+            )  # fmt: skip
+
+
+def averages_table(report) -> pd.DataFrame:
+    rows = [{"average": "accuracy", "precision": report.accuracy, "recall": report.accuracy}]
+    for a in AVERAGES:
+        rows.append({"average": a, "precision": report.precision[a], "recall": report.recall[a]})
+    frame = pd.DataFrame(rows)
+    frame[["precision", "recall"]] = (100 * frame[["precision", "recall"]]).round(1)
+    return frame.rename(columns={"precision": "precision (%)", "recall": "recall (%)"})
+
+
+def _clicked(event, class_names) -> tuple[int, int] | None:
+    try:
+        points = event.selection.points if event else []
+    except AttributeError:
+        return None
+    if not points:
+        return None
+    point = points[0]
+    names = list(class_names)
+    try:
+        return names.index(str(point["y"])), names.index(str(point["x"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _misclassified(run: ImageRun, true: int, pred: int) -> None:
+    names = run.class_names
+    idx = run.misclassified(true, pred)
+    what = "correctly classified" if true == pred else f"predicted as '{names[pred]}'"
+    st.markdown(f"**True '{names[true]}', {what}: {len(idx)} test images.**")
+    if len(idx):
+        tiles = mosaic.to_uint8(run.images.x_test[torch_index(idx[:40])])
+        st.image(mosaic.grid(tiles, 10, scale=max(1, 56 // run.images.image_shape[-1])))
+
+
+# ---- the live view ------------------------------------------------------------------------
+
+
+def draw_live(runs: Mapping[str, ImageRun], errors: Mapping[str, str], tick: str, index: int) -> None:
+    """Metrics, curves and per-class bars of all runs, then each run's feature maps."""
+    for label, error in errors.items():
+        st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
+    if not runs:
+        return
+    multi = len(runs) > 1
+    cols = st.columns(len(runs)) if multi else [st.container()]
+    for col, (label, run) in zip(cols, runs.items(), strict=True):
+        last = run.evals[-1]
+        with col:
+            if multi:
+                st.markdown(f"**Configuration {label}** · {run.n_parameters:,} parameters")
+            m = st.columns(4)
+            m[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
+            m[1].metric(
+                "Train loss", f"{last.train_loss:.3g}", help="Mean over the batches since the last check."
+            )
+            m[2].metric("Test loss", f"{last.test_loss:.3g}", help=f"Whole test set at step {last.step}.")
+            m[3].metric(
+                "Test accuracy", f"{last.test_accuracy:.1%}", help=f"Whole test set at step {last.step}."
+            )
+            if run.status.value == "diverged":
+                st.error(run.message)
+    series = {(label if multi else ""): run.evals for label, run in runs.items()}
+    left, right = st.columns(2)
+    left.plotly_chart(figures_images.image_curves(series, metric="loss"), key=f"loss-{tick}")
+    right.plotly_chart(figures_images.image_curves(series, metric="accuracy"), key=f"acc-{tick}")
+    first = next(iter(runs.values()))
+    reports = {(label if multi else ""): run.report for label, run in runs.items() if run.report is not None}
+    left, right = st.columns(2)
+    left.plotly_chart(
+        figures_images.class_bars(reports, first.class_names, metric="recall"), key=f"rec-{tick}"
+    )
+    right.plotly_chart(
+        figures_images.class_bars(reports, first.class_names, metric="precision"), key=f"prec-{tick}"
+    )
+    draw_feature_maps(runs, index)
+
+
+def draw_feature_maps(runs: Mapping[str, ImageRun], index: int) -> None:
+    first = next(iter(runs.values()))
+    images = first.images
+    index = index % len(images.x_test)
+    image = images.x_test[index]
+    true = first.class_names[int(images.y_test[index])]
+    st.markdown(f"#### Feature maps of test image {index} (a '{true}')")
+    cols = st.columns(len(runs)) if len(runs) > 1 else [st.container()]
+    for col, (label, run) in zip(cols, runs.items(), strict=True):
+        with col:
+            probs = run.probabilities(image.unsqueeze(0))[0]
+            guess = int(probs.argmax())
+            head = f"Configuration {label}: " if len(runs) > 1 else ""
+            st.caption(f"{head}predicts '{run.class_names[guess]}' ({probs[guess]:.0%}) at step {run.step}.")
+            inner = st.columns([1, 3])
+            inner[0].image(mosaic.grid(mosaic.to_uint8(image.unsqueeze(0)), 1, scale=4), caption="input")
+            filters = run.filters()
+            inner[1].image(
+                mosaic.grid(mosaic.filter_tiles(filters), 16, scale=max(2, 24 // filters.shape[-1])),
+                caption="learned filters of conv 1 (red positive, blue negative; colour kernels in RGB)",
+            )
+            for name, maps in run.feature_maps(image):
+                st.image(mosaic.feature_grid(maps, width=480 if len(runs) > 1 else 720), caption=f"{name}: "
+                         f"{maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")  # fmt: skip
