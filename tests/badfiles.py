@@ -125,6 +125,14 @@ def _patched(data: bytes, *, flags: int = 0, method: int | None = None, size: in
     return bytes(out)
 
 
+def _lying_count(data: bytes, count: int) -> bytes:
+    """The zip with its end record announcing `count` entries, whatever its directory holds."""
+    out = bytearray(data)
+    at = out.rfind(b"PK\x05\x06")
+    struct.pack_into("<HH", out, at + 8, count, count)  # entries on this disk, entries in all
+    return bytes(out)
+
+
 def _symlink_entry(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
     info = zipfile.ZipInfo(name)
     info.create_system = 3  # Unix, so the mode in the high 16 bits counts
@@ -138,6 +146,12 @@ CUT_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")  # each cut in half 
 def cut(data: bytes) -> bytes:
     """The first half of a file, as a broken upload or an interrupted copy leaves it."""
     return data[: len(data) // 2]
+
+
+@functools.cache
+def _many_entries() -> bytes:
+    """One empty entry more than the zip cap allows."""
+    return zip_of([(f"cats/{i}.txt", b"") for i in range(MAX_ZIP_ENTRIES + 1)], zipfile.ZIP_STORED)
 
 
 @functools.cache
@@ -170,9 +184,10 @@ def bad_zips() -> list[tuple[str, bytes, str]]:
         ("bomb.zip", zip_of([*good, ("cats/zeros.bmp", _zeros(24 * 2**20))]), "like a zip bomb"),
         (
             "too-many.zip",
-            zip_of([(f"cats/{i}.txt", b"") for i in range(MAX_ZIP_ENTRIES + 1)], zipfile.ZIP_STORED),
+            _many_entries(),
             f"{MAX_ZIP_ENTRIES + 1:,} entries",
         ),
+        ("lying-count.zip", _lying_count(_many_entries(), 3), f"{MAX_ZIP_ENTRIES + 1:,} entries"),
         ("text-only.zip", zip_of(text), "holds no images"),
         ("only-junk.zip", zip_of([("__MACOSX/cats/._a.png", b"x"), (".DS_Store", b"x")]), "holds no images"),
         ("loose.zip", zip_of([("a.png", good[0][1]), ("b.png", good[1][1])]), "images at the top level"),

@@ -44,12 +44,13 @@ MAX_UPLOAD_BYTES = 50 * 2**20  # one uploaded image or zip
 MAX_IMAGE_PIXELS = 50_000_000  # width x height from the header, before decoding
 MIN_SIDE = 8  # pixels; a thinner image carries no picture
 MAX_ZIP_ENTRIES = 5_000  # files and folders listed in one zip
+MAX_DIRECTORY_BYTES_PER_ENTRY = 1024  # a zip's file list, on average per allowed entry (names ~20-300 B)
 MAX_UNCOMPRESSED_BYTES = 300 * 2**20  # all entries of one zip together, as declared
 MAX_COMPRESSION_RATIO = 200  # unpacked : packed, over the whole zip ...
 MIN_BOMB_BYTES = 20 * 2**20  # ... once it unpacks to more than this (flat drawings compress well)
 MAX_CLASSES = 100
 MIN_CLASS_IMAGES = 2  # one for the training split and one for the test split
-MIN_ZIP_IMAGE_SIZE, MAX_ZIP_IMAGE_SIZE = 8, 256  # side of the ImageSet a zip becomes
+MIN_ZIP_IMAGE_SIZE, MAX_ZIP_IMAGE_SIZE = 8, 128  # side of the ImageSet; 5,000 at 128 px are ~1 GB float32
 
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")  # PIL may open nothing else (no EPS, no PSD)
 FORMAT_LIST = "PNG, JPEG, WebP, BMP, GIF or TIFF"
@@ -331,9 +332,9 @@ def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
         raise ImageFileError(
             f"The zip file '{name}' is {_megabytes(len(data))} MB; the limit is {_UPLOAD_MB} MB."
         )
-    listed = _listed_entries(data)
-    if listed is not None and listed > MAX_ZIP_ENTRIES:
-        raise _too_many(name, listed)
+    listed, directory_bytes = _end_record(data)
+    if listed > MAX_ZIP_ENTRIES or directory_bytes > MAX_ZIP_ENTRIES * MAX_DIRECTORY_BYTES_PER_ENTRY:
+        raise _too_many(name, listed if listed < 0xFFFF else None)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except Exception:
@@ -349,24 +350,22 @@ def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
     return zf
 
 
-def _listed_entries(data: bytes) -> int | None:
-    """Entries the zip's end record announces, read before zipfile parses the whole directory.
+def _end_record(data: bytes) -> tuple[int, int]:
+    """(entries, directory bytes) that the zip's end record announces; (0, 0) where it has none.
 
-    None where there is no end record (zipfile then fails). 0xFFFF means a zip64 archive of at
-    least 65,535 entries. A directory over 1 KiB an entry on average counts as over the cap too:
-    the end record's count can lie, the directory size cannot.
+    Read before zipfile parses the directory, whose work is bounded by the directory's announced
+    size (zipfile reads no more). 0xFFFF entries means a zip64 archive of 65,535 or more.
     """
     at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # 22-byte record + up to 64 KiB comment
     if at < 0 or len(data) < at + 22:
-        return None
+        return 0, 0  # no end record: zipfile will refuse the file
     count, directory_bytes = struct.unpack_from("<HI", data, at + 10)
-    if count == 0xFFFF or directory_bytes > MAX_ZIP_ENTRIES * 1024:
-        return max(count, MAX_ZIP_ENTRIES + 1)
-    return count
+    return count, directory_bytes
 
 
-def _too_many(name: str, n: int) -> ImageFileError:
-    return ImageFileError(f"The zip file '{name}' holds {n:,} entries; the limit is {MAX_ZIP_ENTRIES:,}.")
+def _too_many(name: str, n: int | None) -> ImageFileError:
+    held = f"{n:,} entries" if n is not None else "too many entries"
+    return ImageFileError(f"The zip file '{name}' holds {held}; the limit is {MAX_ZIP_ENTRIES:,}.")
 
 
 def _safe_files(zf: zipfile.ZipFile, name: str) -> list[tuple[str, zipfile.ZipInfo | None]]:
@@ -400,7 +399,7 @@ def _safe_files(zf: zipfile.ZipFile, name: str) -> list[tuple[str, zipfile.ZipIn
             )
         unpacked += info.file_size
         packed += info.compress_size
-        entries.append((path.rstrip("/"), None if info.is_dir() else info))
+        entries.append((path.rstrip("/"), None if path.endswith("/") else info))
     if unpacked > MAX_UNCOMPRESSED_BYTES:
         raise ImageFileError(
             f"The zip file '{name}' would unpack to {unpacked / 2**20:,.0f} MB; "
