@@ -9,7 +9,7 @@ Caps, and why:
 - MAX_IMAGE_PIXELS (50 million): checked on the header size before any pixel is decoded, so a
   20000x20000 decompression bomb costs nothing. 50 million lets a 50-megapixel phone photo
   (8160x6120) through; decoded it is ~150 MB of RGB for a moment. (PIL itself warns from 89
-  and refuses from 179 million pixels; both messages become the same sentence here.)
+  million pixels and refuses from 179 million; its refusal becomes the same sentence here.)
 - MIN_SIDE (8 px): an image narrower than that holds no picture (a 1x1 tracking pixel, an
   icon sliver); stretched to a model's input it is a flat smear, so prediction refuses it and
   a zip skips it with a note.
