@@ -65,14 +65,11 @@ def class_bars(
                 hovertemplate="%{x}: %{y:.0f}%<extra>" + (label or "") + "</extra>",
             )
         )
-    steps = ", ".join(
-        f"{label} at step {r.step}" if label else f"step {r.step}" for label, r in reports.items()
-    )
-    what = (
-        "recall: share of each class found" if metric == "recall" else "precision: share of each guess right"
-    )
+    steps = sorted({r.step for r in reports.values()})
+    what = "found (recall)" if metric == "recall" else "guessed right (precision)"
+    at = f"step {steps[0]}" if len(steps) == 1 else "steps " + ", ".join(map(str, steps))
     layout = _layout(
-        f"Per-class {what} ({steps})",
+        f"Share of each class {what}, {at}",
         barmode="group",
         yaxis=dict(title=dict(text=f"{metric} (%)"), range=[0, 101]),
         xaxis=dict(type="category", tickangle=-30 if len(class_names) > 6 else 0),

@@ -47,14 +47,14 @@ train_tab, eval_tab, aug_tab, arch_tab, data_tab = st.tabs(
     ["Training", "Evaluation", "Augmentation", "Architecture", "Data"]
 )
 with data_tab:
-    lab.draw_data(images, settings.values["data.name"])
+    lab.draw_data(images, lab.source_label(settings))
 with arch_tab:
     lab.draw_architecture(cfgs, images)
 with aug_tab:
     pick = st.number_input("Training image", 0, len(images.x_train) - 1, 0, key=f"{lab.LAB}:aug_image")
     lab.draw_augmentation(cfgs, images, int(pick))
 with eval_tab:
-    lab.draw_evaluation(runs, settings.values["data.name"])
+    lab.draw_evaluation(runs, lab.source_label(settings))
 with train_tab:
     index = st.number_input(
         "Test image for the feature maps", 0, len(images.x_test) - 1, 0, key=f"{lab.LAB}:test_image"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 
@@ -13,6 +14,7 @@ from core import checkpoint, figures_images, mosaic
 from core.augment import AUGMENTATIONS, build_pipeline, pipeline_code, preview
 from core.cnn import POOLS, layer_table
 from core.config import from_values, to_values
+from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
 from core.errors import ConfigError
 from core.image_presets import IMAGE_PRESETS
@@ -28,14 +30,13 @@ LABELS = ("A", "B")
 PRESETS = IMAGE_PRESETS
 log = logging.getLogger(__name__)
 
+SOURCES = {
+    **{n: IMAGE_DATASETS.get(n).label for n in IMAGE_DATASETS.names()},
+    "zip": "Your images (a zip with one folder per class)",
+    **{f"tv:{n}": tvsets.TV_SETS[n].label for n in tvsets.TV_SETS},
+}
 DATA = [
-    Control(
-        "data.name",
-        "Images",
-        "select",
-        tuple(IMAGE_DATASETS.names()),
-        {n: IMAGE_DATASETS.get(n).label for n in IMAGE_DATASETS.names()},
-    ),
+    Control("data.name", "Images", "select", tuple(SOURCES), SOURCES),
     Control(
         "data.per_class",
         "Images per class",
@@ -148,8 +149,12 @@ def configs(s: ControlStore) -> dict[str, ImageRunConfig]:
 def _hidden(key: str, values: Mapping[str, object]) -> bool:
     name = values.get("data.name")
     generated = name in IMAGE_DATASETS and IMAGE_DATASETS.get(name).generated
-    if key in ("data.size", "data.noise"):
+    if key == "data.noise":
         return not generated
+    if key == "data.size":
+        return not (generated or name == "zip")
+    if key == "data.per_class":
+        return name == "zip"
     if key == "optim.momentum":
         return not OPTIMIZERS.get(values["optim.name"]).uses_momentum
     return False
@@ -196,13 +201,74 @@ def load_builtin(cfg) -> ImageSet:
 
 
 def dataset(s: ControlStore) -> tuple[ImageSet | None, str | None]:
-    """(images, data key) for the chosen source; (None, None) with a message when there are none."""
+    """(images, data key) for the chosen source, or (None, None) after a message saying what is missing.
+
+    A bad upload or a failed download stops here, before the runs: the session's runs survive.
+    """
     cfg = next(iter(configs(s).values())).data
     try:
+        if cfg.name == "zip":
+            return _uploaded_zip(cfg)
+        if cfg.name.startswith("tv:"):
+            return _torchvision(cfg)
         return load_builtin(cfg), None
     except ConfigError as err:
         st.error(str(err))
     return None, None
+
+
+def source_label(s: ControlStore) -> str:
+    return SOURCES.get(s.values["data.name"], s.values["data.name"])
+
+
+@st.cache_data(max_entries=4, show_spinner="Reading the zip…")
+def _read_zip(data: bytes, name: str, size: int, test_fraction: float, seed: int) -> imagefiles.ZipImport:
+    """Keyed by the file's bytes: the same zip is read once however often the page reruns."""
+    return imagefiles.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
+
+
+def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
+    upload = st.file_uploader(
+        "A zip with one folder of images per class (for example clouds/cirrus/*.jpg, clouds/cumulus/*.jpg)",
+        type=["zip"],
+        key=f"{LAB}:zip",
+        help=f"At most {imagefiles.MAX_UPLOAD_BYTES // 2**20} MB and {imagefiles.MAX_ZIP_ENTRIES:,} files; "
+        "the folder names become the class names.",
+    )
+    if upload is None:
+        st.info("Upload a zip of your own images to train on them; your settings and runs stay as they are.")
+        return None, None
+    data = upload.getvalue()
+    result = _read_zip(data, upload.name, cfg.size, cfg.test_fraction, cfg.seed)
+    for note in result.notes:
+        st.warning(note)
+    key = f"zip:{hashlib.sha256(data).hexdigest()[:16]}:{cfg.size}:{cfg.test_fraction}:{cfg.seed}"
+    return result.images, key
+
+
+@st.cache_data(max_entries=8, show_spinner="Loading the images…")
+def _load_tv(name: str, per_class: int, test_fraction: float, seed: int) -> ImageSet:
+    test = max(10, round(per_class * test_fraction)) * 10
+    return tvsets.load_tv_set(name, max_train=per_class * 10 - test, max_test=test, seed=seed, download=False)
+
+
+def _torchvision(cfg) -> tuple[ImageSet | None, str | None]:
+    name = cfg.name.removeprefix("tv:")
+    entry = tvsets.TV_SETS[name]
+    if not tvsets.is_downloaded(name):
+        st.info(entry.description)
+        wanted = f"{LAB}:download"
+        st.button(
+            f"Download {tvsets.SHORT_NAMES[name]}",
+            icon=":material/download:",
+            on_click=st.session_state.__setitem__,
+            args=(wanted, name),
+        )
+        if st.session_state.pop(wanted, None) != name:
+            return None, None
+        with st.spinner(f"Downloading {tvsets.SHORT_NAMES[name]}…"):
+            tvsets.load_tv_set(name, download=True, max_train=10, max_test=10)
+    return _load_tv(name, cfg.per_class, cfg.test_fraction, cfg.seed), cfg.name
 
 
 def draw_data(images: ImageSet, label: str) -> None:
@@ -293,6 +359,9 @@ def draw_augmentation(cfgs: Mapping[str, ImageRunConfig], images: ImageSet, inde
 
 def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
     """Averages, the clickable confusion matrix with its misclassified images, and the checkpoint."""
+    if not runs:
+        st.info("No model to evaluate: the settings above could not be built (see the Training tab).")
+        return
     cols = st.columns(len(runs)) if len(runs) > 1 else [st.container()]
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         with col:
@@ -373,17 +442,15 @@ def draw_live(runs: Mapping[str, ImageRun], errors: Mapping[str, str], tick: str
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         last = run.evals[-1]
         with col:
-            if multi:
-                st.markdown(f"**Configuration {label}** · {run.n_parameters:,} parameters")
-            m = st.columns(4)
-            m[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
-            m[1].metric(
-                "Train loss", f"{last.train_loss:.3g}", help="Mean over the batches since the last check."
+            head = f"**Configuration {label}** · " if multi else ""
+            st.markdown(f"{head}step {run.step} of {run.cfg.train.steps} · {run.n_parameters:,} parameters")
+            m = st.columns(3)
+            accuracy = f"{last.test_accuracy:.0%}" if multi else f"{last.test_accuracy:.1%}"
+            m[0].metric(
+                "Train loss", f"{last.train_loss:.3g}", help="Mean over the batches since the last check"
             )
-            m[2].metric("Test loss", f"{last.test_loss:.3g}", help=f"Whole test set at step {last.step}.")
-            m[3].metric(
-                "Test accuracy", f"{last.test_accuracy:.1%}", help=f"Whole test set at step {last.step}."
-            )
+            m[1].metric("Test loss", f"{last.test_loss:.3g}", help=f"Whole test set at step {last.step}")
+            m[2].metric("Test accuracy", accuracy, help=f"Whole test set at step {last.step}")
             if run.status.value == "diverged":
                 st.error(run.message)
     series = {(label if multi else ""): run.evals for label, run in runs.items()}
@@ -420,7 +487,7 @@ def draw_feature_maps(runs: Mapping[str, ImageRun], index: int) -> None:
             inner[0].image(mosaic.grid(mosaic.to_uint8(image.unsqueeze(0)), 1, scale=4), caption="input")
             filters = run.filters()
             inner[1].image(
-                mosaic.grid(mosaic.filter_tiles(filters), 16, scale=max(2, 24 // filters.shape[-1])),
+                mosaic.grid(mosaic.filter_tiles(filters), 8, scale=max(4, 40 // filters.shape[-1])),
                 caption="learned filters of conv 1 (red positive, blue negative; colour kernels in RGB)",
             )
             for name, maps in run.feature_maps(image):
