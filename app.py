@@ -16,5 +16,6 @@ st.navigation(
             "pages/optimizers.py", title="Optimizers lab", icon=":material/speed:", url_path="optimizers"
         ),
         st.Page("pages/images.py", title="Images lab", icon=":material/image:", url_path="images"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:", url_path="predict"),
     ]
 ).run()

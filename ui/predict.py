@@ -1,0 +1,266 @@
+"""The Predict page's pieces: the model picker, the image sources and the views of one or many images."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from core import builtin_model, checkpoint, mosaic, predict
+from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError
+from core.errors import ConfigError
+from core.registry import IMAGE_DATASETS
+from core.training import Status
+from ui.runs import session_runs
+
+LAB = "pred"
+IMAGES_LAB = "img"
+MAX_IMAGES = 100  # predicted at once; more are left out with a warning
+BUILTIN, UPLOAD = "builtin", "upload"
+log = logging.getLogger(__name__)
+
+
+# ---- the model ---------------------------------------------------------------------------------
+
+
+def _lab_runs() -> dict[str, object]:
+    """The Images lab's runs of this session that have trained and not diverged."""
+    runs = session_runs(IMAGES_LAB)
+    return {label: run for label, run in runs.items() if run.step > 0 and run.status is not Status.DIVERGED}
+
+
+def _lab_predictor(label: str, run) -> predict.Predictor:
+    name = run.cfg.data.name
+    data = IMAGE_DATASETS.get(name).label if name in IMAGE_DATASETS else name
+    accuracy = run.report.accuracy if run.report is not None and run.report.step > 0 else None
+    source = f"Images lab, configuration {label} ({data}, step {run.step})"
+    return predict.Predictor(run.model, run.images.image_shape, run.class_names, source, accuracy)
+
+
+def _builtin() -> predict.Predictor:
+    """Loaded once per session: a trained model is never shared between sessions."""
+    key = f"{LAB}:builtin"
+    if key not in st.session_state:
+        ckpt = builtin_model.load()
+        st.session_state[key] = predict.from_checkpoint(ckpt, "The built-in digit CNN")
+    return st.session_state[key]
+
+
+def _uploaded_checkpoint() -> predict.Predictor | None:
+    file = st.file_uploader(
+        "Checkpoint (.pt) downloaded from the Images lab",
+        key=f"{LAB}:checkpoint",
+        help="Loaded safely: weights only, and the architecture and class names from the app's own metadata.",
+    )
+    if file is None:
+        st.info("Upload a checkpoint, or choose another model.")
+        return None
+    data = file.getvalue()
+    digest = (file.name, hashlib.sha256(data).hexdigest())
+    cached = st.session_state.get(f"{LAB}:checkpoint_model")
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    try:
+        ckpt = checkpoint.from_bytes(data, f"The file '{file.name}'")
+        predictor = predict.from_checkpoint(ckpt, f"The checkpoint '{file.name}' ({ckpt.dataset})")
+    except ConfigError as err:  # CheckpointError included: one sentence naming the file
+        st.error(str(err))
+        return None
+    st.session_state[f"{LAB}:checkpoint_model"] = (digest, predictor)
+    return predictor
+
+
+def choose_model() -> predict.Predictor | None:
+    """The picker: this session's trained Images-lab runs, a checkpoint file, or the built-in model."""
+    runs = _lab_runs()
+    options = [f"lab:{label}" for label in runs] + [BUILTIN, UPLOAD]
+    names = {f"lab:{label}": f"Images lab: configuration {label}" for label in runs}
+    names |= {BUILTIN: "Built-in digit CNN", UPLOAD: "A checkpoint file"}
+    key = f"{LAB}:model"
+    if st.session_state.get(key) not in options:
+        st.session_state.pop(key, None)  # a run that is gone: back to the default
+    choice = st.radio("Model", options, format_func=names.get, key=key, horizontal=True)
+    if not runs:
+        st.caption("Train a CNN in the **Images lab** and it appears here too.")
+    try:
+        if choice == BUILTIN:
+            return _builtin()
+        if choice == UPLOAD:
+            return _uploaded_checkpoint()
+        label = choice.removeprefix("lab:")
+        return _lab_predictor(label, runs[label])
+    except ConfigError as err:
+        st.error(str(err))
+        return None
+
+
+def describe(predictor: predict.Predictor, is_builtin: bool) -> None:
+    c, h, w = predictor.image_shape
+    names = predictor.class_names
+    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    kind = "grey" if c == 1 else "colour"
+    text = f"**{predictor.source}**: {c}×{h}×{w} {kind} input; {len(names)} classes: {shown}."
+    if predictor.test_accuracy is not None:
+        n_test = builtin_model.HELD_OUT if is_builtin else "its held-out test images"
+        text += f" Test accuracy **{predictor.test_accuracy:.1%}** on {n_test}"
+        text += ", measured by `python -m core.builtin_model`, which trained it." if is_builtin else "."
+    st.markdown(text)
+
+
+def digit_steps(predictor: predict.Predictor, choice: str) -> bool:
+    """Whether to prepare images like MNIST digits: on by default for 1x28x28 models."""
+    if predictor.image_shape[0] != 1:
+        return False
+    return st.toggle(
+        "Prepare like MNIST digits: invert, remove the paper, fit a 20-pixel box, centre",
+        value=predictor.digits,
+        key=f"{LAB}:digits:{choice}",
+        help="MNIST digits are white on black, scaled to fit 20x20 pixels and centred by their centre "
+        "of mass in 28x28. Switch off for grey images that are not digits.",
+    )
+
+
+# ---- the images ---------------------------------------------------------------------------------
+
+
+def collect_images() -> list[tuple[str, bytes]]:
+    """(file name, bytes) of every uploaded image, the camera's photo and the drawing."""
+    upload, camera, draw = st.tabs(["Upload", "Camera", "Draw"])
+    found = []
+    with upload:
+        files = st.file_uploader(
+            f"Images ({FORMAT_LIST}): one, or many for a table",
+            accept_multiple_files=True,
+            key=f"{LAB}:files",
+            max_upload_size=MAX_UPLOAD_BYTES // 2**20,
+            help="Phone photos are turned upright by their EXIF tag.",
+        )
+        found += [(f.name, f.getvalue()) for f in files or []]
+    with camera:
+        if st.toggle("Use the camera", key=f"{LAB}:camera_on", help="The browser asks for permission first."):
+            shot = st.camera_input("Take a photo", key=f"{LAB}:camera")
+            if shot is not None:
+                found.append(("camera.jpg", shot.getvalue()))
+    with draw:
+        drawing = _drawing()
+        if drawing is not None:
+            found.append(("drawing.png", drawing))
+    return found
+
+
+def _drawing() -> bytes | None:
+    """A digit drawn on a canvas (streamlit-drawable-canvas), as PNG bytes; None while it is blank."""
+    from streamlit_drawable_canvas import st_canvas
+
+    st.caption("Draw one digit, large, with the mouse or a finger.")
+    result = st_canvas(
+        stroke_width=22, stroke_color="#000000", background_color="#ffffff", height=280, width=280,
+        drawing_mode="freedraw", return_image_data=True, key=f"{LAB}:canvas",
+    )  # fmt: skip
+    if result is None or not (result.json_data or {}).get("objects"):
+        return None
+    rgba = result.image_data
+    if rgba is None:
+        return None
+    rgba = np.asarray(rgba, dtype=np.float32)
+    alpha = rgba[..., 3:4] / 255.0 if rgba.shape[-1] == 4 else 1.0
+    rgb = rgba[..., :3] * alpha + 255.0 * (1 - alpha)  # strokes on white paper
+    buffer = io.BytesIO()
+    Image.fromarray(np.rint(rgb).astype(np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _prepare(data: bytes, name: str, shape: tuple[int, int, int], digits: bool) -> predict.Prepared:
+    """Pure in its arguments: the same bytes give the same steps (a bad file raises, uncached)."""
+    return predict.prepare(data, name, shape, digits)
+
+
+def prepare_all(
+    images: list[tuple[str, bytes]], predictor: predict.Predictor, digits: bool
+) -> tuple[list[predict.Prepared], list[str]]:
+    """The readable images, prepared, and one sentence for each one that is not."""
+    if len(images) > MAX_IMAGES:
+        st.warning(f"Only the first {MAX_IMAGES} of your {len(images)} images are used.")
+        images = images[:MAX_IMAGES]
+    prepared, errors = [], []
+    with st.spinner("Reading the images…"):
+        for name, data in images:
+            try:
+                prepared.append(_prepare(data, name, tuple(predictor.image_shape), digits))
+            except ImageFileError as err:
+                errors.append(str(err))
+            except Exception:  # never a stack trace: the server log keeps it
+                log.exception("could not prepare %s", name)
+                errors.append(f"The image '{name}' could not be read.")
+    return prepared, errors
+
+
+# ---- the views ----------------------------------------------------------------------------------
+
+
+def batch(prepared: list[predict.Prepared], probs: np.ndarray, predictor: predict.Predictor) -> None:
+    table = predict.batch_table([p.name for p in prepared], probs, predictor.class_names)
+    percent = st.column_config.NumberColumn(format="percent")
+    st.dataframe(
+        table, hide_index=True, width="stretch",
+        column_config={"probability": percent, "second probability": percent},
+    )  # fmt: skip
+    st.download_button(
+        "Download the table (CSV)",
+        table.to_csv(index=False).encode(),
+        file_name="predictions.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key=f"{LAB}:csv",
+    )
+
+
+def steps(prepared: predict.Prepared) -> None:
+    cols = st.columns(len(prepared.steps))
+    for i, (col, step) in enumerate(zip(cols, prepared.steps, strict=True), start=1):
+        col.markdown(f"**{i}. {step.title}**")
+        col.image(step.picture, width="stretch")
+        col.caption(step.caption)
+
+
+def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Predictor) -> None:
+    """Top-k bars beside the Grad-CAM heatmap of a class the student picks (the top one first)."""
+    top = predict.top_k(probs, predictor.class_names, min(5, len(predictor.class_names)))
+    left, right = st.columns([2, 3])
+    left.plotly_chart(predict.top_k_bars(top), key=f"{LAB}:topk")
+    with right:
+        names = [name for name, _ in top]
+        explain = st.selectbox("Grad-CAM: which pixels raised the score of", names, key=f"{LAB}:explain")
+        target = predictor.class_names.index(explain if explain in names else names[0])
+        try:
+            heat = predict.grad_cam(predictor, prepared.x, target)
+        except Exception:
+            log.exception("Grad-CAM failed")
+            st.warning("The Grad-CAM heatmap could not be computed for this model.")
+            return
+        a, b = st.columns(2)
+        a.image(predict.heat_on_photo(prepared, heat), caption="Grad-CAM over your image", width="stretch")
+        b.image(predict.heat_on_input(prepared, heat), caption="over what the model saw", width="stretch")
+        if heat.max() <= 0:
+            st.caption(f"No region raises the score of '{explain}': the heatmap is empty.")
+        else:
+            st.caption(
+                f"Yellow: the pixels whose features raised the score of '{explain}' most (Grad-CAM at the "
+                "last conv block, captum's LayerGradCam); dimmed: pixels that did not."
+            )
+
+
+def feature_maps(prepared: predict.Prepared, predictor: predict.Predictor) -> None:
+    for name, maps in predict.feature_maps(predictor.model, prepared.x):
+        st.image(mosaic.feature_grid(maps, width=720), caption=f"{name}: {maps.shape[0]} maps of "
+                 f"{maps.shape[1]}x{maps.shape[2]}")  # fmt: skip
+
+
+def probabilities(prepared: list[predict.Prepared], predictor: predict.Predictor) -> np.ndarray:
+    return predict.probabilities(predictor, torch.stack([p.x for p in prepared]))
