@@ -80,8 +80,10 @@ def seattle_temperatures(cfg: SeriesConfig | None = None) -> Series:
         "°F",
         hourly.index.to_numpy(dtype="datetime64[ns]"),
         hourly.to_numpy(dtype=np.float64),
-        "Hourly temperatures of Seattle in 2010 (NOAA, shipped with vega_datasets); the one hour that "
-        "summer time skips is filled in between its neighbours.",
+        "Hourly temperatures of Seattle in 2010 (NOAA, shipped with vega_datasets). They are so smooth "
+        "that every hour lies within 0.7 °F of the same hour the day before, like long-term normals "
+        "rather than one year's weather, so 'the same time the day before' is very hard to beat. The "
+        "one hour that summer time skips is filled in between its neighbours.",
     )
 
 
