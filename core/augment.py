@@ -56,6 +56,11 @@ class AugmentSpec:
     caution: str  # when NOT to use it
 
 
+def _blur_kernel(sigma: float) -> int:
+    """An odd Gaussian kernel side about four sigmas wide, at least 3."""
+    return 2 * max(1, round(2 * sigma)) + 1
+
+
 AUGMENTATIONS: Registry[AugmentSpec] = Registry("augmentation")
 AUGMENTATIONS.add(
     "hflip",
@@ -151,8 +156,8 @@ AUGMENTATIONS.add(
         3.0,
         0.25,
         0.0,
-        lambda v, c: v2.GaussianBlur(kernel_size=2 * max(1, round(2 * v)) + 1, sigma=(0.1, v)),
-        lambda v: f"v2.GaussianBlur(kernel_size={2 * max(1, round(2 * v)) + 1}, sigma=(0.1, {v:g}))",
+        lambda v, c: v2.GaussianBlur(kernel_size=_blur_kernel(v), sigma=(min(0.1, v), v)),
+        lambda v: f"v2.GaussianBlur(kernel_size={_blur_kernel(v)}, sigma=({min(0.1, v):g}, {v:g}))",
         "Not when fine detail is the class: on 28-pixel images a sigma of 2 wipes out thin strokes.",
     ),
 )
@@ -178,10 +183,10 @@ class _SizedCrop(v2.Transform):
     def __init__(self, scale: float):
         super().__init__()
         self.scale = scale
-        self._crops: dict[int, v2.RandomResizedCrop] = {}
+        self._crops: dict[tuple[int, int], v2.RandomResizedCrop] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-1]
+        size = tuple(x.shape[-2:])  # (H, W): a non-square image keeps its shape
         crop = self._crops.setdefault(
             size, v2.RandomResizedCrop(size, scale=(self.scale, 1.0), antialias=True)
         )

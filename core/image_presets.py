@@ -25,7 +25,7 @@ BN_OFF = ImageRunConfig(model=CNNConfig(batchnorm=False), optim=_PLAIN_SGD, trai
 BN_ON = dataclasses.replace(BN_OFF, model=CNNConfig(batchnorm=True))
 
 SMALL = ImageRunConfig(model=CNNConfig(channels=2, head=16))  # ~3,400 weights
-WIDE = ImageRunConfig(model=CNNConfig(channels=24, head=128))  # ~320,000 weights
+WIDE = ImageRunConfig(model=CNNConfig(channels=24, head=128))  # ~313,000 weights
 
 IMAGE_PRESETS: dict[str, Preset] = {
     p.name: p
@@ -58,7 +58,7 @@ IMAGE_PRESETS: dict[str, Preset] = {
         Preset(
             "Small CNN vs wide CNN",
             "Small vs wide",
-            "Two and four channels against 24 and 48: the small CNN has a few hundred weights and cannot "
+            "Two and four channels against 24 and 48: the small CNN has about 3,400 weights and cannot "
             "tell all digits apart; the wide one learns them but costs more per step.",
             SMALL,
             WIDE,

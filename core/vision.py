@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -91,8 +92,9 @@ def validate_image_run(cfg: ImageRunConfig) -> None:
 class ImageRun(Trainer):
     """A CNN on an ImageSet: augmented training batches, live loss and accuracy, test metrics.
 
-    Same seed, same initial weights (where the layers match), same batches and the same
-    augmentation draws: two runs that differ only in, say, the flip see the same images.
+    Same seed, same initial weights (where the layers match), same batches, the same
+    augmentation draws and dropout masks: two runs that differ only in, say, the flip see the
+    same images.
     """
 
     def __init__(self, cfg: ImageRunConfig, images: ImageSet, device: torch.device | None = None):
@@ -139,6 +141,12 @@ class ImageRun(Trainer):
             self._aug_state = torch.get_rng_state()
         return out
 
+    def _dropout_rng(self, step: int) -> contextlib.AbstractContextManager:
+        """Dropout masks from a stream seeded by (seed, step): reset and twin runs draw the same masks."""
+        if not self.cfg.model.dropout:
+            return contextlib.nullcontext()
+        return _seeded(self.device, (self.cfg.train.seed + 2) * 1_000_003 + step)
+
     def _step(self) -> StepRecord:
         cfg = self.cfg.train
         step = self.step + 1
@@ -146,7 +154,8 @@ class ImageRun(Trainer):
         x, y = self._augment(self.images.x_train[idx]), self.images.y_train[idx]  # (B, C, H, W), (B,)
         if not self.model.training:
             self.model.train()
-        out = self.model(x)  # (B, K)
+        with self._dropout_rng(step):
+            out = self.model(x)  # (B, K)
         loss = nn.functional.cross_entropy(out, y)
         hits = (out.argmax(dim=1) == y).float().mean()
         self._grads.zero()
@@ -241,3 +250,12 @@ class ImageRun(Trainer):
     def filters(self) -> np.ndarray:
         """The first conv layer's learned kernels: (out channels, in channels, k, k) float32."""
         return self.model.blocks[0].conv.weight.detach().float().cpu().numpy()
+
+
+@contextlib.contextmanager
+def _seeded(device: torch.device, seed: int):
+    """Seed torch's random streams (CPU, and the run's GPU) for a block, leaving the caller's untouched."""
+    gpus = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(seed)
+        yield
