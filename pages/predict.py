@@ -38,6 +38,7 @@ for error in errors:
 if not prepared:
     st.stop()
 probs = lab.probabilities(prepared, predictor)
+lab.notes(prepared)
 
 if len(prepared) > 1:
     st.subheader(f"3. Predictions for {len(prepared)} images")
@@ -53,8 +54,6 @@ one, p = prepared[pick], probs[pick]
 best = int(p.argmax())
 number = 4 if len(prepared) > 1 else 3
 st.subheader(f"{number}. '{one.name}': the model says **{predictor.class_names[best]}** ({p[best]:.0%})")
-for note in one.notes:
-    st.info(note)
 
 st.markdown("**On its way into the network**: each step the image goes through, left to right.")
 lab.steps(one)

@@ -204,6 +204,13 @@ def prepare_all(
 # ---- the views ----------------------------------------------------------------------------------
 
 
+def notes(prepared: list[predict.Prepared]) -> None:
+    """What was changed in any image (animated, transparent, 16-bit, CMYK, no digit): one box, a line each."""
+    lines = [note for p in prepared for note in p.notes]
+    if lines:
+        st.info("\n\n".join(lines))
+
+
 def batch(prepared: list[predict.Prepared], probs: np.ndarray, predictor: predict.Predictor) -> None:
     table = predict.batch_table([p.name for p in prepared], probs, predictor.class_names)
     percent = st.column_config.NumberColumn(format="percent")
