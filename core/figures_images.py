@@ -97,11 +97,25 @@ def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str
         zmin=0,
         zmax=1,
         showscale=False,
-        hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>",
+        hoverinfo="skip",
         xgap=1,
         ygap=1,
     )
     side = max(320, min(640, 90 + 36 * len(names)))
+    # Heatmaps cannot be selected in plotly: a clear square marker on each cell takes the click.
+    k = len(names)
+    cells = dict(
+        type="scatter",
+        mode="markers",
+        x=[names[j] for i in range(k) for j in range(k)],
+        y=[names[i] for i in range(k) for j in range(k)],
+        customdata=counts.reshape(-1),
+        marker=dict(symbol="square", size=max(8, (side - 110) / k * 0.9), color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(255,140,0,0.45)")),
+        unselected=dict(marker=dict(opacity=0)),
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>",
+        showlegend=False,
+    )
     layout = _layout(
         title or f"Confusion matrix (test set, step {report.step})",
         height=side,
@@ -110,7 +124,7 @@ def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str
         ),
         yaxis=dict(title=dict(text="true class"), type="category", autorange="reversed"),
     )
-    return go.Figure(dict(data=[trace], layout=layout))
+    return go.Figure(dict(data=[trace, cells], layout=layout))
 
 
 def class_counts(counts: Mapping[str, int], title: str = "Images per class") -> go.Figure:
