@@ -26,13 +26,18 @@ LABS = [
         "Race SGD, momentum, Adagrad, RMSprop and Adam fairly (same weights, same batches), with "
         "learning-rate schedules and your own CSV, and watch their paths on 2-D loss surfaces.",
     ),
+    (
+        "pages/images.py",
+        "Build a CNN, choose augmentations (and see when not to: a flip turns a left arrow into a right "
+        "one), watch its feature maps, and read per-class precision and recall on digits, shapes or your "
+        "own zip of photos.",
+    ),
 ]
 for page, sentence in LABS:
     with st.container(border=True):
         st.page_link(page)  # title and icon come from app.py's navigation
         st.write(sentence)
 st.caption(
-    "Coming next: CNNs with augmentation and feature "
-    "maps, prediction on your own images, multi-input/multi-output models, and RNN/LSTM/GRU "
+    "Coming next: prediction on your own images, multi-input/multi-output models, and RNN/LSTM/GRU "
     f"forecasting. Training on: {warm_up()}."
 )
