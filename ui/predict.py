@@ -242,8 +242,10 @@ def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Pre
     left, right = st.columns([2, 3])
     left.plotly_chart(predict.top_k_bars(top), key=f"{LAB}:topk")
     with right:
-        names = [name for name, _ in top]
-        explain = st.selectbox("Grad-CAM: which pixels raised the score of", names, key=f"{LAB}:explain")
+        names = [name for name, _ in predict.top_k(probs, predictor.class_names, len(probs))]
+        explain = st.selectbox(
+            "Grad-CAM: which pixels raised the score of", names, key=f"{LAB}:explain:{prepared.name}"
+        )  # the most probable class first; any other answers "why not ...?"
         target = predictor.class_names.index(explain if explain in names else names[0])
         try:
             heat = predict.grad_cam(predictor, prepared.x, target)

@@ -1,0 +1,106 @@
+"""The Predict page through AppTest: the built-in model, one photo, a batch, bad files, checkpoints."""
+
+from __future__ import annotations
+
+import re
+
+from streamlit.testing.v1 import AppTest
+
+from core import builtin_model
+from tests.apptest import click, open_page
+from tests.badfiles import bad_images, odd_mode_images
+from tests.test_predict import digit_photo, refused_checkpoints
+
+FILES = "pred:files"
+ONE_SENTENCE = re.compile(r"The (file|image) '[^']+' (?:(?![.!?]\s+[A-Z]).)*[.]")  # no second sentence
+
+
+def open_predict() -> AppTest:
+    return open_page("pages/predict.py")
+
+
+def texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def upload(at: AppTest, files: list[tuple[str, bytes]], key: str = FILES) -> AppTest:
+    at.file_uploader(key=key).set_value([(name, data, "application/octet-stream") for name, data in files])
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_page_opens_with_the_builtin_model_and_states_its_accuracy():
+    at = open_predict()
+    assert at.radio(key="pred:model").value == "builtin" and not at.error
+    accuracy = builtin_model.load().test_accuracy
+    assert f"Test accuracy **{accuracy:.1%}** on {builtin_model.HELD_OUT}" in texts(at.markdown)
+    assert "Upload an image" in texts(at.info)
+    assert at.toggle(key="pred:digits:builtin").value  # a 1x28x28 model: the MNIST steps
+
+
+def test_a_photo_of_a_digit_shows_its_steps_its_top_classes_and_its_heatmap():
+    at = upload(open_predict(), [("IMG_2041.jpg", digit_photo(3))])
+    assert "'IMG_2041.jpg': the model says **3**" in texts(at.subheader)
+    assert not at.error
+    captions = texts(at.caption)
+    assert "600×800, upright" in captions and "centre of mass → middle of 28×28" in captions
+    assert "Top 5 classes" in str(at.get("plotly_chart")[0].proto)
+    image_captions = " ".join(str(i.proto) for i in at.get("image"))
+    assert "Grad-CAM over your image" in image_captions and "conv 2 (after pooling)" in image_captions
+    at.selectbox(key="pred:explain:IMG_2041.jpg").set_value("8").run()  # why not an 8?
+    assert not at.exception and "raised the score of '8'" in texts(at.caption)
+
+
+def test_many_images_give_a_table_to_download_and_one_to_look_closer_at():
+    at = upload(open_predict(), [(f"digit-{d}.jpg", digit_photo(d, seed=d)) for d in (2, 5, 7)])
+    table = at.dataframe[0].value
+    assert table["file"].tolist() == ["digit-2.jpg", "digit-5.jpg", "digit-7.jpg"]
+    assert table["top class"].tolist() == ["2", "5", "7"]
+    assert "Predictions for 3 images" in texts(at.subheader)
+    assert any("Download the table (CSV)" in str(b.proto) for b in at.get("download_button"))
+    at.selectbox(key="pred:pick").set_value(2).run()
+    assert "'digit-7.jpg': the model says **7**" in texts(at.subheader)
+
+
+def test_every_bad_file_gets_its_sentence_and_the_session_keeps_its_runs_and_results():
+    small = {"data.name": "shapes", "data.per_class": "20", "data.size": "16", "train.steps": "50",
+             "train.eval_every": "25", "a.model.channels": "4"}  # fmt: skip
+    at = click(open_page("pages/images.py", small), "Play")
+    runs = dict(at.session_state["img:runs"])
+    assert runs["A"].done and runs["A"].step == 50
+    at.switch_page("pages/predict.py")
+    at.run()
+    assert at.radio(key="pred:model").value == "lab:A"  # the session's trained CNN comes first
+    good = [("digit.jpg", digit_photo(4))]
+    upload(at, good + [(name, data) for name, data, _ in bad_images()] + odd_mode_images())
+    errors = [e.value for e in at.error]
+    for name, _, fragment in bad_images():
+        mine = [e for e in errors if f"'{name}'" in e]
+        assert len(mine) == 1 and fragment in mine[0], (name, mine)
+        assert ONE_SENTENCE.fullmatch(mine[0]) and "Traceback" not in mine[0]
+    table = at.dataframe[0].value
+    assert table["file"].tolist() == [name for name, _ in good + odd_mode_images()]
+    notes = texts(at.info)
+    for fragment in (
+        "'animated.gif' is animated",
+        "'grey16.png' has more than 8 bits",
+        "'cmyk.jpg' is in CMYK",
+    ):
+        assert fragment in notes
+    assert at.session_state["img:runs"] == runs and runs["A"].step == 50  # the lab's runs, untouched
+
+
+def test_checkpoints_of_another_kind_are_refused_and_a_good_one_predicts():
+    at = open_predict()
+    at.radio(key="pred:model").set_value("upload").run()
+    assert "Upload a checkpoint" in texts(at.info)
+    upload(at, [("digit.jpg", digit_photo(1))])
+    for name, data, fragment in refused_checkpoints():
+        upload(at, [(name, data)], key="pred:checkpoint")
+        (error,) = at.error
+        assert f"The file '{name}'" in error.value and fragment in error.value
+        assert at.file_uploader(key=FILES).value  # the images stay
+    upload(at, [("mnist-cnn.pt", builtin_model.PATH.read_bytes())], key="pred:checkpoint")
+    assert not at.error and "'digit.jpg': the model says" in texts(at.subheader)
+    assert "The checkpoint 'mnist-cnn.pt'" in texts(at.markdown)
