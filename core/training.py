@@ -111,6 +111,41 @@ class Trainer:
             return f"Finished all {total} steps."
         return f"Step {self.step} of {total}."
 
+    def _clip(self, loss: float, grad_norm: float) -> tuple[bool, bool]:
+        """(finite, clipped): whether the loss and gradient norm are finite, and whether the gradient
+        was scaled down to the config's clip_norm (0 = never)."""
+        limit = self.cfg.train.clip_norm
+        finite = math.isfinite(loss) and math.isfinite(grad_norm)
+        clipped = finite and limit > 0 and grad_norm > limit
+        if clipped:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit)
+        return finite, clipped
+
+    def _update(self, finite: bool) -> float:
+        """After backward (and clipping): step the optimizer and the schedule unless the loss or the
+        gradient is NaN or infinite. Returns the learning rate this step used."""
+        lr = self.lr
+        if finite:
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+        return lr
+
+    def _close_step(self, step: int, finite: bool) -> None:
+        """A non-finite step ends the run as diverged; otherwise evaluate every eval_every steps and at
+        the last step, where the run finishes."""
+        cfg = self.cfg.train
+        if not finite:
+            self.status = Status.DIVERGED
+            self.diverged_at = step
+        elif step % cfg.eval_every == 0 or step >= cfg.steps:
+            self._evaluate_at(step)
+        if step >= cfg.steps and not self.done:
+            self.status = Status.FINISHED
+
+    def _evaluate_at(self, step: int) -> None:
+        self.evals.append(self.evaluate(step))
+
     def advance(self, n: int, max_seconds: float = 1.0) -> list:
         """Run up to n steps, stopping early at the end, on divergence or after max_seconds."""
         out = []
@@ -172,15 +207,8 @@ class Run(Trainer):
         self._grads.zero()  # the probe's flat gradient buffer; replaces optimizer.zero_grad()
         loss.backward()
         (loss_v,), layer_v, total_v = self._grads.read(loss)  # one device->host copy per step
-        finite = math.isfinite(loss_v) and math.isfinite(total_v)
-        clipped = finite and cfg.clip_norm > 0 and total_v > cfg.clip_norm
-        if clipped:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
-        lr = self.lr
-        if finite:
-            self.optimizer.step()
-            if self.scheduler is not None:
-                self.scheduler.step()
+        finite, clipped = self._clip(loss_v, total_v)
+        lr = self._update(finite)
         record = StepRecord(
             step=step,
             loss=loss_v,
@@ -191,13 +219,7 @@ class Run(Trainer):
             activations=dict(acts) if sampled else None,
         )
         self.records.append(record)
-        if not finite:
-            self.status = Status.DIVERGED
-            self.diverged_at = step
-        elif step % cfg.eval_every == 0 or step >= cfg.steps:
-            self.evals.append(self.evaluate(step))
-        if step >= cfg.steps and not self.done:
-            self.status = Status.FINISHED
+        self._close_step(step, finite)
         return record
 
     @torch.no_grad()

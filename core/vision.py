@@ -21,7 +21,7 @@ from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
 from core.registry import IMAGE_DATASETS, OPTIMIZERS, SCHEDULES
-from core.training import Status, Trainer, weight_fingerprint
+from core.training import Trainer, weight_fingerprint
 
 MAX_IMAGE_STEPS = 3000
 EVAL_CHUNK = 512  # images per forward pass when evaluating (bounds the memory of a big test set)
@@ -148,7 +148,6 @@ class ImageRun(Trainer):
         return _seeded(self.device, (self.cfg.train.seed + 2) * 1_000_003 + step)
 
     def _step(self) -> StepRecord:
-        cfg = self.cfg.train
         step = self.step + 1
         idx = self._batches.next()
         x, y = self._augment(self.images.x_train[idx]), self.images.y_train[idx]  # (B, C, H, W), (B,)
@@ -161,15 +160,8 @@ class ImageRun(Trainer):
         self._grads.zero()
         loss.backward()
         (loss_v, acc_v), layer_v, total_v = self._grads.read(loss, hits)  # one device->host copy
-        finite = math.isfinite(loss_v) and math.isfinite(total_v)
-        clipped = finite and cfg.clip_norm > 0 and total_v > cfg.clip_norm
-        if clipped:
-            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
-        lr = self.lr
-        if finite:
-            self.optimizer.step()
-            if self.scheduler is not None:
-                self.scheduler.step()
+        finite, clipped = self._clip(loss_v, total_v)
+        lr = self._update(finite)
         record = StepRecord(
             step=step,
             loss=loss_v,
@@ -181,13 +173,7 @@ class ImageRun(Trainer):
         )
         self.records.append(record)
         self._since_eval.append((loss_v, acc_v))
-        if not finite:
-            self.status = Status.DIVERGED
-            self.diverged_at = step
-        elif step % cfg.eval_every == 0 or step >= cfg.steps:
-            self._evaluate(step)
-        if step >= cfg.steps and not self.done:
-            self.status = Status.FINISHED
+        self._close_step(step, finite)
         return record
 
     # ---- evaluation --------------------------------------------------------------------
@@ -214,6 +200,9 @@ class ImageRun(Trainer):
             train_acc = (train_logits.argmax(dim=1) == self.images.y_train[sub]).float().mean().item()
         self._since_eval = []
         self.evals.append(EvalRecord(step, train_loss, train_acc, test_loss, self.report.accuracy))
+
+    def _evaluate_at(self, step: int) -> None:
+        self._evaluate(step)
 
     def evaluate(self, step: int) -> EvalRecord:
         self._evaluate(step)
