@@ -15,6 +15,9 @@ st.navigation(
         st.Page(
             "pages/optimizers.py", title="Optimizers lab", icon=":material/speed:", url_path="optimizers"
         ),
+        st.Page(
+            "pages/sequences.py", title="Sequences lab", icon=":material/show_chart:", url_path="sequences"
+        ),
         st.Page("pages/images.py", title="Images lab", icon=":material/image:", url_path="images"),
         st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:", url_path="predict"),
     ]

@@ -139,7 +139,7 @@ def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> 
             f"{first.length} steps ahead, recursive: each block of {first.horizon} predictions fed back in"
         )
     else:
-        title = f"{first.length} steps ahead, all from one window (the horizon covers them)"
+        title = f"{first.length} steps ahead, all from one window: the model's {first.horizon} outputs"
     shapes = [_vertical(first.times[o]) for o in first.origins] if kind == "multi" else []
     layout = _layout(
         title,
@@ -166,7 +166,7 @@ def input_gradient_chart(profiles: Mapping[str, Sequence[float]]) -> go.Figure:
         dict(
             data=data,
             layout=_layout(
-                "Why the plain RNN forgets: gradient of the test loss per input step",
+                "Why the plain RNN forgets: gradient per input step",
                 height=380,
                 xaxis=dict(title=dict(text="input step, counted back from the forecast (−1 = the latest)")),
                 yaxis=log_axis(log_range(values), "gradient norm (log scale)"),

@@ -236,6 +236,8 @@ def test_the_results_table_puts_runs_then_baselines(series):
     rows = results_rows(runs)
     assert [r["model"] for r in rows] == ["GRU", "Last value (naive)", "Same time the day before (naive)"]
     assert "test MSE" in verdict(runs["GRU"])
+    runs["GRU"].baselines = {"Exact": 0.0}  # a naive forecast can be perfect on a clean series
+    assert verdict(runs["GRU"]).endswith("not below 'exact' (0.0000)")
 
 
 def test_every_figure_builds(series):

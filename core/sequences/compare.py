@@ -74,7 +74,6 @@ def verdict(run: SeqRun) -> str:
     """One sentence: does this run beat the best naive forecast on its own test windows?"""
     name, base = run.best_baseline
     mse = run.evals[-1].test_mse
-    change = (mse - base) / base
-    if mse < base:
-        return f"test MSE {mse:.4f}: {-change:.0%} below '{name.lower()}' ({base:.4f})"
-    return f"test MSE {mse:.4f}: not yet below '{name.lower()}' ({base:.4f})"
+    if not mse < base:
+        return f"test MSE {mse:.4f}: not below '{name.lower()}' ({base:.4f})"
+    return f"test MSE {mse:.4f}: {(base - mse) / base:.0%} below '{name.lower()}' ({base:.4f})"

@@ -47,7 +47,7 @@ class SeqTrainConfig:
     seed: int = 0  # initial weights and batch order
     clip_norm: float = 1.0  # gradient clipping by total norm (0 = off): keeps a plain RNN from blowing up
     eval_every: int = 10  # train and test MSE every k steps
-    eval_windows: int = 512  # at most this many evenly spaced windows per set and evaluation
+    eval_windows: int = 256  # at most this many evenly spaced windows per set and evaluation
 
 
 @dataclass(frozen=True)
