@@ -32,12 +32,18 @@ LABS = [
         "one), watch its feature maps, and read per-class precision and recall on digits, shapes or your "
         "own zip of photos.",
     ),
+    (
+        "pages/sequences.py",
+        "Forecast electricity and temperatures with an RNN, an LSTM and a GRU side by side, split by "
+        "time, against naive forecasts they must beat; see why the plain RNN forgets, and how a "
+        "shuffled split flatters a model.",
+    ),
 ]
 for page, sentence in LABS:
     with st.container(border=True):
         st.page_link(page)  # title and icon come from app.py's navigation
         st.write(sentence)
 st.caption(
-    "Coming next: prediction on your own images, multi-input/multi-output models, and RNN/LSTM/GRU "
-    f"forecasting. Training on: {warm_up()}."
+    "Coming next: prediction on your own images and multi-input/multi-output models. "
+    f"Training on: {warm_up()}."
 )
