@@ -8,6 +8,7 @@ from core.presets import GRADIENT_PRESETS
 from ui import gradients as lab
 from ui.controls import show_link_problems
 from ui.live import live_view, transport
+from ui.presets import preset_row
 from ui.runs import sync_runs
 from ui.startup import ensure_router
 
@@ -24,13 +25,7 @@ st.caption(
 settings = lab.store()
 show_link_problems(lab.LAB)
 
-st.markdown("**Presets:** one click sets up a lesson.")
-preset_cols = st.columns(len(GRADIENT_PRESETS))
-for col, preset in zip(preset_cols, GRADIENT_PRESETS.values(), strict=True):
-    col.button(preset.short, on_click=lab.apply_preset, args=(preset,), help=preset.lesson, width="stretch")
-chosen = GRADIENT_PRESETS.get(st.session_state.get(f"{lab.LAB}:preset", ""))
-if chosen:
-    st.info(f"**{chosen.name}.** {chosen.lesson}")
+preset_row(lab.LAB, GRADIENT_PRESETS, lab.apply_preset)
 
 with st.sidebar:
     settings.widget(lab.COMPARE)

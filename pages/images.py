@@ -8,6 +8,7 @@ from core.vision import ImageRun
 from ui import images as lab
 from ui.controls import show_link_problems
 from ui.live import live_view, transport
+from ui.presets import preset_row
 from ui.runs import sync_runs
 from ui.startup import ensure_router
 
@@ -22,11 +23,7 @@ st.caption(
 settings = lab.store()
 show_link_problems(lab.LAB)
 
-st.markdown("**Presets:** one click sets up a lesson.")
-for col, preset in zip(st.columns(len(lab.PRESETS)), lab.PRESETS.values(), strict=True):
-    col.button(preset.short, on_click=lab.apply_preset, args=(preset,), help=preset.lesson, width="stretch")
-if chosen := lab.PRESETS.get(st.session_state.get(f"{lab.LAB}:preset", "")):
-    st.info(f"**{chosen.name}.** {chosen.lesson}")
+preset_row(lab.LAB, lab.PRESETS, lab.apply_preset)
 
 with st.sidebar:
     lab.sidebar(settings)
