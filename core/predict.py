@@ -37,6 +37,7 @@ INK_CUT = 0.3  # of the way from the paper's level to the ink's: below it counts
 MIN_CONTRAST = 0.15  # ink this little above the paper (0..1) is no digit
 EDGE_MASS = 0.002  # share of the ink ignored at each edge of the box (specks of dust)
 CHUNK = 256  # images per forward pass
+FRAME = 200  # grey of the line around each pictured step
 _MODE_NAMES = {
     "1": "1-bit black and white", "L": "grey", "LA": "grey with transparency", "P": "palette colours",
     "PA": "palette colours with transparency", "RGB": "RGB", "RGBA": "RGB with transparency",
@@ -151,7 +152,7 @@ def _digit_steps(
         notes.append(f"The image '{name}' shows no clear digit: nothing stands out from its background.")
     cut = paper + INK_CUT * (top - paper)
     ink = np.clip((ink - cut) / max(top - cut, 1e-6), 0.0, 1.0)
-    steps.append(Step("background removed", _picture(ink), f"paper ({paper:.2f}) → 0, ink → 1"))
+    steps.append(Step("cleaned", _picture(ink), f"paper ({paper:.2f}) → 0, ink → 1"))
     (y0, y1), (x0, x1) = _span(ink.sum(axis=1)), _span(ink.sum(axis=0))
     box = round(side * DIGIT_BOX)
     s = box / max(y1 - y0, x1 - x0)
@@ -194,7 +195,12 @@ def _picture(img: Image.Image | np.ndarray) -> np.ndarray:
     scale = SHOW_SIDE / max(img.size)
     size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     method = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.BILINEAR
-    return np.asarray(img.convert("RGB").resize(size, method))
+    return _framed(np.asarray(img.convert("RGB").resize(size, method)))
+
+
+def _framed(picture: np.ndarray) -> np.ndarray:
+    """A 1-pixel grey frame, so that a white drawing on a white page still shows its edges."""
+    return np.pad(picture, ((1, 1), (1, 1), (0, 0)), constant_values=FRAME)
 
 
 def _enlarged(x: torch.Tensor) -> np.ndarray:
@@ -278,12 +284,15 @@ def grad_cam(predictor: Predictor, x: torch.Tensor, target: int) -> np.ndarray:
 
 
 def heat_overlay(base: np.ndarray, heat: np.ndarray) -> np.ndarray:
-    """(h, w, 3) uint8 and (h, w) heat in [0, 1] -> the image dimmed where cold, red to yellow where hot."""
+    """(h, w, 3) uint8 and (h, w) heat in [0, 1] -> the image in dimmed grey where cold, dark red through
+    orange to yellow where hot (an inferno-like ramp, so the heat stands out from any photo's colours)."""
     h = np.clip(heat, 0, 1)[..., None]
-    colour = np.concatenate([np.ones_like(h), h, np.zeros_like(h)], axis=-1) * 255.0  # red -> yellow
-    dimmed = base.astype(np.float32) * (0.35 + 0.65 * h)
-    alpha = 0.6 * h
-    return np.rint(dimmed * (1 - alpha) + colour * alpha).astype(np.uint8)
+    grey = base.astype(np.float32).mean(axis=-1, keepdims=True).repeat(3, axis=-1) * (0.45 + 0.55 * h)
+    ramp = np.concatenate(
+        [np.ones_like(h), np.clip(1.6 * h - 0.4, 0, 1), np.clip(2 * h - 1.3, 0, 1)], axis=-1
+    )
+    alpha = 0.75 * np.sqrt(h)
+    return np.rint(grey * (1 - alpha) + 255.0 * ramp * alpha).astype(np.uint8)
 
 
 def heat_on_input(prepared: Prepared, heat: np.ndarray) -> np.ndarray:
@@ -296,21 +305,26 @@ def heat_on_input(prepared: Prepared, heat: np.ndarray) -> np.ndarray:
 
 
 def heat_on_photo(prepared: Prepared, heat: np.ndarray) -> np.ndarray:
-    """The heatmap carried back through the steps onto the upright photo (0 where the model saw nothing)."""
+    """The heatmap over the upright photo."""
+    return heat_overlay(prepared.photo, photo_heat(prepared, heat))
+
+
+def photo_heat(prepared: Prepared, heat: np.ndarray) -> np.ndarray:
+    """(side, side) heat on the input -> (h, w) on the photo, carried back through the steps (0 where the
+    model saw nothing of the photo)."""
     h, w = prepared.photo.shape[:2]
     side = heat.shape[0]
     s, tx, ty = prepared.to_input
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # pixel centres of the photo
     u, v = s * xs + tx, s * ys + ty  # the same points in the input's pixels
     grid = torch.from_numpy(np.stack([2 * u / side - 1, 2 * v / side - 1], axis=-1)).float()[None]
-    back = torch.nn.functional.grid_sample(
+    return torch.nn.functional.grid_sample(
         torch.from_numpy(heat)[None, None].float(),
         grid,
         mode="bilinear",
         padding_mode="zeros",
         align_corners=False,
     )[0, 0].numpy()
-    return heat_overlay(prepared.photo, back)
 
 
 def top_k_bars(top: list[tuple[str, float]], title: str = "") -> go.Figure:

@@ -117,11 +117,12 @@ def digit_steps(predictor: predict.Predictor, choice: str) -> bool:
     if predictor.image_shape[0] != 1:
         return False
     return st.toggle(
-        "Prepare like MNIST digits: invert, remove the paper, fit a 20-pixel box, centre",
+        "Prepare like MNIST digits",
         value=predictor.digits,
         key=f"{LAB}:digits:{choice}",
-        help="MNIST digits are white on black, scaled to fit 20x20 pixels and centred by their centre "
-        "of mass in 28x28. Switch off for grey images that are not digits.",
+        help="Invert dark ink on light paper, take the paper away, fit the digit into 20x20 pixels and "
+        "centre it by its centre of mass in 28x28, as MNIST was made. Switch off for images that are "
+        "not digits.",
     )
 
 
@@ -260,8 +261,8 @@ def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Pre
             st.caption(f"No region raises the score of '{explain}': the heatmap is empty.")
         else:
             st.caption(
-                f"Yellow: the pixels whose features raised the score of '{explain}' most (Grad-CAM at the "
-                "last conv block, captum's LayerGradCam); dimmed: pixels that did not."
+                f"Yellow and red: the pixels whose features raised the score of '{explain}' most (Grad-CAM "
+                "at the last conv block, captum's LayerGradCam); dim grey: pixels that did not."
             )
 
 
