@@ -33,6 +33,12 @@ LABS = [
         "own zip of photos.",
     ),
     (
+        "pages/predict.py",
+        "Photograph a digit on paper, drop in any picture or draw one, and see what a trained CNN "
+        "makes of it: every preprocessing step, the top classes, the feature maps and a Grad-CAM "
+        "heatmap of the pixels behind the answer; many images give a table to download.",
+    ),
+    (
         "pages/sequences.py",
         "Forecast electricity and temperatures with an RNN, an LSTM and a GRU side by side, split by "
         "time, against naive forecasts they must beat; see why the plain RNN forgets, and how a "
@@ -43,7 +49,4 @@ for page, sentence in LABS:
     with st.container(border=True):
         st.page_link(page)  # title and icon come from app.py's navigation
         st.write(sentence)
-st.caption(
-    "Coming next: prediction on your own images and multi-input/multi-output models. "
-    f"Training on: {warm_up()}."
-)
+st.caption(f"Coming next: multi-input/multi-output models. Training on: {warm_up()}.")
