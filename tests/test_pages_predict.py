@@ -104,3 +104,12 @@ def test_checkpoints_of_another_kind_are_refused_and_a_good_one_predicts():
     upload(at, [("mnist-cnn.pt", builtin_model.PATH.read_bytes())], key="pred:checkpoint")
     assert not at.error and "'digit.jpg': the model says" in texts(at.subheader)
     assert "The checkpoint 'mnist-cnn.pt'" in texts(at.markdown)
+
+
+def test_a_camera_photo_joins_the_uploads():
+    at = upload(open_predict(), [("digit-2.jpg", digit_photo(2, seed=2))])
+    at.toggle(key="pred:camera_on").set_value(True).run()
+    at.camera_input(key="pred:camera").set_value(("shot.jpg", digit_photo(5, seed=5), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["file"].tolist() == ["digit-2.jpg", "camera.jpg"]
+    assert at.dataframe[0].value["top class"].tolist() == ["2", "5"]

@@ -176,29 +176,31 @@ def _drawing() -> bytes | None:
     return buffer.getvalue()
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def _prepare(data: bytes, name: str, shape: tuple[int, int, int], digits: bool) -> predict.Prepared:
-    """Pure in its arguments: the same bytes give the same steps (a bad file raises, uncached)."""
-    return predict.prepare(data, name, shape, digits)
-
-
 def prepare_all(
     images: list[tuple[str, bytes]], predictor: predict.Predictor, digits: bool
 ) -> tuple[list[predict.Prepared], list[str]]:
-    """The readable images, prepared, and one sentence for each one that is not."""
+    """The readable images, prepared, and one sentence for each one that is not.
+
+    Kept in the session for the images now uploaded only (about 1 MB of pictures each), so a rerun
+    reads nothing twice; a server-wide cache would hold every student's photos.
+    """
     if len(images) > MAX_IMAGES:
         st.warning(f"Only the first {MAX_IMAGES} of your {len(images)} images are used.")
         images = images[:MAX_IMAGES]
-    prepared, errors = [], []
+    kept = st.session_state.get(f"{LAB}:prepared", {})
+    now, prepared, errors = {}, [], []
     with st.spinner("Reading the images…"):
         for name, data in images:
+            key = (hashlib.sha256(data).hexdigest(), name, tuple(predictor.image_shape), digits)
             try:
-                prepared.append(_prepare(data, name, tuple(predictor.image_shape), digits))
+                now[key] = kept.get(key) or predict.prepare(data, name, predictor.image_shape, digits)
+                prepared.append(now[key])
             except ImageFileError as err:
                 errors.append(str(err))
             except Exception:  # never a stack trace: the server log keeps it
                 log.exception("could not prepare %s", name)
                 errors.append(f"The image '{name}' could not be read.")
+    st.session_state[f"{LAB}:prepared"] = now
     return prepared, errors
 
 
