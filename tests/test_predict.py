@@ -73,11 +73,9 @@ def test_a_photographed_digit_goes_through_the_mnist_steps_and_is_recognised(bui
     assert prepared.x.shape == (1, 28, 28) and x.min() == 0.0 and x.max() > 0.9
     rows, cols = np.flatnonzero(x.max(axis=1) > 0.1), np.flatnonzero(x.max(axis=0) > 0.1)
     assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (20, 21)  # fits the 20-pixel box
-    r = np.arange(28) + 0.5
-    assert (
-        abs((x.sum(axis=1) * r).sum() / x.sum() - 14) < 0.6
-        and abs((x.sum(axis=0) * r).sum() / x.sum() - 14) < 0.6
-    )
+    r = np.arange(28)  # pixel indices: MNIST's centres of mass lie at (14, 14)
+    com = (x.sum(axis=1) * r).sum() / x.sum(), (x.sum(axis=0) * r).sum() / x.sum()
+    assert abs(com[0] - 14) < 0.6 and abs(com[1] - 14) < 0.6
     probs = predict.probabilities(builtin, prepared.x[None])[0]
     assert predict.top_k(probs, builtin.class_names, 1)[0][0] == str(digit)
 
