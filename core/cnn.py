@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -169,6 +170,27 @@ class CNN(nn.Module):
             if hasattr(block, "pool"):
                 out.append((f"conv {i} (after pooling)", block.pool))
         return out
+
+    @torch.no_grad()
+    def feature_maps(self, image: torch.Tensor) -> list[tuple[str, np.ndarray]]:
+        """(C, H, W) -> [(layer name, (channels, h, w) float32)] after every activation and pooling.
+
+        Forward hooks live only during this one pass (eval mode) and are always removed.
+        """
+        maps: list[tuple[str, np.ndarray]] = []
+        handles = [
+            module.register_forward_hook(
+                lambda m, i, o, name=name: maps.append((name, o[0].float().cpu().numpy()))
+            )
+            for name, module in self.feature_modules()
+        ]
+        try:
+            self.eval()
+            self(image.unsqueeze(0).to(next(self.parameters()).device))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return maps
 
 
 def build_cnn(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: int, seed: int) -> CNN:

@@ -247,24 +247,6 @@ def batch_table(names: list[str], probs: np.ndarray, class_names: tuple[str, ...
 
 
 @torch.no_grad()
-def feature_maps(model: CNN, x: torch.Tensor) -> list[tuple[str, np.ndarray]]:
-    """(C, H, W) -> [(layer name, (channels, h, w) float32)] after every activation and pooling."""
-    maps: list[tuple[str, np.ndarray]] = []
-    handles = [
-        module.register_forward_hook(
-            lambda m, i, o, name=name: maps.append((name, o[0].float().cpu().numpy()))
-        )
-        for name, module in model.feature_modules()
-    ]
-    try:
-        model.eval()
-        model(x.unsqueeze(0).to(next(model.parameters()).device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return maps
-
-
 def grad_cam(predictor: Predictor, x: torch.Tensor, target: int) -> np.ndarray:
     """Grad-CAM (captum's LayerGradCam) of class `target` at the last conv block, before its pooling.
 

@@ -218,23 +218,9 @@ class ImageRun(Trainer):
         """(N, C, H, W) on any device -> (N, K) softmax probabilities on the CPU."""
         return self._logits(x.to(self.device)).softmax(dim=1).cpu()
 
-    @torch.no_grad()
     def feature_maps(self, image: torch.Tensor) -> list[tuple[str, np.ndarray]]:
         """(C, H, W) -> [(layer name, (channels, h, w) float32)] after every activation and pooling."""
-        maps: list[tuple[str, np.ndarray]] = []
-        handles = [
-            module.register_forward_hook(
-                lambda m, i, o, name=name: maps.append((name, o[0].float().cpu().numpy()))
-            )
-            for name, module in self.model.feature_modules()
-        ]
-        try:
-            self.model.eval()
-            self.model(image.unsqueeze(0).to(self.device))
-        finally:
-            for handle in handles:
-                handle.remove()
-        return maps
+        return self.model.feature_maps(image)
 
     def filters(self) -> np.ndarray:
         """The first conv layer's learned kernels: (out channels, in channels, k, k) float32."""

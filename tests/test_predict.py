@@ -125,7 +125,7 @@ def test_grad_cam_leaves_the_models_gradients_alone(builtin, test_digits):
 
 
 def test_feature_maps_follow_the_architecture(builtin):
-    maps = predict.feature_maps(builtin.model, torch.zeros(1, 28, 28))
+    maps = builtin.model.feature_maps(torch.zeros(1, 28, 28))
     assert [(name, m.shape) for name, m in maps] == [
         ("conv 1 (after activation)", (16, 28, 28)),
         ("conv 1 (after pooling)", (16, 14, 14)),

@@ -269,7 +269,7 @@ def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Pre
 
 
 def feature_maps(prepared: predict.Prepared, predictor: predict.Predictor) -> None:
-    for name, maps in predict.feature_maps(predictor.model, prepared.x):
+    for name, maps in predictor.model.feature_maps(prepared.x):
         st.image(mosaic.feature_grid(maps, width=720), caption=f"{name}: {maps.shape[0]} maps of "
                  f"{maps.shape[1]}x{maps.shape[2]}")  # fmt: skip
 
