@@ -15,10 +15,11 @@ st.navigation(
         st.Page(
             "pages/optimizers.py", title="Optimizers lab", icon=":material/speed:", url_path="optimizers"
         ),
+        st.Page("pages/images.py", title="Images lab", icon=":material/image:", url_path="images"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:", url_path="predict"),
+        # the course's order: images, then multi-input/output models, then sequences
         st.Page(
             "pages/sequences.py", title="Sequences lab", icon=":material/show_chart:", url_path="sequences"
         ),
-        st.Page("pages/images.py", title="Images lab", icon=":material/image:", url_path="images"),
-        st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:", url_path="predict"),
     ]
 ).run()
