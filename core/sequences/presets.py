@@ -47,8 +47,9 @@ SEQ_PRESETS: dict[str, SeqPreset] = {
             "GRU vs LSTM on a day of electricity",
             "GRU vs LSTM",
             "A day of 15-minute readings in, the next day out. Both cells end far below the naive "
-            "forecasts (the table), and their day-ahead forecasts follow the truth; the table also shows "
-            "each cell's parameters and the time a step costs.",
+            "forecasts (the table) and their day-ahead forecasts follow the daily shape, though one day's "
+            "window cannot tell a Monday after a quiet Sunday, or a holiday, from any other day. The table "
+            "also shows each cell's parameters and the time a step costs.",
             SEQ_BASE,
             ("lstm", "gru"),
         ),
@@ -56,8 +57,8 @@ SEQ_PRESETS: dict[str, SeqPreset] = {
             "A plain RNN with a long window",
             "Long window",
             "Two days in, one day out. On the gradient chart the plain RNN's gradient fades by many "
-            "orders of magnitude on its way back, so yesterday hardly reaches it and it does no better "
-            "than 'the same time the day before'; the LSTM's and the GRU's gradients reach back much "
+            "orders of magnitude on its way back, so yesterday hardly reaches it and it scores about as "
+            "well as 'the same time the day before'; the LSTM's and the GRU's gradients reach back much "
             "further, and their forecasts beat it.",
             LONG_WINDOW,
             ("rnn", "lstm", "gru"),
