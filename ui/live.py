@@ -94,10 +94,12 @@ def live_view(lab: str, runs: Mapping[str, Trainer], draw: Callable[[str], None]
                 draw(str(tick))
     except Exception:
         log.exception("training or drawing failed")
+        message = "Something went wrong while training, so the run is paused. Try smaller settings or Reset."
+        if not any(run.status is Status.PLAYING for run in runs.values()):
+            st.error(message)  # nothing to pause: a rerun would only fail the same way again
+            return
         _each(lab, Trainer.pause)
-        st.session_state[f"{lab}:error"] = (
-            "Something went wrong while training, so the run is paused. Try smaller settings or Reset."
-        )
+        st.session_state[f"{lab}:error"] = message
         st.rerun()
     if tick:
         st.rerun()
