@@ -34,4 +34,26 @@ def warm_up(dataset: Dataset | None = None) -> float:
     figures.activation_stats_chart(run.records[0].activations, 1)
     xs, ys, score = run.predict_grid(resolution=8)
     figures.decision_boundary(xs, ys, score, run.data.x_test.numpy(), run.data.y_test.numpy())
+    _warm_images()
     return loss
+
+
+def _warm_images() -> None:
+    """torchmetrics (~4 s to import cold) and torchvision's v2 transforms, through one tiny CNN step."""
+    import torch
+
+    from core.augment import AugmentConfig
+    from core.cnn import CNNConfig
+    from core.data.images import ImageSet
+    from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
+
+    x = torch.rand(8, 1, 16, 16)
+    y = torch.arange(8) % 2
+    images = ImageSet(x, y, x, y, ("a", "b"))
+    cfg = ImageRunConfig(
+        data=ImageDataConfig(name="warm-up"),
+        model=CNNConfig(blocks=1, channels=2, head=0),
+        augment=AugmentConfig(hflip=0.5, rotation=10.0),
+        train=ImageTrainConfig(batch_size=4, steps=1, eval_every=1),
+    )
+    ImageRun(cfg, images, torch.device("cpu")).advance(1)
