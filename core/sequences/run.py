@@ -18,7 +18,7 @@ from core.registry import OPTIMIZERS, SCHEDULES
 from core.sequences.config import SeqConfig, validate
 from core.sequences.models import build_forecaster, parameter_count
 from core.sequences.windows import Windows, last_value, make_windows, seasonal_naive
-from core.training import Status, Trainer
+from core.training import Trainer
 
 PROBE_WINDOWS = 64  # test windows whose input gradients are averaged
 MAX_SHOWN = 1_000  # forecast points drawn from the start of the test period (10 days at 15 min)
@@ -113,20 +113,10 @@ class SeqRun(Trainer):
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit)
         loss_v, norm_v = torch.stack([loss.detach(), norm]).tolist()  # one device->host copy per step
         finite = math.isfinite(loss_v) and math.isfinite(norm_v)
-        lr = self.lr
-        if finite:
-            self.optimizer.step()
-            if self.scheduler is not None:
-                self.scheduler.step()
+        lr = self._update(finite)
         record = SeqStepRecord(step, loss_v, lr, norm_v, time.perf_counter() - started)
         self.records.append(record)
-        if not finite:
-            self.status = Status.DIVERGED
-            self.diverged_at = step
-        elif step % cfg.eval_every == 0 or step >= cfg.steps:
-            self.evals.append(self.evaluate(step))
-        if step >= cfg.steps and not self.done:
-            self.status = Status.FINISHED
+        self._close_step(step, finite)
         return record
 
     def _score(self, pred: torch.Tensor, target: torch.Tensor) -> float:
