@@ -1,0 +1,1 @@
+"""The Two inputs, two outputs lab: glyph models with one or two inputs and heads, one weighted loss."""

@@ -1,0 +1,165 @@
+"""The lab's charts: the total loss and its weighted parts, per-task test scores, the weight trade-off."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.figures import PALETTE, _layout, log_axis, log_range
+from core.multitask.models import TASKS
+from core.multitask.run import MTEvalRecord, MTStepRecord
+from core.multitask.sweep import Sweep
+
+MAX_POINTS = 300  # per line: longer runs are averaged over bins of consecutive steps
+DASH = {"char": "solid", "alphabet": "dash", "angle": "dot"}
+TASK_COLORS = {"char": "#1f77b4", "alphabet": "#d62728", "angle": "#2ca02c"}
+GREY = "#7f7f7f"
+
+
+def _binned(steps: Sequence[int], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """At most MAX_POINTS (step, value) pairs: means over bins of consecutive steps."""
+    x, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    bins = math.ceil(len(x) / MAX_POINTS)
+    if bins <= 1:
+        return x, y
+    cut = len(x) // bins * bins
+    return x[:cut].reshape(-1, bins).mean(1), y[:cut].reshape(-1, bins).mean(1)
+
+
+def _name(label: str, what: str) -> str:
+    return f"{label}: {what}" if label else what
+
+
+def loss_parts(series: Mapping[str, Sequence[MTStepRecord]]) -> go.Figure:
+    """Each run's total training loss (thick) and its weighted parts (thin, one dash per task), log axis."""
+    data, values = [], []
+    for i, (label, records) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        good = [r for r in records if math.isfinite(r.total)]
+        if not good:
+            continue
+        lines = [("total", 3, "solid", [r.total for r in good])]
+        if len(good[0].parts) > 1:  # one task: its part is the total
+            lines += [
+                (f"weighted {TASKS[t].label}", 1.5, DASH[t], [r.parts[t] for r in good])
+                for t in good[0].parts
+            ]
+        for what, width, dash, ys in lines:
+            x, y = _binned([r.step for r in good], ys)
+            values += y.tolist()
+            data.append(
+                dict(type="scatter", x=x, y=y, mode="lines", name=_name(label, what), legendgroup=label,
+                     line=dict(color=color, width=width, dash=dash))
+            )  # fmt: skip
+    layout = _layout(
+        "The loss the optimizer minimises: total = sum of the weighted parts (training batches)",
+        height=360,
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=log_axis(log_range(values), "loss (log scale)"),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return go.Figure(dict(data=data, layout=layout))
+
+
+def _chance_line(y: float, text: str, last: int) -> dict:
+    return dict(type="scatter", x=[0, last], y=[y, y], mode="lines", name=text, hoverinfo="name",
+                line=dict(color=GREY, width=1, dash="dot"))  # fmt: skip
+
+
+def task_scores(series: Mapping[str, Sequence[MTEvalRecord]], chance: Mapping[str, float]) -> go.Figure:
+    """Test accuracy of every classification head of every run, with each task's chance level."""
+    data = []
+    last = max((e.step for evals in series.values() for e in evals), default=1) or 1
+    for task in (t for t in chance if not TASKS[t].regression):
+        data.append(_chance_line(100 * chance[task], f"chance: {TASKS[task].label}", last))
+    for i, (label, evals) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        for task in (t for t in evals[0].score if not TASKS[t].regression):
+            data.append(
+                dict(type="scatter", x=[e.step for e in evals], y=[100 * e.score[task] for e in evals],
+                     mode="lines+markers", name=_name(label, TASKS[task].label), legendgroup=label,
+                     marker=dict(size=4), line=dict(color=color, width=2, dash=DASH[task]))
+            )  # fmt: skip
+    layout = _layout(
+        "Test accuracy of each head",
+        height=360,
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=dict(title=dict(text="test accuracy (%)"), range=[0, 101]),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return go.Figure(dict(data=data, layout=layout))
+
+
+def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -> go.Figure:
+    """Test MSE of the angle (degrees²) of every run that predicts it, beside always saying the mean angle."""
+    last = max((e.step for evals in series.values() for e in evals), default=1) or 1
+    data = [_chance_line(baseline, "always the mean angle", last)]
+    for i, (label, evals) in enumerate(series.items()):
+        data.append(
+            dict(type="scatter", x=[e.step for e in evals], y=[e.score["angle"] for e in evals],
+                 mode="lines+markers", name=_name(label, "angle"), marker=dict(size=4),
+                 line=dict(color=PALETTE[i % len(PALETTE)], width=2, dash=DASH["angle"]))
+        )  # fmt: skip
+    values = [y for trace in data for y in trace["y"]]
+    layout = _layout(
+        "Test error of the angle head (MSE, degrees²)",
+        height=360,
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=log_axis(log_range(values), "MSE (degrees², log scale)"),
+        legend=dict(orientation="h", y=-0.25),
+    )
+    return go.Figure(dict(data=data, layout=layout))
+
+
+def tradeoff(sweep: Sweep) -> go.Figure:
+    """Each task's final test score against the first task's weight (sum-to-one); MSE on a right axis."""
+    first, second = sweep.tasks
+    x = sweep.shares()
+    data = []
+    for task in sweep.tasks:
+        regression = TASKS[task].regression
+        scale = 1 if regression else 100
+        ys = [scale * p.score[task] for p in sweep.points]
+        name = f"{TASKS[task].label} ({TASKS[task].score_label})"
+        data.append(
+            dict(type="scatter", x=x, y=ys, mode="lines+markers", name=name,
+                 yaxis="y2" if regression else "y", marker=dict(size=9),
+                 line=dict(color=TASK_COLORS[task], width=3, dash=DASH[task]),
+                 customdata=[[p.weights[first], p.weights[second]] for p in sweep.points],
+                 hovertemplate=f"weights {TASKS[first].label} %{{customdata[0]:.2f}} : {TASKS[second].label} "
+                 "%{customdata[1]:.2f}<br>%{y:.3g}<extra></extra>")
+        )  # fmt: skip
+        data.append(
+            dict(type="scatter", x=[0, 1], y=[scale * sweep.chance[task]] * 2, mode="lines", hoverinfo="name",
+                 name=f"chance: {TASKS[task].label}" if not regression else "always the mean angle",
+                 yaxis="y2" if regression else "y", line=dict(color=TASK_COLORS[task], width=1, dash="dot"))
+        )  # fmt: skip
+    ticks = [f"{s:g}<br>({1 - s:g})" for s in x]
+    layout = _layout(
+        f"Trade-off: final test scores after {sweep.steps} steps, by the loss weights",
+        height=420,
+        xaxis=dict(
+            title=dict(text=f"weight of the {TASKS[first].label} loss (of the {TASKS[second].label} loss)"),
+            range=[0, 1],
+            tickvals=x,
+            ticktext=ticks,
+        ),
+        yaxis=dict(title=dict(text="test accuracy (%)"), range=[0, 101]),
+        legend=dict(orientation="h", y=-0.3),
+    )
+    if any(TASKS[t].regression for t in sweep.tasks):
+        mse = [p.score[t] for p in sweep.points for t in sweep.tasks if TASKS[t].regression]
+        mse.append(sweep.chance.get("angle", 1.0))
+        layout["yaxis2"] = log_axis(log_range(mse), "angle MSE (degrees², log scale)") | dict(
+            overlaying="y", side="right", showgrid=False
+        )
+    diverged = [s for s, p in zip(x, sweep.points, strict=True) if p.diverged]
+    if diverged:
+        layout["annotations"] = [
+            dict(x=s, y=1, yref="paper", text="diverged", showarrow=False, font=dict(color="red"))
+            for s in diverged
+        ]
+    return go.Figure(dict(data=data, layout=layout))

@@ -1,0 +1,168 @@
+"""MultiTaskRun: one glyph model trained on one weighted sum of its tasks' losses, in bounded slices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.data import BatchOrder
+from core.data.glyphs import GlyphSet
+from core.device import default_device
+from core.multitask.config import MultiTaskConfig, validate
+from core.multitask.models import SETUPS, TASKS, build_net, task_loss
+from core.probes import GradNormProbe
+from core.registry import OPTIMIZERS, SCHEDULES
+from core.training import Trainer
+
+EVAL_CHUNK = 512  # test images per forward pass
+NORMALISER_IMAGES = 512  # training images on which each task's loss at the start is measured
+
+
+@dataclass(frozen=True, slots=True)
+class MTStepRecord:
+    """One optimizer step: the total it minimised and the terms it is the sum of."""
+
+    step: int  # 1-based
+    total: float  # the loss that was backpropagated: exactly the sum of `parts`
+    raw: dict[str, float]  # task -> its own loss on this batch, in its own unit
+    parts: dict[str, float]  # task -> weight x raw / normaliser, the terms of `total`
+    lr: float
+    grad_norm: float  # of all parameters, before clipping
+    clipped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MTEvalRecord:
+    """Each task on the whole test set, model in eval mode."""
+
+    step: int
+    loss: dict[str, float]  # task -> raw test loss
+    score: dict[str, float]  # task -> accuracy in [0, 1] (classes) or MSE in degrees² (angle)
+
+
+class MultiTaskRun(Trainer):
+    """A glyph model with one or two inputs and one or two heads, trained on one weighted loss.
+
+    Runs with the same seed start from the same encoder, dense layer and same-task heads and see the same
+    batches, so two setups or two weightings differ only in what they were told to differ in.
+    """
+
+    def __init__(self, cfg: MultiTaskConfig, glyphs: GlyphSet, device: torch.device | None = None):
+        validate(cfg)
+        self.cfg = cfg
+        self.device = device or default_device()
+        self.glyphs = glyphs.to(self.device)
+        self.setup = SETUPS.get(cfg.model.setup)
+        self.tasks = self.setup.tasks
+        self.weights = {task: float(getattr(cfg.loss, task)) for task in self.tasks}
+        self._build()
+
+    def _build(self) -> None:
+        cfg, g = self.cfg, self.glyphs
+        self.model = build_net(cfg.model, g.image_shape, g.n_chars, g.n_alphabets, cfg.train.seed)
+        self.model.to(self.device)
+        self.n_parameters = sum(p.numel() for p in self.model.parameters())
+        self.optimizer = OPTIMIZERS.get(cfg.optim.name).make(self.model.parameters(), cfg.optim)
+        self.scheduler = SCHEDULES.get(cfg.optim.schedule).make(self.optimizer, cfg.optim, cfg.train.steps)
+        self._batches = BatchOrder(len(g.x_train), cfg.train.batch_size, cfg.train.seed, self.device)
+        self._grads = GradNormProbe(self.model.layers())
+        self.normalisers = self._normalisers()
+        self.factors = {task: self.weights[task] / self.normalisers[task] for task in self.tasks}
+        self._start()
+        self.evals: list[MTEvalRecord] = [self.evaluate(0)]
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """The weights in sum-to-one form."""
+        total = sum(self.weights.values())
+        return {task: w / total for task, w in self.weights.items()}
+
+    def _targets(self, split: str, idx=slice(None)) -> dict[str, torch.Tensor]:
+        g = self.glyphs
+        return {task: getattr(g, f"{TASKS[task].target}_{split}")[idx] for task in self.tasks}
+
+    def _forward(self, x: torch.Tensor, alphabet: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(x, alphabet if self.setup.alphabet_input else None)
+
+    @torch.no_grad()
+    def _normalisers(self) -> dict[str, float]:
+        """Task -> the divisor of its loss: 1, or its loss with the initial weights on a fixed sample."""
+        if self.cfg.loss.normalise == "none":
+            return dict.fromkeys(self.tasks, 1.0)
+        g, sample = self.glyphs, slice(0, NORMALISER_IMAGES)  # the training set is already shuffled
+        self.model.eval()
+        out = self._forward(g.x_train[sample], g.alphabet_train[sample])
+        targets = self._targets("train", sample)
+        losses = torch.stack([task_loss(t, out[t], targets[t]) for t in self.tasks]).tolist()
+        return dict(zip(self.tasks, losses, strict=True))
+
+    # ---- training ------------------------------------------------------------------------
+
+    def _step(self) -> MTStepRecord:
+        step = self.step + 1
+        idx = self._batches.next()
+        g = self.glyphs
+        if not self.model.training:
+            self.model.train()
+        out = self._forward(g.x_train[idx], g.alphabet_train[idx])  # task -> (B, K)
+        targets = self._targets("train", idx)
+        raw = [task_loss(t, out[t], targets[t]) for t in self.tasks]
+        parts = [loss * self.factors[t] for t, loss in zip(self.tasks, raw, strict=True)]
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part  # the very sum the page shows, term by term
+        self._grads.zero()
+        total.backward()
+        (total_v, *values), _, norm = self._grads.read(total, *raw, *parts)  # one device->host copy
+        finite, clipped = self._clip(total_v, norm)
+        lr = self._update(finite)
+        k = len(self.tasks)
+        record = MTStepRecord(
+            step,
+            total_v,
+            dict(zip(self.tasks, values[:k], strict=True)),
+            dict(zip(self.tasks, values[k:], strict=True)),
+            lr,
+            norm,
+            clipped,
+        )
+        self.records.append(record)
+        self._close_step(step, finite)
+        return record
+
+    # ---- evaluation ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def outputs(self, x: torch.Tensor, alphabet: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Task -> (N, K) outputs in eval mode, in chunks."""
+        self.model.eval()
+        chunks = [
+            self._forward(xs, al)
+            for xs, al in zip(x.split(EVAL_CHUNK), alphabet.split(EVAL_CHUNK), strict=True)
+        ]
+        return {task: torch.cat([c[task] for c in chunks]) for task in self.tasks}
+
+    def evaluate(self, step: int) -> MTEvalRecord:
+        g = self.glyphs
+        out = self.outputs(g.x_test, g.alphabet_test)
+        targets = self._targets("test")
+        values = []
+        for task in self.tasks:
+            loss = task_loss(task, out[task], targets[task])
+            hits = loss if TASKS[task].regression else (out[task].argmax(1) == targets[task]).float().mean()
+            values += [loss, hits]
+        values = torch.stack(values).tolist()  # one device->host copy
+        return MTEvalRecord(
+            step,
+            dict(zip(self.tasks, values[0::2], strict=True)),
+            dict(zip(self.tasks, values[1::2], strict=True)),
+        )
+
+    def chance(self) -> dict[str, float]:
+        """Task -> the score of a guess: 1 / classes, or the MSE of always saying the training mean angle."""
+        g = self.glyphs
+        levels = {"char": 1 / g.n_chars, "alphabet": 1 / g.n_alphabets}
+        mean = g.angle_train.mean()
+        levels["angle"] = ((g.angle_test - mean) ** 2).mean().item()
+        return {task: levels[task] for task in self.tasks}
