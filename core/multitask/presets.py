@@ -27,8 +27,8 @@ MULTITASK_PRESETS: dict[str, Preset] = {
         Preset(
             "Character weighted 2×",
             "Character 2×",
-            "One model, two heads (character and alphabet), weighted 1 : 1 in A and 2 : 1 in B: B ends "
-            "with the character a little higher and the alphabet a little lower than A. The weights split "
+            "One model, two heads (character and alphabet), weighted 1 : 1 in A and 2 : 1 in B: B's "
+            "character accuracy ends a few points higher, its alphabet accuracy no higher. The weights split "
             "what the shared layers learn between the tasks; the Trade-off tab sweeps them.",
             EQUAL,
             CHAR_2X,
