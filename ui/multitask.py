@@ -1,0 +1,407 @@
+"""The Two inputs, two outputs lab: settings, presets, glyphs, loss weights, live charts, the weight sweep."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from core import mosaic
+from core.config import from_values, to_values
+from core.data.glyphs import ALPHABETS, GlyphSet, generate
+from core.errors import ConfigError
+from core.multitask import figures
+from core.multitask.config import NORMALISE, MultiTaskConfig
+from core.multitask.models import SETUPS, TASKS, net_table
+from core.multitask.presets import MULTITASK_PRESETS
+from core.multitask.run import MultiTaskRun
+from core.multitask.sweep import SHARES, Sweep, sweep_weights
+from core.presets import Preset
+from core.registry import OPTIMIZERS
+from ui import controls, fields
+from ui.controls import Control, ControlStore, linked_store
+
+LAB = "mt"
+LABELS = ("A", "B")
+PRESETS = MULTITASK_PRESETS
+MAX_SWEEPS = 8  # kept per session, newest first
+log = logging.getLogger(__name__)
+
+WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
+DATA = [
+    Control("data.n_alphabets", "Alphabets", "slider", low=2, high=len(ALPHABETS), step=1,
+            help="Ten characters each: " + ", ".join(ALPHABETS) + ", in this order."),
+    Control("data.per_character", "Samples per character", "choice", (20, 30, 40, 60, 80, 100, 200),
+            help="Train and test together; a quarter is held out for the test."),
+    Control("data.noise", "Noise", "slider", low=0.0, high=1.0, step=0.05,
+            help="Stroke weight, shear, scale, shift, ink and pixel noise."),
+    Control("data.max_angle", "Largest rotation (degrees)", "choice", (0.0, 10.0, 20.0, 30.0, 40.0, 45.0),
+            help="Each glyph is turned by an angle drawn from ±this: the angle task's target."),
+    Control("data.seed", "Glyph seed", "number", low=0, high=99999, step=1),
+]  # fmt: skip
+NET = [
+    Control("model.blocks", "Conv blocks", "slider", low=1, high=3, step=1),
+    Control("model.channels", "Channels of block 1 (doubling per block)", "choice", (2, 4, 8, 16, 32)),
+    Control("model.hidden", "Shared dense units", "choice", (16, 32, 64, 128, 256)),
+]
+TRAINING = [
+    fields.OPTIMIZER["optim.name"],
+    fields.OPTIMIZER["optim.lr"],
+    fields.OPTIMIZER["optim.momentum"],
+    Control("train.batch_size", "Batch size", "choice", (8, 16, 32, 64, 128)),
+    Control("train.steps", "Steps", "choice", (50, 100, 150, 200, 300, 500, 1000)),
+    Control("train.eval_every", "Test scores every k steps", "choice", (5, 10, 25, 50)),
+    Control("train.clip_norm", "Gradient clipping (max norm)", "choice", (0.0, 0.5, 1.0, 5.0), {0.0: "off"}),
+    Control("train.seed", "Weights and batches seed", "number", low=0, high=99999, step=1,
+            help="A and B start from the same weights (where their layers match) and see the same batches."),
+]  # fmt: skip
+PER_CONFIG = [
+    Control("model.setup", "Model", "select", tuple(SETUPS.names()), {n: s.label for n, s in SETUPS.items()}),
+    *(Control(f"loss.{t}", f"Weight of the {spec.label} loss ({spec.loss_label})", "choice", WEIGHTS)
+      for t, spec in TASKS.items()),
+    Control("loss.normalise", "Before weighting", "select", tuple(NORMALISE), NORMALISE,
+            help="Dividing by the loss at the start (measured once, with the initial weights, on 512 "
+            "training images) puts every task at 1 whatever its unit and keeps the objective fixed, so a "
+            "weight means the same all run long. A running mean would keep moving the objective and undo "
+            "the weights."),
+]  # fmt: skip
+SHARED = DATA + NET + TRAINING
+COMPARE = Control("compare", "Compare A and B", "toggle", help="A and B see the same glyphs and batches.")
+SWEEP = [
+    Control("sweep.of", "Sweep the weights of", "select", ("a", "b"), {"a": "A", "b": "B"}),
+    Control("sweep.steps", "Steps per weighting", "choice", (40, 60, 80, 120, 160, 200),
+            help=f"{len(SHARES)} short trainings from the same start; at 80 steps each, about 5 s in all."),
+]  # fmt: skip
+ALL_CONTROLS: dict[str, Control] = (
+    {c.key: c for c in SHARED + SWEEP}
+    | {f"{p}.{c.key}": c for p in ("a", "b") for c in PER_CONFIG}
+    | {"compare": COMPARE}
+)
+
+
+def values_of(a: MultiTaskConfig, b: MultiTaskConfig | None = None) -> dict[str, object]:
+    """Store values: shared keys plain, per-configuration keys under a. and b."""
+    va, vb = to_values(a), to_values(b or a)
+    return (
+        {c.key: va[c.key] for c in SHARED}
+        | {f"a.{c.key}": va[c.key] for c in PER_CONFIG}
+        | {f"b.{c.key}": vb[c.key] for c in PER_CONFIG}
+    )
+
+
+DEFAULTS = values_of(MultiTaskConfig()) | {"compare": False, "sweep.of": "a", "sweep.steps": 80}
+
+
+def store() -> ControlStore:
+    return linked_store(LAB, DEFAULTS, ALL_CONTROLS)
+
+
+def write_link(s: ControlStore) -> None:
+    controls.write_link(s, keep=lambda key: s.values["compare"] or not key.startswith("b."))
+
+
+def apply_preset(preset: Preset) -> None:
+    """Callback of a preset button: A and B side by side, runs start fresh; sweeps are kept."""
+    ControlStore(LAB, DEFAULTS).set(values_of(preset.a, preset.b) | {"compare": True})
+    st.session_state[f"{LAB}:runs"] = {}
+    st.session_state[f"{LAB}:preset"] = preset.name
+
+
+def configs(s: ControlStore) -> dict[str, MultiTaskConfig]:
+    shared = {c.key: s.values[c.key] for c in SHARED}
+    labels = LABELS if s.values["compare"] else LABELS[:1]
+    return {
+        label: from_values(shared | s.section(f"{label.lower()}."), MultiTaskConfig()) for label in labels
+    }
+
+
+def _hidden(key: str, values: Mapping[str, object]) -> bool:
+    tasks = SETUPS.get(values["model.setup"]).tasks if "model.setup" in values else ()
+    if key.startswith("loss."):
+        return len(tasks) < 2 or (key != "loss.normalise" and key.removeprefix("loss.") not in tasks)
+    if key == "optim.momentum":
+        return not OPTIMIZERS.get(values["optim.name"]).uses_momentum
+    return False
+
+
+def _draw(s: ControlStore, group, prefix: str = "") -> None:
+    values = s.values | s.section(prefix)
+    for control in group:
+        if _hidden(control.key, values):
+            continue
+        on_change = None
+        if control.key == "optim.name":
+
+            def on_change():
+                s.set({"optim.lr": OPTIMIZERS.get(s.values["optim.name"]).default_lr})
+
+        s.widget(control, prefix, on_change=on_change)
+
+
+def sidebar(s: ControlStore) -> None:
+    s.widget(COMPARE)
+    labels = LABELS if s.values["compare"] else LABELS[:1]
+    tabs = st.tabs(list(labels)) if len(labels) > 1 else [st.container()]
+    for tab, label in zip(tabs, labels, strict=True):
+        prefix = f"{label.lower()}."
+        with tab:
+            _draw(s, PER_CONFIG, prefix)
+            values = s.section(prefix)
+            tasks = SETUPS.get(values["model.setup"]).tasks
+            if len(tasks) < 2:
+                st.caption("One output: its loss is the whole loss, so there is no weight to set.")
+            else:
+                st.caption("Sum-to-one form: " + shares_text({t: values[f"loss.{t}"] for t in tasks}) + ".")
+    with st.expander("Glyphs (shared)"):
+        _draw(s, DATA)
+    with st.expander("CNN (shared)"):
+        _draw(s, NET)
+    with st.expander("Optimizer and training (shared)"):
+        _draw(s, TRAINING)
+
+
+def shares_text(weights: Mapping[str, float]) -> str:
+    total = sum(weights.values())
+    if not total:
+        return "every weight is 0"
+    return " : ".join(f"{TASKS[t].label} {w / total:.2f}" for t, w in weights.items())
+
+
+# ---- data ----------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=8, show_spinner="Drawing the glyphs…")
+def load_glyphs(cfg) -> GlyphSet:
+    """Glyphs are immutable and keyed by their frozen config: safe to share."""
+    return generate(cfg)
+
+
+def glyph_set(s: ControlStore) -> GlyphSet | None:
+    """The glyphs, or None after one sentence saying why not."""
+    try:
+        return load_glyphs(next(iter(configs(s).values())).data)
+    except ConfigError as err:
+        st.error(str(err))
+    return None
+
+
+def draw_data(g: GlyphSet, per_row: int = 3) -> None:
+    n_train, n_test = len(g.char_train), len(g.char_test)
+    st.markdown(
+        f"**{g.n_alphabets} alphabets, {g.n_chars} characters**, {n_train + n_test:,} images of "
+        f"{g.image_shape[1]}x{g.image_shape[2]} pixels ({n_train:,} for training, {n_test:,} for testing). "
+        f"Each image has three labels: its character, its alphabet and its rotation angle "
+        f"(±{g.max_angle:g}°). Every sample is the character's font glyph under its own rotation, shear, "
+        "scale, shift, ink and noise."
+    )
+    chars, alphabets = g.char_train.cpu().numpy(), g.char_alphabet.cpu().numpy()
+    cols = st.columns(per_row)
+    for a, name in enumerate(g.alphabet_names):
+        members = np.flatnonzero(alphabets == a)  # this alphabet's characters
+        picks = [np.flatnonzero(chars == c)[:3] for c in members]  # three samples each
+        order = [p[r] for r in range(3) for p in picks if r < len(p)]  # row r: sample r of every character
+        tiles = mosaic.to_uint8(g.x_train[torch.from_numpy(np.asarray(order, dtype=np.int64))])
+        cols[a % per_row].image(
+            mosaic.grid(tiles, len(members), scale=2), caption=f"{name}: {' '.join(ALPHABETS[name])}"
+        )
+
+
+def draw_architecture(cfgs: Mapping[str, MultiTaskConfig], g: GlyphSet) -> None:
+    cols = st.columns(len(cfgs))
+    for col, (label, cfg) in zip(cols, cfgs.items(), strict=True):
+        with col:
+            st.markdown(
+                f"**{label}: {SETUPS.get(cfg.model.setup).label}**: {SETUPS.get(cfg.model.setup).lesson}."
+            )
+            try:
+                rows = net_table(cfg.model, g.image_shape, g.n_chars, g.n_alphabets)
+            except ConfigError as err:
+                st.error(str(err))
+                continue
+            frame = pd.DataFrame(
+                [
+                    {
+                        "layer": r.name,
+                        "what": r.kind,
+                        "output shape": " x ".join(map(str, r.shape)),
+                        "parameters": r.params,
+                    }
+                    for r in rows
+                ]
+            )
+            st.dataframe(frame, hide_index=True, width="stretch")
+            st.caption(f"Parameters in all: **{sum(r.params for r in rows):,}**.")
+
+
+# ---- the loss weights and the live view --------------------------------------------------------
+
+
+def weights_table(run: MultiTaskRun) -> pd.DataFrame:
+    """Per task: its loss, raw weight, sum-to-one weight, normaliser and the factor on its raw loss."""
+    start = run.cfg.loss.normalise == "start"
+    return pd.DataFrame(
+        [
+            {
+                "task": TASKS[t].label,
+                "loss": TASKS[t].loss_label,
+                "weight": run.weights[t],
+                "weight (sum to one)": run.shares[t],
+                "divided by (its loss at the start)": run.normalisers[t] if start else None,
+                "factor on the loss": run.factors[t],
+            }
+            for t in run.tasks
+        ]
+    )
+
+
+def equation(run: MultiTaskRun) -> str:
+    """The last step's total as the page's weighted sum, term by term."""
+    if not run.records:
+        return "No step yet: press **Step** or **Play**."
+    r = run.records[-1]
+    start = run.cfg.loss.normalise == "start"
+    terms = [
+        f"{run.weights[t]:g} × {r.raw[t]:.4g}"
+        + (f" ÷ {run.normalisers[t]:.4g}" if start else "")
+        + f" ({TASKS[t].label})"
+        for t in run.tasks
+    ]
+    parts = " + ".join(f"{r.parts[t]:.4g}" for t in run.tasks)
+    return f"Step {r.step}: total = {' + '.join(terms)} = {parts} = **{r.total:.4g}**"
+
+
+def draw_live(runs: Mapping[str, MultiTaskRun], errors: Mapping[str, str], tick: str) -> None:
+    for label, error in errors.items():
+        st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
+    if not runs:
+        return
+    cols = st.columns(len(runs))
+    for col, (label, run) in zip(cols, runs.items(), strict=True):
+        with col:
+            last = run.evals[-1]
+            st.markdown(
+                f"**{label} · {run.setup.label}** · step {run.step} of {run.cfg.train.steps} · "
+                f"{run.n_parameters:,} parameters"
+            )
+            metrics = st.columns(len(run.tasks))
+            for m, task in zip(metrics, run.tasks, strict=True):
+                value = last.score[task]
+                if TASKS[task].regression:
+                    m.metric(
+                        f"{TASKS[task].label.capitalize()}: test error",
+                        f"{value**0.5:.1f}°",
+                        help=f"Root of the test MSE ({value:.0f} degrees²) at step {last.step}",
+                    )
+                else:
+                    m.metric(
+                        f"{TASKS[task].label.capitalize()}: test accuracy",
+                        f"{value:.1%}",
+                        help=f"Whole test set at step {last.step}; chance is {run.chance()[task]:.1%}",
+                    )
+            st.caption(equation(run))
+            if run.status.value == "diverged":
+                st.error(run.message)
+    records = {label: run.records for label, run in runs.items()}
+    evals = {label: run.evals for label, run in runs.items()}
+    chance = {t: v for run in runs.values() for t, v in run.chance().items()}
+    charts = [("parts", figures.loss_parts(records))]
+    if any(not TASKS[t].regression for t in chance):
+        charts.append(("scores", figures.task_scores(evals, chance)))
+    if angle := {label: e for label, e in evals.items() if "angle" in runs[label].tasks}:
+        charts.append(("angle", figures.angle_error(angle, chance["angle"])))
+    for i, (name, fig) in enumerate(charts):
+        if i % 2 == 0:
+            row = st.columns(2)
+        row[i % 2].plotly_chart(fig, key=f"mt-{name}-{tick}")
+
+
+def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:
+    """The weights as raw factors and in sum-to-one form, and the normalisers each run measured."""
+    cols = st.columns(len(runs)) if runs else []
+    for col, (label, run) in zip(cols, runs.items(), strict=True):
+        with col:
+            st.markdown(f"**{label} · the loss weights**")
+            st.dataframe(
+                weights_table(run),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "divided by (its loss at the start)": st.column_config.NumberColumn(format="%.4g"),
+                    "factor on the loss": st.column_config.NumberColumn(format="%.4g"),
+                    "weight (sum to one)": st.column_config.NumberColumn(format="%.2f"),
+                },
+            )
+
+
+# ---- the trade-off sweep --------------------------------------------------------------------
+
+
+def sweeps() -> list[tuple[str, Sweep]]:
+    return st.session_state.setdefault(f"{LAB}:sweeps", [])
+
+
+def draw_tradeoff(s: ControlStore, cfgs: Mapping[str, MultiTaskConfig], g: GlyphSet) -> None:
+    st.markdown(
+        f"One click trains the same model {len(SHARES)} times from the same start on the same batches, with "
+        "the two losses weighted " + ", ".join(f"{x:g} : {1 - x:g}" for x in SHARES) + ", and plots each "
+        "task's final test score against the weight. Each point is one short run, so neighbours may wobble; "
+        "the trend is the lesson."
+    )
+    cols = st.columns(2)
+    if len(cfgs) > 1:
+        s.widget(SWEEP[0], container=cols[0])
+    steps = s.widget(SWEEP[1], container=cols[1])
+    label = "B" if len(cfgs) > 1 and s.values["sweep.of"] == "b" else "A"
+    cfg = cfgs[label]
+    setup = SETUPS.get(cfg.model.setup)
+    if len(setup.tasks) < 2:
+        st.info(
+            f"{label} is '{setup.label}': one output, so there is no weight to trade. Choose a model "
+            "with two outputs in the sidebar."
+        )
+    else:
+        wanted = f"{LAB}:sweep_wanted"  # a flag set by the click: the sweep runs in this script run, below
+        st.button("Sweep the weights", icon=":material/tune:", type="primary",
+                  on_click=st.session_state.__setitem__, args=(wanted, True))  # fmt: skip
+    if len(setup.tasks) == 2 and st.session_state.pop(f"{LAB}:sweep_wanted", False):
+        bar = st.progress(0.0, text="Training the first weighting…")
+        try:
+            result = sweep_weights(
+                cfg,
+                g,
+                steps,
+                progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} weightings trained"),
+            )
+        except ConfigError as err:
+            st.error(str(err))
+        else:
+            what = f"{label}: {setup.label}, {NORMALISE[cfg.loss.normalise].lower()}, {steps} steps"
+            sweeps().insert(0, (what, result))
+            del sweeps()[MAX_SWEEPS:]
+        bar.empty()
+    if not sweeps():
+        return
+    what, latest = sweeps()[0]
+    st.plotly_chart(figures.tradeoff(latest), key="mt-tradeoff")
+    st.caption(
+        f"{what}: {latest.seconds:.1f} s for {len(latest.points)} runs. Tick labels: the first task's "
+        "weight, the second's in brackets (they sum to one)."
+    )
+    rows = [
+        {
+            "sweep": name,
+            **{f"{TASKS[t].label} weight": p.weights[t] for t in sw.tasks},
+            **{
+                f"{TASKS[t].label} {TASKS[t].score_label}": p.score[t] * (1 if TASKS[t].regression else 100)
+                for t in sw.tasks
+            },
+        }
+        for name, sw in sweeps()
+        for p in sw.points
+    ]
+    with st.expander(f"Every sweep of this session ({len(sweeps())})"):
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
