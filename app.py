@@ -17,6 +17,12 @@ st.navigation(
         ),
         st.Page("pages/images.py", title="Images lab", icon=":material/image:", url_path="images"),
         st.Page("pages/predict.py", title="Predict", icon=":material/photo_camera:", url_path="predict"),
+        st.Page(
+            "pages/multitask.py",
+            title="Two inputs, two outputs",
+            icon=":material/call_split:",
+            url_path="multitask",
+        ),
         # the course's order: images, then multi-input/output models, then sequences
         st.Page(
             "pages/sequences.py", title="Sequences lab", icon=":material/show_chart:", url_path="sequences"

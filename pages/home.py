@@ -39,6 +39,12 @@ LABS = [
         "heatmap of the pixels behind the answer; many images give a table to download.",
     ),
     (
+        "pages/multitask.py",
+        "Give a CNN a second input (the alphabet of a character) and a second output (character and "
+        "alphabet at once), weight the two losses with a slider, sweep the weights to see the trade-off, "
+        "and watch an unnormalised MSE drown a classifier.",
+    ),
+    (
         "pages/sequences.py",
         "Forecast electricity and temperatures with an RNN, an LSTM and a GRU side by side, split by "
         "time, against naive forecasts they must beat; see why the plain RNN forgets, and how a "
@@ -49,4 +55,4 @@ for page, sentence in LABS:
     with st.container(border=True):
         st.page_link(page)  # title and icon come from app.py's navigation
         st.write(sentence)
-st.caption(f"Coming next: multi-input/multi-output models. Training on: {warm_up()}.")
+st.caption(f"Training on: {warm_up()}.")
