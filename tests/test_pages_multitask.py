@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import click, open_page
+from tests.test_pages_images import texts
 from ui import multitask as lab
 
 SHORT = {"sweep.steps": "40"}  # the sweep's lesson is measured in tests/test_lessons_multitask.py
@@ -20,10 +21,6 @@ def runs(at: AppTest) -> dict:
     return at.session_state["mt:runs"] if "mt:runs" in at.session_state else {}  # noqa: SIM401 (no .get)
 
 
-def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
-
-
 def charts(at: AppTest) -> str:
     return " ".join(str(c.proto) for c in at.get("plotly_chart"))
 
@@ -32,16 +29,14 @@ def test_the_lab_loads_with_its_tabs_data_model_and_weights():
     at = open_lab()
     assert list(runs(at)) == ["A"] and not at.error
     assert [t.label for t in at.tabs][-4:] == ["Training", "Trade-off", "Model", "Data"]
-    assert "The loss the optimizer minimises" in charts(at) and "Test accuracy of each head" in charts(at)
+    assert "What the optimizer minimises" in charts(at) and "Test accuracy of each head" in charts(at)
     grids = " ".join(str(i.proto) for i in at.get("image"))
     assert all(
         f"{name}: " in grids for name in ("Latin", "Greek", "Cyrillic", "Armenian", "Georgian", "Hebrew")
     )
     weights = at.dataframe[0].value
-    assert list(weights["task"]) == ["character", "alphabet"] and list(weights["weight (sum to one)"]) == [
-        0.5,
-        0.5,
-    ]
+    assert list(weights["task"]) == ["character", "alphabet"] and list(weights["sum to one"]) == [0.5, 0.5]
+    assert list(weights["divided by"]) == [1.0, 1.0]  # raw losses
     assert "Sum-to-one form: character 0.50 : alphabet 0.50." in texts(at.caption)
     assert "Parameters in all: **55,778**." in texts(at.caption)
 
@@ -55,9 +50,9 @@ def test_a_step_shows_the_total_as_the_weighted_sum_the_optimizer_minimised():
     assert shown.endswith(f"= **{record.total:.4g}**")
     assert sum(record.parts.values()) == pytest.approx(record.total, rel=1e-6)
     table = at.dataframe[0].value.set_index("task")
-    assert table.loc["character", "divided by (its loss at the start)"] == run.normalisers["char"]
-    assert table.loc["character", "weight (sum to one)"] == pytest.approx(2 / 3)
-    assert table.loc["alphabet", "factor on the loss"] == pytest.approx(1 / run.normalisers["alphabet"])
+    assert table.loc["character", "divided by"] == run.normalisers["char"]
+    assert table.loc["character", "sum to one"] == pytest.approx(2 / 3)
+    assert table.loc["alphabet", "factor"] == pytest.approx(1 / run.normalisers["alphabet"])
 
 
 @pytest.mark.parametrize("preset", list(lab.PRESETS.values()), ids=lambda p: p.short)

@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from core import mosaic
-from core.config import from_values, to_values
+from core.config import to_values
 from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
 from core.multitask import figures
@@ -22,12 +22,13 @@ from core.multitask.run import MultiTaskRun
 from core.multitask.sweep import SHARES, Sweep, sweep_weights
 from core.presets import Preset
 from core.registry import OPTIMIZERS
-from ui import controls, fields
+from ui import fields
+from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 
 LAB = "mt"
-LABELS = ("A", "B")
 PRESETS = MULTITASK_PRESETS
+write_link = write_ab_link
 MAX_SWEEPS = 8  # kept per session, newest first
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ PER_CONFIG = [
             "weight means the same all run long. A running mean would keep moving the objective and undo "
             "the weights."),
 ]  # fmt: skip
+WEIGHT = {c.key.removeprefix("loss."): c for c in PER_CONFIG if c.key.removeprefix("loss.") in TASKS}
 SHARED = DATA + NET + TRAINING
 COMPARE = Control("compare", "Compare A and B", "toggle", help="A and B see the same glyphs and batches.")
 SWEEP = [
@@ -84,13 +86,7 @@ ALL_CONTROLS: dict[str, Control] = (
 
 
 def values_of(a: MultiTaskConfig, b: MultiTaskConfig | None = None) -> dict[str, object]:
-    """Store values: shared keys plain, per-configuration keys under a. and b."""
-    va, vb = to_values(a), to_values(b or a)
-    return (
-        {c.key: va[c.key] for c in SHARED}
-        | {f"a.{c.key}": va[c.key] for c in PER_CONFIG}
-        | {f"b.{c.key}": vb[c.key] for c in PER_CONFIG}
-    )
+    return ab_values(to_values(a), to_values(b or a), SHARED, PER_CONFIG)
 
 
 DEFAULTS = values_of(MultiTaskConfig()) | {"compare": False, "sweep.of": "a", "sweep.steps": 80}
@@ -98,10 +94,6 @@ DEFAULTS = values_of(MultiTaskConfig()) | {"compare": False, "sweep.of": "a", "s
 
 def store() -> ControlStore:
     return linked_store(LAB, DEFAULTS, ALL_CONTROLS)
-
-
-def write_link(s: ControlStore) -> None:
-    controls.write_link(s, keep=lambda key: s.values["compare"] or not key.startswith("b."))
 
 
 def apply_preset(preset: Preset) -> None:
@@ -112,11 +104,7 @@ def apply_preset(preset: Preset) -> None:
 
 
 def configs(s: ControlStore) -> dict[str, MultiTaskConfig]:
-    shared = {c.key: s.values[c.key] for c in SHARED}
-    labels = LABELS if s.values["compare"] else LABELS[:1]
-    return {
-        label: from_values(shared | s.section(f"{label.lower()}."), MultiTaskConfig()) for label in labels
-    }
+    return ab_configs(s, SHARED, MultiTaskConfig())
 
 
 def _hidden(key: str, values: Mapping[str, object]) -> bool:
@@ -149,9 +137,10 @@ def sidebar(s: ControlStore) -> None:
     for tab, label in zip(tabs, labels, strict=True):
         prefix = f"{label.lower()}."
         with tab:
-            _draw(s, PER_CONFIG, prefix)
+            s.widget(PER_CONFIG[0], prefix)
             values = s.section(prefix)
             tasks = SETUPS.get(values["model.setup"]).tasks
+            _draw(s, [WEIGHT[t] for t in tasks] + [PER_CONFIG[-1]], prefix)  # the model's tasks in its order
             if len(tasks) < 2:
                 st.caption("One output: its loss is the whole loss, so there is no weight to set.")
             else:
@@ -242,16 +231,15 @@ def draw_architecture(cfgs: Mapping[str, MultiTaskConfig], g: GlyphSet) -> None:
 
 def weights_table(run: MultiTaskRun) -> pd.DataFrame:
     """Per task: its loss, raw weight, sum-to-one weight, normaliser and the factor on its raw loss."""
-    start = run.cfg.loss.normalise == "start"
     return pd.DataFrame(
         [
             {
                 "task": TASKS[t].label,
                 "loss": TASKS[t].loss_label,
                 "weight": run.weights[t],
-                "weight (sum to one)": run.shares[t],
-                "divided by (its loss at the start)": run.normalisers[t] if start else None,
-                "factor on the loss": run.factors[t],
+                "sum to one": run.shares[t],
+                "divided by": run.normalisers[t],
+                "factor": run.factors[t],
             }
             for t in run.tasks
         ]
@@ -321,20 +309,19 @@ def draw_live(runs: Mapping[str, MultiTaskRun], errors: Mapping[str, str], tick:
 
 def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:
     """The weights as raw factors and in sum-to-one form, and the normalisers each run measured."""
+    number = st.column_config.NumberColumn
     cols = st.columns(len(runs)) if runs else []
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         with col:
-            st.markdown(f"**{label} · the loss weights**")
-            st.dataframe(
-                weights_table(run),
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "divided by (its loss at the start)": st.column_config.NumberColumn(format="%.4g"),
-                    "factor on the loss": st.column_config.NumberColumn(format="%.4g"),
-                    "weight (sum to one)": st.column_config.NumberColumn(format="%.2f"),
-                },
-            )
+            st.markdown(f"**{label} · the loss weights** ({NORMALISE[run.cfg.loss.normalise].lower()})")
+            formats = {"sum to one": "%.2f", "divided by": "%.4g", "factor": "%.4g"}
+            config = {name: number(format=f) for name, f in formats.items()}
+            st.dataframe(weights_table(run), hide_index=True, width="stretch", column_config=config)
+    if runs:
+        st.caption(
+            "Total loss = the sum over tasks of factor × loss, where factor = weight ÷ 'divided by': 1 for "
+            "raw losses, else the task's loss at the start (the initial model on 512 training images)."
+        )
 
 
 # ---- the trade-off sweep --------------------------------------------------------------------
@@ -353,8 +340,8 @@ def draw_tradeoff(s: ControlStore, cfgs: Mapping[str, MultiTaskConfig], g: Glyph
     )
     cols = st.columns(2)
     if len(cfgs) > 1:
-        s.widget(SWEEP[0], container=cols[0])
-    steps = s.widget(SWEEP[1], container=cols[1])
+        s.widget(SWEEP[0], container=cols[1])
+    steps = s.widget(SWEEP[1], container=cols[0])
     label = "B" if len(cfgs) > 1 and s.values["sweep.of"] == "b" else "A"
     cfg = cfgs[label]
     setup = SETUPS.get(cfg.model.setup)

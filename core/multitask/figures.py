@@ -55,7 +55,7 @@ def loss_parts(series: Mapping[str, Sequence[MTStepRecord]]) -> go.Figure:
                      line=dict(color=color, width=width, dash=dash))
             )  # fmt: skip
     layout = _layout(
-        "The loss the optimizer minimises: total = sum of the weighted parts (training batches)",
+        "What the optimizer minimises: total = sum of weighted parts",
         height=360,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
         yaxis=log_axis(log_range(values), "loss (log scale)"),
@@ -103,12 +103,11 @@ def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -
                  mode="lines+markers", name=_name(label, "angle"), marker=dict(size=4),
                  line=dict(color=PALETTE[i % len(PALETTE)], width=2, dash=DASH["angle"]))
         )  # fmt: skip
-    values = [y for trace in data for y in trace["y"]]
     layout = _layout(
         "Test error of the angle head (MSE, degrees²)",
         height=360,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=log_axis(log_range(values), "MSE (degrees², log scale)"),
+        yaxis=dict(title=dict(text="MSE (degrees²)"), rangemode="tozero"),
         legend=dict(orientation="h", y=-0.25),
     )
     return go.Figure(dict(data=data, layout=layout))
@@ -151,11 +150,8 @@ def tradeoff(sweep: Sweep) -> go.Figure:
         legend=dict(orientation="h", y=-0.3),
     )
     if any(TASKS[t].regression for t in sweep.tasks):
-        mse = [p.score[t] for p in sweep.points for t in sweep.tasks if TASKS[t].regression]
-        mse.append(sweep.chance.get("angle", 1.0))
-        layout["yaxis2"] = log_axis(log_range(mse), "angle MSE (degrees², log scale)") | dict(
-            overlaying="y", side="right", showgrid=False
-        )
+        layout["yaxis2"] = dict(title=dict(text="angle MSE (degrees²)"), rangemode="tozero", overlaying="y",
+                                side="right", showgrid=False)  # fmt: skip
     diverged = [s for s, p in zip(x, sweep.points, strict=True) if p.diverged]
     if diverged:
         layout["annotations"] = [
