@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import dataclasses
 import enum
@@ -31,7 +32,7 @@ class Status(str, enum.Enum):
     DIVERGED = "diverged"
 
 
-class Trainer:
+class Trainer(abc.ABC):
     """What every lab's run shares: status, play / pause / reset, the learning rate, advance(n).
 
     A subclass builds its model, optimizer and records in `_build()` (also called by reset),
@@ -47,11 +48,13 @@ class Trainer:
     diverged_at: int | None
     chosen_lr: float
 
+    @abc.abstractmethod
     def _build(self) -> None:
-        raise NotImplementedError
+        """Make the model, optimizer, schedule and batch order; end with self._start()."""
 
+    @abc.abstractmethod
     def _step(self):
-        raise NotImplementedError
+        """Train one step and return its record."""
 
     def _start(self) -> None:
         """Called at the end of `_build()`: nothing trained yet."""
@@ -120,6 +123,26 @@ class Trainer:
         if clipped:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit)
         return finite, clipped
+
+    def _after_backward(
+        self, step: int, loss: float, layer_norms: list[float], total: float, activations=None
+    ) -> tuple[StepRecord, bool]:
+        """Clip, update and record a step whose per-layer gradient norms were read after backward.
+
+        Returns (record, finite); the caller keeps its own books, then calls _close_step."""
+        finite, clipped = self._clip(loss, total)
+        lr = self._update(finite)
+        record = StepRecord(
+            step=step,
+            loss=loss,
+            lr=lr,
+            grad_norms=dict(zip(self.layer_names, layer_norms, strict=True)),
+            grad_norm_total=total,
+            clipped=clipped,
+            activations=activations,
+        )
+        self.records.append(record)
+        return record, finite
 
     def _update(self, finite: bool) -> float:
         """After backward (and clipping): step the optimizer and the schedule unless the loss or the
@@ -207,18 +230,7 @@ class Run(Trainer):
         self._grads.zero()  # the probe's flat gradient buffer; replaces optimizer.zero_grad()
         loss.backward()
         (loss_v,), layer_v, total_v = self._grads.read(loss)  # one device->host copy per step
-        finite, clipped = self._clip(loss_v, total_v)
-        lr = self._update(finite)
-        record = StepRecord(
-            step=step,
-            loss=loss_v,
-            lr=lr,
-            grad_norms=dict(zip(self.layer_names, layer_v, strict=True)),
-            grad_norm_total=total_v,
-            clipped=clipped,
-            activations=dict(acts) if sampled else None,
-        )
-        self.records.append(record)
+        record, finite = self._after_backward(step, loss_v, layer_v, total_v, dict(acts) if sampled else None)
         self._close_step(step, finite)
         return record
 

@@ -160,18 +160,7 @@ class ImageRun(Trainer):
         self._grads.zero()
         loss.backward()
         (loss_v, acc_v), layer_v, total_v = self._grads.read(loss, hits)  # one device->host copy
-        finite, clipped = self._clip(loss_v, total_v)
-        lr = self._update(finite)
-        record = StepRecord(
-            step=step,
-            loss=loss_v,
-            lr=lr,
-            grad_norms=dict(zip(self.layer_names, layer_v, strict=True)),
-            grad_norm_total=total_v,
-            clipped=clipped,
-            activations=None,
-        )
-        self.records.append(record)
+        record, finite = self._after_backward(step, loss_v, layer_v, total_v)
         self._since_eval.append((loss_v, acc_v))
         self._close_step(step, finite)
         return record

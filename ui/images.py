@@ -13,7 +13,7 @@ import streamlit as st
 from core import checkpoint, figures_images, mosaic
 from core.augment import AUGMENTATIONS, build_pipeline, pipeline_code, preview
 from core.cnn import POOLS, layer_table
-from core.config import from_values, to_values
+from core.config import to_values
 from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
 from core.errors import ConfigError
@@ -22,7 +22,8 @@ from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
 from core.vision import ImageRun, ImageRunConfig
-from ui import controls, fields
+from ui import fields
+from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 
 LAB = "img"
@@ -113,12 +114,7 @@ ALL_CONTROLS: dict[str, Control] = (
 
 def values_of(a: ImageRunConfig, b: ImageRunConfig | None = None) -> dict[str, object]:
     """Store values: shared keys plain, per-configuration keys under a. and b."""
-    va, vb = to_values(a), to_values(b or a)
-    return (
-        {c.key: va[c.key] for c in SHARED}
-        | {f"a.{c.key}": va[c.key] for c in PER_CONFIG}
-        | {f"b.{c.key}": vb[c.key] for c in PER_CONFIG}
-    )
+    return ab_values(to_values(a), to_values(b or a), SHARED, PER_CONFIG)
 
 
 DEFAULTS = values_of(ImageRunConfig()) | {"compare": False}
@@ -129,7 +125,7 @@ def store() -> ControlStore:
 
 
 def write_link(s: ControlStore) -> None:
-    controls.write_link(s, keep=lambda key: s.values["compare"] or not key.startswith("b."))
+    write_ab_link(s)
 
 
 def apply_preset(preset: Preset) -> None:
@@ -141,9 +137,7 @@ def apply_preset(preset: Preset) -> None:
 
 
 def configs(s: ControlStore) -> dict[str, ImageRunConfig]:
-    shared = {c.key: s.values[c.key] for c in SHARED}
-    labels = LABELS if s.values["compare"] else LABELS[:1]
-    return {label: from_values(shared | s.section(f"{label.lower()}."), ImageRunConfig()) for label in labels}
+    return ab_configs(s, SHARED, ImageRunConfig())
 
 
 def _hidden(key: str, values: Mapping[str, object]) -> bool:
