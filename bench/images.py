@@ -18,8 +18,8 @@ rotation, random resized crop, colour jitter, autocontrast):
   for the same cores (and the app's runs must share them with other sessions); --workers N adds
   the same recipe with N workers as a diagnostic, timed on the wall clock only.
 - (b) app: core.vision.ImageRun(cfg, images).advance(STEPS), the app's own code: seeded index
-  batches into in-memory tensors, one augmentation draw per core.augment.GROUP images on the
-  batch tensor (with the run's own RNG stream), per-layer gradient norms every step. The config
+  batches into in-memory tensors, core.augment.Augmenter on the batch tensor (a random draw for
+  every image, from the run's own generator), per-layer gradient norms every step. The config
   has steps = eval_every = MAX_IMAGE_STEPS, so no evaluation falls inside the timed steps.
 - (c) bound: the same model on the very batches the app draws, augmented beforehand (untimed),
   so only forward, loss, backward and step remain (plus `loss.item()` into a list each step,
@@ -56,13 +56,21 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import v2
 
-from core.augment import GROUP, AugmentConfig, augment_batch, build_pipeline, pipeline_code
+from core.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter, pipeline_code
 from core.cnn import CNNConfig, build_cnn
 from core.config import OptimConfig
 from core.data import BatchOrder
 from core.data.images import ImageSet
 from core.registry import IMAGE_DATASETS, OPTIMIZERS
-from core.vision import MAX_IMAGE_STEPS, ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
+from core.vision import (
+    AUG_CHUNK,
+    MAX_IMAGE_STEPS,
+    AugmentedBatches,
+    ImageDataConfig,
+    ImageRun,
+    ImageRunConfig,
+    ImageTrainConfig,
+)
 
 STEPS = 100  # optimizer steps per way and round: 3,200 images
 ROUNDS = 6  # a multiple of 3: every way takes every position equally often
@@ -87,7 +95,9 @@ def course_transform(cfg: AugmentConfig, size: int) -> v2.Compose:
     """The per-sample transform a course writes: the same augmentations on a PIL image, then to float."""
     made = {
         "hflip": lambda: v2.RandomHorizontalFlip(p=cfg.hflip),
-        "rotation": lambda: v2.RandomRotation(degrees=cfg.rotation),
+        "rotation": lambda: v2.RandomRotation(
+            degrees=cfg.rotation, interpolation=v2.InterpolationMode.BILINEAR
+        ),
         "crop": lambda: v2.RandomResizedCrop(size, scale=(cfg.crop, 1.0), antialias=True),
         "jitter": lambda: v2.ColorJitter(brightness=cfg.jitter, contrast=cfg.jitter, saturation=cfg.jitter),
         "autocontrast": lambda: v2.RandomAutocontrast(p=cfg.autocontrast),
@@ -181,15 +191,10 @@ def app(cfg: ImageRunConfig, images: ImageSet, device: torch.device) -> Trainer:
 def augmented_batches(cfg: ImageRunConfig, images: ImageSet, device: torch.device):
     """The STEPS batches ImageRun draws, augmented the same way: the same indices and draws."""
     images = images.to(device)
-    pipeline = build_pipeline(cfg.augment, images.image_shape[0])
+    augmenter = build_augmenter(cfg.augment, images.image_shape[0])
     order = BatchOrder(len(images.x_train), cfg.train.batch_size, cfg.train.seed, device)
-    out = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.train.seed + 1)  # ImageRun's augmentation stream
-        for _ in range(STEPS):
-            idx = order.next()
-            out.append((augment_batch(pipeline, images.x_train[idx]), images.y_train[idx]))
-    return out
+    batches = AugmentedBatches(images.x_train, images.y_train, order, augmenter, cfg.train.seed + 1)
+    return [batches.next() for _ in range(STEPS)]
 
 
 def bound(cfg: ImageRunConfig, images: ImageSet, device: torch.device) -> Trainer:
@@ -225,7 +230,6 @@ def timed(
 def breakdown(cfg: ImageRunConfig, images: ImageSet, device: torch.device, steps: int = 300) -> None:
     """Replay ImageRun._step's parts with a CPU timer around each; print microseconds per step."""
     run = ImageRun(cfg, images, device=device)
-    pipeline = run._pipeline
     parts: dict[str, float] = {}
 
     def clock(name: str, t0: float) -> float:
@@ -233,33 +237,24 @@ def breakdown(cfg: ImageRunConfig, images: ImageSet, device: torch.device, steps
         parts[name] = parts.get(name, 0.0) + t1 - t0
         return t1
 
-    # the whole augmentation (fork_rng and RNG switching included) and the transforms alone
-    x_one = run.images.x_train[:BATCH]
-    with torch.random.fork_rng(devices=[]):
-        for _ in range(steps):
+    # each augmentation of the pipeline alone, on AUG_CHUNK batches at once as ImageRun augments
+    x_chunk = run.images.x_train[: BATCH * AUG_CHUNK]
+    alone = {
+        name: Augmenter(AugmentConfig(**{name: getattr(cfg.augment, name)}), images.image_shape[0])
+        for name in cfg.augment.active()
+    }
+    rng = augment_rng(0)
+    for _ in range(steps // AUG_CHUNK):
+        for name, augmenter in alone.items():
             t = time.process_time()
-            run._augment(x_one)
-            t = clock("ImageRun._augment (all of it)", t)
-            augment_batch(pipeline, x_one)
-            t = clock("  augment_batch alone", t)
-            with torch.random.fork_rng(devices=[]):
-                torch.set_rng_state(run._aug_state)
-                run._aug_state = torch.get_rng_state()
-            t = clock("  fork_rng + RNG state switch", t)
-            for part in x_one.split(GROUP):
-                for transform in pipeline.transforms:
-                    t0 = time.process_time()
-                    part = transform(part)
-                    clock(f"    {type(transform).__name__.lstrip('_')}", t0)
+            augmenter(x_chunk, rng)
+            clock(f"  {name} alone", t)  # steps / AUG_CHUNK calls of AUG_CHUNK batches: per step below
     model, grads = run.model, run._grads
     model.train()
     for _ in range(steps):
         t = time.process_time()
-        idx = run._batches.next()
-        x, y = run.images.x_train[idx], run.images.y_train[idx]
-        t = clock("batch indices and gather", t)
-        x = run._augment(x)
-        t = clock("augmentation (as above)", t)
+        x, y = run._train.next()
+        t = clock("batch, augmented (AugmentedBatches)", t)
         out = model(x)
         loss = nn.functional.cross_entropy(out, y)
         hits = (out.argmax(dim=1) == y).float().mean()

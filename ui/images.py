@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core import checkpoint, figures_images, mosaic
-from core.augment import AUGMENTATIONS, build_pipeline, pipeline_code, preview
+from core.augment import AUGMENTATIONS, build_augmenter, pipeline_code, preview
 from core.cnn import POOLS, layer_table
 from core.config import to_values
 from core.data import imagefiles, tvsets
@@ -340,11 +340,11 @@ def draw_augmentation(cfgs: Mapping[str, ImageRunConfig], images: ImageSet, inde
             if len(cfgs) > 1:
                 st.subheader(f"Configuration {label}")
             try:
-                pipeline = build_pipeline(cfg.augment, images.image_shape[0])
+                augmenter = build_augmenter(cfg.augment, images.image_shape[0])
             except ConfigError as err:
                 st.error(str(err))
                 continue
-            tiles = mosaic.to_uint8(preview(pipeline, image, 16, seed=index))
+            tiles = mosaic.to_uint8(preview(augmenter, image, 16, seed=index))
             st.image(mosaic.grid(tiles, 8, scale=max(1, 64 // images.image_shape[-1])), width="stretch")
             st.code(pipeline_code(cfg.augment), language="python")
             for name in cfg.augment.active():

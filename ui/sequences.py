@@ -219,12 +219,14 @@ def _draw_runs(runs: Mapping[str, SeqRun], tick: str) -> None:
     first = next(iter(runs.values()))
     unit = first.series.unit
     table = pd.DataFrame(results_rows(runs))
+    # the baselines have no training: a dash in their timing and train-MSE cells, not "None"
+    shown = table.style.format(
+        {"ms per step": "{:.1f}", "train MSE": "{:.4f}", "test MSE": "{:.4f}", "test RMSE": "{:.1f}"},
+        na_rep="—",
+    )
     st.dataframe(
-        table, hide_index=True, key=f"seq-table-{tick}",
-        column_config={"train MSE": st.column_config.NumberColumn(format="%.4f"),
-                       "test MSE": st.column_config.NumberColumn(format="%.4f"),
-                       "test RMSE": st.column_config.NumberColumn(f"test RMSE ({unit})" if unit else None,
-                                                                  format="%.1f")},
+        shown, hide_index=True, key=f"seq-table-{tick}",
+        column_config={"test RMSE": st.column_config.Column(f"test RMSE ({unit})" if unit else None)},
     )  # fmt: skip
     st.caption(
         " · ".join(f"**{label}** {verdict(run)}" for label, run in runs.items())
