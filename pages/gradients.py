@@ -1,31 +1,21 @@
 """Gradients lab: watch gradients vanish and explode, then cure them."""
 
-import logging
-
 import streamlit as st
 
 from core.presets import GRADIENT_PRESETS
 from ui import gradients as lab
-from ui.controls import show_link_problems
 from ui.live import live_view, transport
-from ui.presets import preset_row
-from ui.runs import sync_runs
+from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
 
 ensure_router()
-
-log = logging.getLogger(__name__)
-
-st.title(":material/trending_down: Gradients lab")
-st.caption(
+settings = lab_top(
+    lab,
+    ":material/trending_down: Gradients lab",
     "Deep networks learn only if the gradient reaches their first layers. Pick a depth, an "
-    "activation and an initializer, press **Play**, and watch each layer's gradient norm."
+    "activation and an initializer, press **Play**, and watch each layer's gradient norm.",
+    presets=GRADIENT_PRESETS,
 )
-
-settings = lab.store()
-show_link_problems(lab.LAB)
-
-preset_row(lab.LAB, GRADIENT_PRESETS, lab.apply_preset)
 
 with st.sidebar:
     settings.widget(lab.COMPARE)
@@ -38,12 +28,7 @@ with st.sidebar:
         lab.model_controls(settings, "a.", st)
 lab.write_link(settings)
 
-try:
-    runs, errors = sync_runs(lab.LAB, lab.configs(settings))
-except Exception:  # never a stack trace on screen; the server log keeps it
-    log.exception("could not build the runs")
-    st.error("These settings could not be built into a network; try a smaller one.")
-    st.stop()
+runs, errors = build_runs(lab.LAB, lab.configs(settings))
 
 
 side = transport(lab.LAB, runs)

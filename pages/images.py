@@ -1,29 +1,20 @@
 """Images lab: build a CNN, choose augmentations, see feature maps, read per-class recall."""
 
-import logging
-
 import streamlit as st
 
 from core.vision import ImageRun
 from ui import images as lab
-from ui.controls import show_link_problems
 from ui.live import live_view, transport
-from ui.presets import preset_row
-from ui.runs import sync_runs
+from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
 
 ensure_router()
-log = logging.getLogger(__name__)
-
-st.title(":material/image: Images lab")
-st.caption(
+settings = lab_top(
+    lab,
+    ":material/image: Images lab",
     "Convolution, padding and pooling; augmentation, and when not to augment; precision and recall "
-    "per class. Build a CNN, press **Play**, and watch its feature maps and per-class recall change."
+    "per class. Build a CNN, press **Play**, and watch its feature maps and per-class recall change.",
 )
-settings = lab.store()
-show_link_problems(lab.LAB)
-
-preset_row(lab.LAB, lab.PRESETS, lab.apply_preset)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -33,12 +24,9 @@ images, data_key = lab.dataset(settings)
 if images is None:
     st.stop()
 cfgs = lab.configs(settings)
-try:
-    runs, errors = sync_runs(lab.LAB, cfgs, data_key=data_key, build=lambda cfg: ImageRun(cfg, images))
-except Exception:  # never a stack trace on screen; the server log keeps it
-    log.exception("could not build the image runs")
-    st.error("These settings could not be built into a CNN; try a smaller one.")
-    st.stop()
+runs, errors = build_runs(
+    lab.LAB, cfgs, data_key=data_key, build=lambda cfg: ImageRun(cfg, images), what="a CNN"
+)
 
 train_tab, eval_tab, aug_tab, arch_tab, data_tab = st.tabs(
     ["Training", "Evaluation", "Augmentation", "Architecture", "Data"]

@@ -3,22 +3,18 @@
 import streamlit as st
 
 from ui import optimizers as lab
-from ui.controls import show_link_problems, write_link
+from ui.controls import write_link
 from ui.live import live_view, transport
-from ui.presets import preset_row
-from ui.runs import sync_runs
+from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
 
 ensure_router()
-st.title(":material/speed: Optimizers lab")
-st.caption(
+settings = lab_top(
+    lab,
+    ":material/speed: Optimizers lab",
     "SGD, momentum, Adagrad, RMSprop, Adam: the same network, the same starting weights, the same "
-    "batches. Only the optimizer differs, so the race is fair. Then watch them walk a loss surface."
+    "batches. Only the optimizer differs, so the race is fair. Then watch them walk a loss surface.",
 )
-settings = lab.store()
-show_link_problems(lab.LAB)
-
-preset_row(lab.LAB, lab.PRESETS, lab.apply_preset)
 
 with st.sidebar:
     settings.widget(lab.RACERS)
@@ -42,7 +38,7 @@ with race_tab:
     own_csv = settings.values["data.name"] == "csv"
     dataset, key = lab.uploaded_dataset(settings) if own_csv else (None, None)
     if dataset is not None or not own_csv:  # a bad or missing file leaves the session's runs alone
-        runs, errors = sync_runs(lab.LAB, lab.race_configs(settings), dataset, key)
+        runs, errors = build_runs(lab.LAB, lab.race_configs(settings), dataset, key)
         if len({run.step for run in runs.values()}) > 1:  # a racer changed or joined: a fair race restarts
             for run in runs.values():
                 run.reset()

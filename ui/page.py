@@ -1,0 +1,41 @@
+"""The top of every lab page and its guarded run building, in one place so the labs look and fail alike."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from types import ModuleType
+
+import streamlit as st
+
+from ui.controls import ControlStore, show_link_problems
+from ui.presets import preset_row
+from ui.runs import sync_runs
+
+log = logging.getLogger(__name__)
+
+
+def lab_top(
+    lab: ModuleType, title: str, caption: str, presets: Mapping[str, object] | None = None
+) -> ControlStore:
+    """Title and caption, the session's settings (from the link on a first visit), the link's
+    problems in one sentence each, and the row of presets (`lab.PRESETS` unless given)."""
+    st.title(title)
+    st.caption(caption)
+    settings = lab.store()
+    show_link_problems(lab.LAB)
+    preset_row(lab.LAB, lab.PRESETS if presets is None else presets, lab.apply_preset)
+    return settings
+
+
+def build_runs(lab: str, cfgs, *args, what: str = "a network", **kwargs):
+    """ui.runs.sync_runs, but a failure to build is one sentence on screen and a stopped page.
+
+    The session's other runs and settings stay as they were; the server log keeps the trace.
+    """
+    try:
+        return sync_runs(lab, cfgs, *args, **kwargs)
+    except Exception:  # never a stack trace on screen
+        log.exception("could not build the %s runs", lab)
+        st.error(f"These settings could not be built into {what}; try a smaller one.")
+        st.stop()
