@@ -65,8 +65,11 @@ def loss_curves(
     title: str = "Loss",
     y_range: tuple[float, float] | None = None,
     diverged_at: int | None = None,
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
 ) -> go.Figure:
-    """Train loss per step (batch) and train/test loss on the whole sets, log y axis."""
+    """Train loss per step (batch) and train/test loss on the whole sets, log y axis; `before` and
+    `marks` as in with_events."""
     finite = [r for r in records if math.isfinite(r.loss) and r.loss > 0]
     good = [e for e in evals if math.isfinite(e.test_loss) and e.test_loss > 0]
     data = [
@@ -124,7 +127,60 @@ def loss_curves(
                 yanchor="top",
             )
         ]
-    return go.Figure(dict(data=data, layout=layout))
+    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
+
+
+BEFORE = dict(color="#7f7f7f", width=2.5, dash="dot")  # a run that a change replaced: faded grey
+
+
+def with_events(
+    figure: dict,
+    before: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    marks: Mapping[str, Sequence] | None = None,
+) -> dict:
+    """A figure's dict plus what happened mid-run, for a chart whose x axis is the step.
+
+    before: name -> (steps, values) of a run that a change of settings replaced, drawn as a faded
+    dotted grey line. marks: label -> LrChange-like events (.step, .text), each a dashed vertical
+    line at its step labelled "lr 0.01 → 0.1" ("A: lr ..." when several labels have marks).
+    Built into the dict, so plotly still validates the figure once.
+    """
+    data = list(figure["data"])
+    layout = dict(figure["layout"])
+    for name, (xs, ys) in (before or {}).items():
+        data.append(
+            dict(type="scatter", x=list(xs), y=list(ys), name=name, mode="lines", line=BEFORE, opacity=0.6)
+        )
+    _widen(layout, [v for _, values in (before or {}).values() for v in values])
+    events = [(label, change) for label, changes in (marks or {}).items() for change in changes]
+    shapes, notes = list(layout.get("shapes", [])), list(layout.get("annotations", []))
+    for i, (label, change) in enumerate(events):
+        shapes.append(
+            dict(type="line", x0=change.step, x1=change.step, yref="paper", y0=0, y1=1,
+                 line=dict(color="#444", width=1.5, dash="dash"))
+        )  # fmt: skip
+        text = f"{label}: {change.text}" if len(marks) > 1 else change.text
+        notes.append(
+            dict(x=change.step, y=1 - 0.09 * (i % 3), yref="paper", text=text, showarrow=False,
+                 xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.8)", font=dict(size=13))
+        )  # fmt: skip
+    if shapes:
+        layout["shapes"] = shapes
+    if notes:
+        layout["annotations"] = notes
+    return dict(data=data, layout=layout)
+
+
+def _widen(layout: dict, values: Sequence[float]) -> None:
+    """Stretch a fixed y range so that these values (a 'before' line) show too."""
+    axis = layout.get("yaxis") or {}
+    if not axis.get("range") or axis["range"][0] is None:
+        return
+    log = axis.get("type") == "log"
+    good = [math.log10(v) if log else v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    if good:
+        low, high = axis["range"]
+        layout["yaxis"] = axis | {"range": [min(low, min(good)), max(high, max(good))]}
 
 
 def grad_norm_matrix(
@@ -322,8 +378,15 @@ def decision_boundary(
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")  # one colour per racer
 
 
-def race_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "loss") -> go.Figure:
-    """Every racer on one chart: whole-set train (solid) and test (dotted) loss, or test accuracy."""
+def race_curves(
+    series: Mapping[str, Sequence[EvalRecord]],
+    *,
+    metric: str = "loss",
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
+) -> go.Figure:
+    """Every racer on one chart: whole-set train (solid) and test (dotted) loss, or test accuracy;
+    `before` and `marks` as in with_events."""
     data = []
     for i, (label, evals) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
@@ -362,7 +425,7 @@ def race_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "lo
         legend=dict(orientation="h", y=-0.25),
         height=360,
     )
-    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
 
 
 def boundary_grid(

@@ -8,13 +8,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, log_axis, log_range
+from core.figures import PALETTE, _layout, log_axis, log_range, with_events
 from core.metrics import ClassReport
 from core.records import EvalRecord
 
 
-def image_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "loss") -> go.Figure:
-    """Each run's train (solid: mean over the batches since the last check) and test (dotted) curve."""
+def image_curves(
+    series: Mapping[str, Sequence[EvalRecord]],
+    *,
+    metric: str = "loss",
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
+) -> go.Figure:
+    """Each run's train (solid: mean over the batches since the last check) and test (dotted) curve;
+    `before` and `marks` as in core.figures.with_events."""
     data = []
     values = []
     for i, (label, evals) in enumerate(series.items()):
@@ -45,7 +52,7 @@ def image_curves(series: Mapping[str, Sequence[EvalRecord]], *, metric: str = "l
         legend=dict(orientation="h", y=-0.3),
         height=330,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
 
 
 def class_bars(

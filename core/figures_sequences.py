@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import _layout, log_axis, log_range
+from core.figures import _layout, log_axis, log_range, with_events
 
 CELL_COLORS = {"RNN": "#d62728", "LSTM": "#1f77b4", "GRU": "#2ca02c"}
 OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -78,8 +78,14 @@ def _vertical(x) -> dict:
     )
 
 
-def mse_curves(series: Mapping[str, Sequence], baselines: Mapping[str, float]) -> go.Figure:
-    """Train (solid) and test (dotted) MSE of every run over steps, naive baselines as dashed lines."""
+def mse_curves(
+    series: Mapping[str, Sequence],
+    baselines: Mapping[str, float],
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
+) -> go.Figure:
+    """Train (solid) and test (dotted) MSE of every run over steps, naive baselines as dashed lines;
+    `before` and `marks` as in core.figures.with_events."""
     data = []
     for i, (label, evals) in enumerate(series.items()):
         good = [e for e in evals if math.isfinite(e.train_mse) and math.isfinite(e.test_mse)]
@@ -96,18 +102,14 @@ def mse_curves(series: Mapping[str, Sequence], baselines: Mapping[str, float]) -
                  line=dict(color=BASELINE, width=1.5, dash=("dash", "longdashdot")[j % 2]))
         )  # fmt: skip
     values = [y for trace in data for y in trace["y"]]
-    return go.Figure(
-        dict(
-            data=data,
-            layout=_layout(
-                "Mean squared error (normalised units)",
-                height=380,
-                xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-                yaxis=log_axis(log_range(values), "MSE (log scale; solid train, dotted test)"),
-                legend=dict(orientation="h", y=-0.22),
-            ),
-        )
+    layout = _layout(
+        "Mean squared error (normalised units)",
+        height=380,
+        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
+        yaxis=log_axis(log_range(values), "MSE (log scale; solid train, dotted test)"),
+        legend=dict(orientation="h", y=-0.22),
     )
+    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
 
 
 def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> go.Figure:

@@ -71,8 +71,17 @@ class Race:
         return results_table(self.runs, target_loss)
 
 
-def results_table(runs: Mapping[str, Run], target_loss: float) -> list[dict[str, object]]:
-    """One row per racer: settings, final losses and accuracy, steps to reach target_loss."""
+def lr_history(start: float, changes: Sequence) -> str:
+    """The learning rates a run used, e.g. "0.1, 0.5 from step 813" (changes: LrChange-like)."""
+    if not changes:
+        return f"{start:g}"
+    return ", ".join([f"{changes[0].old:g}"] + [f"{c.new:g} from step {c.step + 1}" for c in changes])
+
+
+def results_table(
+    runs: Mapping[str, Run], target_loss: float, lr_changes: Mapping[str, Sequence] | None = None
+) -> list[dict[str, object]]:
+    """One row per racer: settings, learning rates used, final losses and accuracy, steps to target_loss."""
     rows = []
     for label, run in runs.items():
         last = run.evals[-1]
@@ -81,6 +90,7 @@ def results_table(runs: Mapping[str, Run], target_loss: float) -> list[dict[str,
             {
                 "racer": label,
                 "settings": describe(run.cfg.optim),
+                "learning rates": lr_history(run.chosen_lr, (lr_changes or {}).get(label, ())),
                 "steps": run.step,
                 "train loss": last.train_loss,
                 "test loss": last.test_loss,

@@ -31,7 +31,7 @@ lab.write_link(settings)
 runs, errors = build_runs(lab.LAB, lab.configs(settings))
 
 
-side = transport(lab.LAB, runs)
+side = transport(lab.LAB)
 if len(runs) == 2:
     same = runs["A"].init_fingerprint == runs["B"].init_fingerprint
     weights = (
@@ -40,4 +40,4 @@ if len(runs) == 2:
         else "different initial weights (their layers or initializers differ)"
     )
     side.caption(f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
-live_view(lab.LAB, runs, lambda t: lab.draw_all(runs, errors, t))
+live_view(lab.LAB, lambda snap: lab.draw_all(snap, errors))

@@ -44,5 +44,5 @@ with train_tab:
     index = st.number_input(
         "Test image for the feature maps", 0, len(images.x_test) - 1, 0, key=f"{lab.LAB}:test_image"
     )
-    transport(lab.LAB, runs)
-    live_view(lab.LAB, runs, lambda tick: lab.draw_live(runs, errors, tick, int(index)))
+    transport(lab.LAB)
+    live_view(lab.LAB, lambda snap: lab.draw_live(snap, errors, int(index)))

@@ -36,10 +36,10 @@ with tradeoff_tab:
     lab.draw_tradeoff(settings, cfgs, glyphs)
 with train_tab:
     lab.draw_weights(runs)
-    side = transport(lab.LAB, runs)
+    side = transport(lab.LAB)
     if len(runs) > 1:
         side.caption(
             "A fair comparison: A and B start from the same weights where their layers match and see the "
             "same batches."
         )
-    live_view(lab.LAB, runs, lambda tick: lab.draw_live(runs, errors, tick))
+    live_view(lab.LAB, lambda snap: lab.draw_live(snap, errors))

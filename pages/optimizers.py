@@ -38,12 +38,9 @@ with race_tab:
     own_csv = settings.values["data.name"] == "csv"
     dataset, key = lab.uploaded_dataset(settings) if own_csv else (None, None)
     if dataset is not None or not own_csv:  # a bad or missing file leaves the session's runs alone
-        runs, errors = build_runs(lab.LAB, lab.race_configs(settings), dataset, key)
-        if len({run.step for run in runs.values()}) > 1:  # a racer changed or joined: a fair race restarts
-            for run in runs.values():
-                run.reset()
-            st.caption("A racer changed, so the whole race starts again from the same weights.")
+        # a racer that changes or joins restarts the whole race: a fair race is one where all are in step
+        runs, errors = build_runs(lab.LAB, lab.race_configs(settings), dataset, key, together=True)
         for label, error in errors.items():
             st.error(f"{label}: {error}")
-        transport(lab.LAB, runs)
-        live_view(lab.LAB, runs, lambda tick: lab.draw_race(runs, tick, settings.values["target"]))
+        transport(lab.LAB)
+        live_view(lab.LAB, lambda snap: lab.draw_race(snap, settings.values["target"]))

@@ -32,9 +32,9 @@ if not configs:
 runs, errors = build_runs(lab.LAB, configs, None, data_key, build=lab.builder(series))
 for label, error in errors.items():
     st.error(f"{label}: {error}")
-side = transport(lab.LAB, runs)
+side = transport(lab.LAB)
 side.caption(
     f"A fair comparison: every cell on a split sees the same {len(windows.train_starts):,} training "
     "windows in the same batches."
 )
-live_view(lab.LAB, runs, lambda tick: lab.draw_runs(runs, tick))
+live_view(lab.LAB, lab.draw_runs)

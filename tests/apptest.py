@@ -6,8 +6,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core.live import LiveWorker
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 120  # training runs inside a script run; AppTest's default of 3 s is far too short
+TIMEOUT = 120  # AppTest's default of 3 s is far too short for a page that builds a CNN
+LABS = ("grad", "opt", "img", "mt", "seq")  # each lab's session-state prefix
 
 
 def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
@@ -22,9 +25,31 @@ def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
     return at
 
 
-def click(at: AppTest, label: str) -> AppTest:
-    """Click the button with this label, rerun, and check nothing raised."""
-    next(b for b in at.button if b.label == label).click()
+def workers(at: AppTest) -> list[LiveWorker]:
+    return [at.session_state[f"{lab}:worker"] for lab in LABS if f"{lab}:worker" in at.session_state]
+
+
+def settle(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
+    """Wait until the session's workers stop training (Play trains in the background), then rerun."""
+    busy = [worker for worker in workers(at) if worker.busy]
+    if not busy:
+        return at
+    for worker in busy:
+        assert worker.wait_idle(timeout), f"{worker.name} still training after {timeout} s"
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+def runs(at: AppTest, lab: str) -> dict:
+    """The lab's runs in this session (the worker's own objects; read them once it is idle)."""
+    key = f"{lab}:worker"
+    return at.session_state[key].runs if key in at.session_state else {}
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    """Click the button with this label, rerun, let any training it started end, and check nothing raised."""
+    next(b for b in at.button if b.label == label).click()
+    at.run()
+    assert not at.exception, at.exception
+    return settle(at)

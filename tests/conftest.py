@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+
+# before core.live is imported: page tests train flat out, and a worker whose test is waiting for it
+# (asking for no snapshot meanwhile) is not taken for a closed page
+os.environ.setdefault("GP_SPEED", "max")
+os.environ.setdefault("GP_STALE_SECONDS", "600")
 
 import pytest
 import torch

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.presets import GRADIENT_PRESETS
 from tests.apptest import APP, TIMEOUT, click, open_page
+from tests.apptest import runs as lab_runs
 
 LAB = "pages/gradients.py"
 
@@ -24,7 +25,7 @@ def metrics(at: AppTest) -> list[str]:
 
 
 def runs(at: AppTest):
-    return at.session_state["grad:runs"]
+    return lab_runs(at, "grad")
 
 
 def test_home_page_lists_the_labs():

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from core import checkpoint
 from core.data import tvsets
 from tests.apptest import click, open_page
+from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_zips, good_zip, noted_zips
 from ui import images as lab
 
@@ -21,7 +22,7 @@ def open_lab(query: dict[str, str] | None = None) -> AppTest:
 
 
 def runs(at: AppTest) -> dict:
-    return at.session_state["img:runs"] if "img:runs" in at.session_state else {}  # noqa: SIM401 (no .get)
+    return lab_runs(at, "img")
 
 
 def texts(elements) -> str:

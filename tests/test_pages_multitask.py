@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import click, open_page
+from tests.apptest import runs as lab_runs
 from tests.test_pages_images import texts
 from ui import multitask as lab
 
@@ -18,7 +19,7 @@ def open_lab(query: dict[str, str] | None = None) -> AppTest:
 
 
 def runs(at: AppTest) -> dict:
-    return at.session_state["mt:runs"] if "mt:runs" in at.session_state else {}  # noqa: SIM401 (no .get)
+    return lab_runs(at, "mt")
 
 
 def charts(at: AppTest) -> str:

@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import click, open_page
+from tests.apptest import runs as lab_runs
 from ui.optimizers import PRESETS
 
 GOOD_CSV = "weight,height,animal\n" + "".join(
@@ -20,7 +21,7 @@ def open_lab(query: dict[str, str] | None = None) -> AppTest:
 
 
 def runs(at: AppTest):
-    return at.session_state["opt:runs"] if "opt:runs" in at.session_state else {}  # noqa: SIM401 (no .get)
+    return lab_runs(at, "opt")
 
 
 def test_lab_loads_with_three_racers_and_a_surface():

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import builtin_model
 from tests.apptest import click, open_page
+from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_images, odd_mode_images
 from tests.test_predict import digit_photo, refused_checkpoints
 
@@ -67,7 +68,7 @@ def test_every_bad_file_gets_its_sentence_and_the_session_keeps_its_runs_and_res
     small = {"data.name": "shapes", "data.per_class": "20", "data.size": "16", "train.steps": "50",
              "train.eval_every": "25", "a.model.channels": "4"}  # fmt: skip
     at = click(open_page("pages/images.py", small), "Play")
-    runs = dict(at.session_state["img:runs"])
+    runs = dict(lab_runs(at, "img"))
     assert runs["A"].done and runs["A"].step == 50
     at.switch_page("pages/predict.py")
     at.run()
@@ -88,7 +89,7 @@ def test_every_bad_file_gets_its_sentence_and_the_session_keeps_its_runs_and_res
         "'cmyk.jpg' is in CMYK",
     ):
         assert fragment in notes
-    assert at.session_state["img:runs"] == runs and runs["A"].step == 50  # the lab's runs, untouched
+    assert lab_runs(at, "img") == runs and runs["A"].step == 50  # the lab's runs, untouched
 
 
 def test_checkpoints_of_another_kind_are_refused_and_a_good_one_predicts():

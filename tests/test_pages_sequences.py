@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.apptest import click, open_page
+from tests.apptest import runs as lab_runs
 from ui.sequences import CONTROLS, PRESETS, preset_values
 
 FAST = {
@@ -30,7 +31,7 @@ def open_lab(query: dict[str, str] | None = None) -> AppTest:
 
 
 def runs(at: AppTest):
-    return at.session_state["seq:runs"] if "seq:runs" in at.session_state else {}  # noqa: SIM401 (no .get)
+    return lab_runs(at, "seq")
 
 
 def chart_titles(at: AppTest) -> str:

@@ -10,10 +10,12 @@ import streamlit as st
 from core import figures
 from core.config import RunConfig, from_values, to_values
 from core.diagnosis import diagnose
+from core.live import Before, RunView, Snapshot
 from core.presets import Preset
-from core.training import Run
 from ui import controls, fields
 from ui.controls import Control, ControlStore, linked_store
+from ui.live import before_lines
+from ui.runs import session_worker
 
 LAB = "grad"
 LABELS = ("A", "B")
@@ -74,7 +76,7 @@ def apply_preset(preset: Preset) -> None:
     """Callback of a preset button: settings, compare mode and runs all start fresh."""
     s = ControlStore(LAB, DEFAULTS)
     s.set(values_of(preset.a, preset.b) | {"compare": preset.b is not None})
-    st.session_state[f"{LAB}:runs"] = {}
+    session_worker(LAB).clear()
     st.session_state[f"{LAB}:preset"] = preset.name
 
 
@@ -97,7 +99,7 @@ def shared_controls(s: ControlStore, container) -> None:
 # ---- charts ----------------------------------------------------------------------------
 
 
-def scales(runs: Mapping[str, Run]) -> dict[str, tuple[float, float] | None]:
+def scales(runs: Mapping[str, RunView]) -> dict[str, tuple[float, float] | None]:
     """Shared axis ranges, so A and B are read on the same scales."""
     losses = [r.loss for run in runs.values() for r in run.records]
     losses += [e.test_loss for run in runs.values() for e in run.evals]
@@ -105,9 +107,15 @@ def scales(runs: Mapping[str, Run]) -> dict[str, tuple[float, float] | None]:
     return {"loss": figures.log_range(losses), "norm": figures.log_range(norms, pad=0.0)}
 
 
-def draw_run(run: Run, label: str, shared: Mapping, wide: bool, tick: str) -> None:
+def _train_loss(before: Before) -> tuple[list, list]:
+    return [e.step for e in before.evals], [e.train_loss for e in before.evals]
+
+
+def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapshot) -> None:
     """Status, diagnosis and every chart of one run."""
-    key = f"{label or 'single'}-{tick}"  # one key per redraw: Streamlit refuses duplicates
+    key = label or "single"
+    name = label or "A"
+    befores = [b for b in snap.befores.values() if b.label == name]
     last = next((r for r in reversed(run.records) if math.isfinite(r.grad_norm_total)), None)
     evals = run.evals[-1]
     cols = st.columns(4)
@@ -127,6 +135,8 @@ def draw_run(run: Run, label: str, shared: Mapping, wide: bool, tick: str) -> No
         title=f"Loss {label}".strip(),
         y_range=shared["loss"],
         diverged_at=run.diverged_at,
+        before=before_lines(befores, _train_loss, several=False),
+        marks={name: snap.lr_changes.get(name, ())},
     )
     norm_range = shared["norm"]
     heat = figures.grad_norm_heatmap(
@@ -166,8 +176,9 @@ def draw_run(run: Run, label: str, shared: Mapping, wide: bool, tick: str) -> No
                 st.plotly_chart(fig, key=f"{name}-{key}")
 
 
-def draw_all(runs: Mapping[str, Run], errors: Mapping[str, str], tick: str) -> None:
+def draw_all(snap: Snapshot, errors: Mapping[str, str]) -> None:
     """One run full width, or A and B in two columns on shared scales."""
+    runs = snap.runs
     shared = scales(runs)
     labels = list(runs) + [label for label in errors if label not in runs]
     columns = st.columns(len(labels)) if len(labels) > 1 else [st.container()]
@@ -178,4 +189,4 @@ def draw_all(runs: Mapping[str, Run], errors: Mapping[str, str], tick: str) -> N
             if label in errors:
                 st.error(errors[label])
                 continue
-            draw_run(runs[label], label if len(labels) > 1 else "", shared, wide=len(labels) == 1, tick=tick)
+            draw_run(runs[label], label if len(labels) > 1 else "", shared, wide=len(labels) == 1, snap=snap)

@@ -18,6 +18,7 @@ from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
 from core.errors import ConfigError
 from core.image_presets import IMAGE_PRESETS
+from core.live import Before, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
@@ -25,6 +26,8 @@ from core.vision import ImageRun, ImageRunConfig
 from ui import fields
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
+from ui.live import before_lines
+from ui.runs import session_worker
 
 LAB = "img"
 LABELS = ("A", "B")
@@ -132,7 +135,7 @@ def apply_preset(preset: Preset) -> None:
     """Callback of a preset button: settings, compare mode and runs start fresh."""
     s = ControlStore(LAB, DEFAULTS)
     s.set(values_of(preset.a, preset.b) | {"compare": preset.b is not None})
-    st.session_state[f"{LAB}:runs"] = {}
+    session_worker(LAB).clear()
     st.session_state[f"{LAB}:preset"] = preset.name
 
 
@@ -374,12 +377,14 @@ def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
             else:
                 _misclassified(run, *cell)
             name = f"cnn-{label_of_data.split(' ')[0].lower()}-step{run.step}-{label.lower()}.pt"
-            st.download_button(
-                "Download the trained model (checkpoint)",
-                data=checkpoint.to_bytes(
+            with run.reading():  # the weights as they are between two steps
+                saved = checkpoint.to_bytes(
                     run.model, run.cfg.model, run.images.image_shape, run.class_names, label_of_data,
                     report.accuracy,
-                ),
+                )  # fmt: skip
+            st.download_button(
+                "Download the trained model (checkpoint)",
+                data=saved,
                 file_name=name,
                 mime="application/octet-stream",
                 key=f"checkpoint-{label}",
@@ -425,8 +430,13 @@ def _misclassified(run: ImageRun, true: int, pred: int) -> None:
 # ---- the live view ------------------------------------------------------------------------
 
 
-def draw_live(runs: Mapping[str, ImageRun], errors: Mapping[str, str], tick: str, index: int) -> None:
+def _test_loss(before: Before) -> tuple[list, list]:
+    return [e.step for e in before.evals], [e.test_loss for e in before.evals]
+
+
+def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     """Metrics, curves and per-class bars of all runs, then each run's feature maps."""
+    runs = snap.runs
     for label, error in errors.items():
         st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
     if not runs:
@@ -449,16 +459,19 @@ def draw_live(runs: Mapping[str, ImageRun], errors: Mapping[str, str], tick: str
                 st.error(run.message)
     series = {(label if multi else ""): run.evals for label, run in runs.items()}
     left, right = st.columns(2)
-    left.plotly_chart(figures_images.image_curves(series, metric="loss"), key=f"loss-{tick}")
-    right.plotly_chart(figures_images.image_curves(series, metric="accuracy"), key=f"acc-{tick}")
+    before = before_lines(snap.befores.values(), _test_loss, several=multi)
+    loss = figures_images.image_curves(series, metric="loss", before=before, marks=snap.lr_changes)
+    left.plotly_chart(loss, key="img-loss")
+    accuracy = figures_images.image_curves(series, metric="accuracy", marks=snap.lr_changes)
+    right.plotly_chart(accuracy, key="img-acc")
     first = next(iter(runs.values()))
     reports = {(label if multi else ""): run.report for label, run in runs.items() if run.report is not None}
     left, right = st.columns(2)
     left.plotly_chart(
-        figures_images.class_bars(reports, first.class_names, metric="recall"), key=f"rec-{tick}"
+        figures_images.class_bars(reports, first.class_names, metric="recall"), key="img-recall"
     )
     right.plotly_chart(
-        figures_images.class_bars(reports, first.class_names, metric="precision"), key=f"prec-{tick}"
+        figures_images.class_bars(reports, first.class_names, metric="precision"), key="img-precision"
     )
     draw_feature_maps(runs, index)
 

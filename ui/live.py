@@ -1,105 +1,146 @@
-"""Play / Pause / Step / Reset, and the loop that trains a slice and redraws, until paused."""
+"""The live engine's page side: Play / Pause / Step / Reset and a speed, sent to the session's worker
+as commands, and a view that redraws the worker's snapshot at a steady cadence while a run plays.
+
+The page never trains: core.live.LiveWorker does, in its own thread. A redraw is an
+st.fragment that reruns every REDRAW_SECONDS while anything plays; it only reads a snapshot, so
+its cost does not slow training down, and a click reruns the page at once (nothing in the script
+run is busy training). When the runs stop, the fragment reruns the whole page once, so the
+buttons and the other tabs show the end.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
-from core.training import Status, Trainer, advance_together
-from ui.runs import session_runs
+from core.live import SPEED_LABELS, SPEEDS, Before, Snapshot
+from core.training import Status
+from ui.runs import session_worker
 
-SLICE_SECONDS = 0.5  # training time between two redraws (a redraw of 5 charts costs ~0.06 s)
+REDRAW_SECONDS = 0.4  # ~2.5 redraws a second while a run plays
 log = logging.getLogger(__name__)
 
 
-def _each(lab: str, action: Callable[[Trainer], None]) -> None:
-    for run in session_runs(lab).values():
-        action(run)
+def _speed_changed(lab: str) -> None:
+    worker, key = session_worker(lab), f"{lab}:speed"
+    if st.session_state[key] is None:  # a click on the chosen speed unselects it: keep it chosen
+        st.session_state[key] = worker.snapshot().speed
+    worker.set_speed(st.session_state[key])
 
 
-def _step(lab: str) -> None:
-    _each(lab, Trainer.pause)
-    live = [run for run in session_runs(lab).values() if not run.done]
-    if live:
-        advance_together(live, max_rounds=1, max_seconds=5.0)
-
-
-def transport(lab: str, runs: Mapping[str, Trainer]) -> Sequence:
-    """The Play, Pause, Step and Reset buttons; returns the column left beside them."""
-    playing = any(run.status is Status.PLAYING for run in runs.values())
-    all_done = bool(runs) and all(run.done for run in runs.values())
-    cols = st.columns([1, 1, 1, 1, 4])
+def transport(lab: str) -> Sequence:
+    """The Play, Pause, Step and Reset buttons and the speed; returns a container just below them."""
+    worker = session_worker(lab)
+    snap = worker.snapshot()
+    cols = st.columns([1, 1, 1, 1, 2.6], vertical_alignment="center")
     common = dict(width="stretch")
     cols[0].button(
         "Play",
         icon=":material/play_arrow:",
         type="primary",
         **common,
-        disabled=playing or all_done or not runs,
-        on_click=_each,
-        args=(lab, Trainer.play),
+        disabled=snap.playing or snap.finished or not snap.runs,
+        on_click=worker.play,
     )
     cols[1].button(
-        "Pause",
-        icon=":material/pause:",
-        **common,
-        disabled=not playing,
-        on_click=_each,
-        args=(lab, Trainer.pause),
+        "Pause", icon=":material/pause:", **common, disabled=not snap.playing, on_click=worker.pause
     )
     cols[2].button(
         "Step",
         icon=":material/skip_next:",
         **common,
-        disabled=all_done or not runs,
-        on_click=_step,
+        disabled=snap.finished or not snap.runs,
+        on_click=worker.step,
+    )
+    cols[3].button("Reset", icon=":material/restart_alt:", **common, on_click=worker.reset)
+    key = f"{lab}:speed"
+    if key not in st.session_state:
+        st.session_state[key] = snap.speed
+    cols[4].segmented_control(
+        "Speed",
+        list(SPEEDS),
+        format_func=SPEED_LABELS.get,
+        key=key,
+        on_change=_speed_changed,
         args=(lab,),
+        label_visibility="collapsed",
+        help="How fast the runs train: Normal tells a preset's story in about 20 s, Slow in a minute, "
+        "Fast in about 6 s; Flat out trains as fast as this machine can. Change it while a run plays.",
     )
-    cols[3].button(
-        "Reset", icon=":material/restart_alt:", **common, on_click=_each, args=(lab, Trainer.reset)
-    )
-    if all_done:
-        diverged = [run for run in runs.values() if run.status is Status.DIVERGED]
+    worker.set_speed(st.session_state[key] or snap.speed)
+    return st.container()
+
+
+def status_line(snap: Snapshot) -> str:
+    """Where the runs stand, and at what pace."""
+    if not snap.runs:
+        return "No run: the settings could not be built."
+    if snap.finished:
+        diverged = any(run.status is Status.DIVERGED for run in snap.runs.values())
         ended = "Stopped: a run diverged" if diverged else "Finished"
-        cols[4].caption(f"{ended}. Press **Reset** to train again from the same start.")
-    return cols[4]
+        return f"{ended}. Press **Reset** to train again from the same start."
+    steps = {label: f"step {run.step:,} of {run.cfg.train.steps:,}" for label, run in snap.runs.items()}
+    if len(set(steps.values())) == 1:
+        where = next(iter(steps.values())).capitalize()
+    else:
+        where = " · ".join(f"{label}: {text}" for label, text in steps.items())
+    if not snap.playing:
+        return f"{where} · paused"
+    pace = f"{snap.rate:.3g} steps a second" if snap.rate else "as fast as this machine trains"
+    return f"{where} · playing at {SPEED_LABELS[snap.speed]} speed ({pace})"
 
 
-def live_view(lab: str, runs: Mapping[str, Trainer], draw: Callable[[str], None]) -> None:
-    """Draw the runs, then, while any plays, train a slice and redraw, until all stop.
+def event_sentences(snap: Snapshot) -> list[str]:
+    """One sentence per run that a change of settings replaced, saying what changed and when."""
+    several = len(snap.runs) > 1
+    out = []
+    for before in snap.befores.values():
+        if before.change:
+            who = f"{before.label}: you" if several else "You"
+            out.append(
+                f"{who} changed {before.change} at step {before.step:,}, so the run started again from "
+                "step 0. The faded grey line is the run before the change."
+            )
+    if any(not before.change for before in snap.befores.values()):
+        out.append("The others started again from step 0 too, so every run stays in step (faded: before).")
+    return out
 
-    draw(tick) gets a new tick text per redraw, for unique chart keys. A click anywhere
-    on the page stops this loop at its next Streamlit call and reruns the page, so
-    Pause, a new learning rate or a preset land between two slices. When the last run
-    stops, the page reruns once to refresh its buttons. An unexpected error pauses the
-    runs and shows one sentence; the server log keeps the trace.
 
-    Measured against an st.fragment(run_every=...) driver on 2 cores with Chromium
-    beside the server: the vanishing-vs-cured preset (2 x 400 steps) finished in 10.7 s
-    with this loop and 20.7 s with the fragment, whose next tick waits on the browser.
+def before_lines(
+    befores: Iterable[Before], curve: Callable[[Before], tuple[list, list]], several: bool
+) -> dict[str, tuple[list, list]]:
+    """Chart name -> (steps, values) of each replaced run, for core.figures.with_events."""
+    return {(f"{b.label} before" if several else "before the change"): curve(b) for b in befores}
+
+
+def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
+    """Draw the worker's snapshot; while a run plays, redraw every REDRAW_SECONDS from a fresh one.
+
+    draw(snapshot) draws every chart once (fixed keys: each redraw replaces the last one). A chart
+    that cannot be drawn gives one sentence; the trace goes to the server log. An error inside
+    training comes from the worker as one sentence and leaves the runs paused.
     """
-    if problem := st.session_state.pop(f"{lab}:error", None):
-        st.error(problem)
-    slot = st.empty()
-    tick = 0
-    try:
-        with slot.container():
-            draw(str(tick))
-        while live := [run for run in runs.values() if run.status is Status.PLAYING]:
-            advance_together(live, max_rounds=10_000, max_seconds=SLICE_SECONDS)
-            tick += 1
-            with slot.container():
-                draw(str(tick))
-    except Exception:
-        log.exception("training or drawing failed")
-        message = "Something went wrong while training, so the run is paused. Try smaller settings or Reset."
-        if not any(run.status is Status.PLAYING for run in runs.values()):
-            st.error(message)  # nothing to pause: a rerun would only fail the same way again
-            return
-        _each(lab, Trainer.pause)
-        st.session_state[f"{lab}:error"] = message
-        st.rerun()
-    if tick:
-        st.rerun()
+    worker = session_worker(lab)
+    run_every = REDRAW_SECONDS if worker.snapshot().playing else None
+
+    @st.fragment(run_every=run_every)
+    def live() -> None:
+        snap = worker.snapshot()
+        st.caption(status_line(snap))
+        if snap.error:
+            st.error(snap.error)
+        if snap.note:
+            st.info(snap.note)
+        for sentence in event_sentences(snap):
+            st.caption(sentence)
+        try:
+            draw(snap)
+        except Exception:
+            log.exception("could not draw the %s runs", lab)
+            st.error("These runs could not be drawn; press Reset or choose other settings.")
+        if run_every and not snap.playing:
+            st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
+
+    live()

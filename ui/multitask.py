@@ -14,6 +14,7 @@ from core import mosaic
 from core.config import to_values
 from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
+from core.live import Before, Snapshot
 from core.multitask import figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
@@ -25,6 +26,8 @@ from core.registry import OPTIMIZERS
 from ui import fields
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
+from ui.live import before_lines
+from ui.runs import session_worker
 
 LAB = "mt"
 PRESETS = MULTITASK_PRESETS
@@ -99,7 +102,7 @@ def store() -> ControlStore:
 def apply_preset(preset: Preset) -> None:
     """Callback of a preset button: A and B side by side, runs start fresh; sweeps are kept."""
     ControlStore(LAB, DEFAULTS).set(values_of(preset.a, preset.b) | {"compare": True})
-    st.session_state[f"{LAB}:runs"] = {}
+    session_worker(LAB).clear()
     st.session_state[f"{LAB}:preset"] = preset.name
 
 
@@ -262,7 +265,12 @@ def equation(run: MultiTaskRun) -> str:
     return f"Step {r.step}: total = {' + '.join(terms)} = {parts} = **{r.total:.4g}**"
 
 
-def draw_live(runs: Mapping[str, MultiTaskRun], errors: Mapping[str, str], tick: str) -> None:
+def _total(before: Before) -> tuple[list, list]:
+    return [r.step for r in before.records], [r.total for r in before.records]
+
+
+def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
+    runs = snap.runs
     for label, error in errors.items():
         st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
     if not runs:
@@ -296,7 +304,8 @@ def draw_live(runs: Mapping[str, MultiTaskRun], errors: Mapping[str, str], tick:
     records = {label: run.records for label, run in runs.items()}
     evals = {label: run.evals for label, run in runs.items()}
     chance = {t: v for run in runs.values() for t, v in run.chance().items()}
-    charts = [("parts", figures.loss_parts(records))]
+    before = before_lines(snap.befores.values(), _total, several=True)
+    charts = [("parts", figures.loss_parts(records, before=before, marks=snap.lr_changes))]
     if any(not TASKS[t].regression for t in chance):
         charts.append(("scores", figures.task_scores(evals, chance)))
     if angle := {label: e for label, e in evals.items() if "angle" in runs[label].tasks}:
@@ -304,7 +313,7 @@ def draw_live(runs: Mapping[str, MultiTaskRun], errors: Mapping[str, str], tick:
     for i, (name, fig) in enumerate(charts):
         if i % 2 == 0:
             row = st.columns(2)
-        row[i % 2].plotly_chart(fig, key=f"mt-{name}-{tick}")
+        row[i % 2].plotly_chart(fig, key=f"mt-{name}")
 
 
 def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:

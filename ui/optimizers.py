@@ -16,12 +16,14 @@ from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError
+from core.live import Before, Snapshot
 from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.race import MAX_RACERS, describe, results_table
 from core.registry import DATASETS, OPTIMIZERS
-from core.training import Run
 from ui import fields
 from ui.controls import Control, ControlStore, linked_store
+from ui.live import before_lines
+from ui.runs import session_worker
 
 LAB = "opt"
 log = logging.getLogger(__name__)
@@ -144,7 +146,7 @@ PRESETS = {
 def apply_preset(preset: LabPreset) -> None:
     s = ControlStore(LAB, DEFAULTS)
     s.set(DEFAULTS | dict(preset.values))
-    st.session_state[f"{LAB}:runs"] = {}
+    session_worker(LAB).clear()
     st.session_state[f"{LAB}:preset"] = preset.name
 
 
@@ -197,22 +199,29 @@ def _class_counts(dataset: Dataset) -> dict[str, int]:
 # ---- charts ------------------------------------------------------------------------------
 
 
-def draw_race(runs: Mapping[str, Run], tick: str, target: float) -> None:
+def _train_loss(before: Before) -> tuple[list, list]:
+    return [e.step for e in before.evals], [e.train_loss for e in before.evals]
+
+
+def draw_race(snap: Snapshot, target: float) -> None:
     """Loss and accuracy of every racer, their decision boundaries, and the results table."""
+    runs = snap.runs
     if not runs:
         return
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
-    left.plotly_chart(figures.race_curves(evals, metric="loss"), key=f"race-loss-{tick}")
-    right.plotly_chart(figures.race_curves(evals, metric="accuracy"), key=f"race-acc-{tick}")
+    before = before_lines(snap.befores.values(), _train_loss, several=True)
+    loss = figures.race_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
+    left.plotly_chart(loss, key="race-loss")
+    right.plotly_chart(figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), key="race-acc")
     first = next(iter(runs.values()))
     if first.data.n_features == 2 and first.data.n_classes == 2:
         panels = {label: run.predict_grid(resolution=40) for label, run in runs.items()}
         test = first.data.x_test.cpu().numpy(), first.data.y_test.cpu().numpy()
-        st.plotly_chart(figures.boundary_grid(panels, *test), key=f"race-boundaries-{tick}")
-    table = pd.DataFrame(results_table(runs, target))
+        st.plotly_chart(figures.boundary_grid(panels, *test), key="race-boundaries")
+    table = pd.DataFrame(results_table(runs, target, snap.lr_changes))
     st.dataframe(
-        table, hide_index=True, key=f"race-table-{tick}",
+        table, hide_index=True, key="race-table",
         column_config={"train loss": st.column_config.NumberColumn(format="%.4f"),
                        "test loss": st.column_config.NumberColumn(format="%.4f"),
                        "test accuracy": st.column_config.NumberColumn(format="percent")},
@@ -220,7 +229,7 @@ def draw_race(runs: Mapping[str, Run], tick: str, target: float) -> None:
     if all(run.done for run in runs.values()):
         st.download_button(
             "Download the table (CSV)", table.to_csv(index=False).encode(), "race.csv", "text/csv",
-            key=f"race-download-{tick}", icon=":material/download:",
+            key="race-download", icon=":material/download:",
         )  # fmt: skip
 
 

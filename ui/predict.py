@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import logging
@@ -39,7 +40,9 @@ def _lab_predictor(label: str, run) -> predict.Predictor:
     data = IMAGE_DATASETS.get(name).label if name in IMAGE_DATASETS else name
     accuracy = run.report.accuracy if run.report is not None and run.report.step > 0 else None
     source = f"Images lab, configuration {label} ({data}, step {run.step})"
-    return predict.Predictor(run.model, run.images.image_shape, run.class_names, source, accuracy)
+    with run.reading():  # a copy of the weights between two steps: the lab's worker may still train
+        model = copy.deepcopy(run.model)
+    return predict.Predictor(model, run.images.image_shape, run.class_names, source, accuracy)
 
 
 def _builtin() -> predict.Predictor:

@@ -14,6 +14,7 @@ from core import figures_sequences as figs
 from core.data.series import SERIES, Series, SeriesConfig, series_from_frame, timestamp_columns
 from core.data.tabular import CsvError, read_csv
 from core.errors import ConfigError
+from core.live import Before, Snapshot
 from core.sequences.compare import honest_run, lab_configs, results_rows, verdict
 from core.sequences.config import SPLITS, SeqConfig, seq_config, seq_values
 from core.sequences.models import CELLS
@@ -22,6 +23,8 @@ from core.sequences.run import Forecast, SeqRun
 from core.sequences.windows import Windows, make_windows
 from ui import fields
 from ui.controls import Control, ControlStore, linked_store
+from ui.live import before_lines
+from ui.runs import session_worker
 
 LAB = "seq"
 log = logging.getLogger(__name__)
@@ -84,7 +87,7 @@ def store() -> ControlStore:
 def apply_preset(preset: SeqPreset) -> None:
     s = ControlStore(LAB, DEFAULTS)
     s.set(DEFAULTS | preset_values(preset))
-    st.session_state[f"{LAB}:runs"] = {}
+    session_worker(LAB).clear()
     st.session_state[f"{LAB}:preset"] = preset.name
 
 
@@ -200,22 +203,27 @@ def builder(series: Series) -> Callable[[SeqConfig], SeqRun]:
 # ---- charts ----------------------------------------------------------------------------------
 
 
-def draw_runs(runs: Mapping[str, SeqRun], tick: str) -> None:
+def draw_runs(snap: Snapshot) -> None:
     """The results table, the forecasts, the MSE curves and the input-gradient profiles.
 
     A chart that cannot be drawn gives one sentence and the trace goes to the log; raising here
     would make the live loop rerun the page into the same error again and again.
     """
-    if not runs:
+    if not snap.runs:
         return
     try:
-        _draw_runs(runs, tick)
+        _draw_runs(snap)
     except Exception:
         log.exception("could not draw the runs")
         st.error("These runs could not be drawn; press Reset or choose other settings.")
 
 
-def _draw_runs(runs: Mapping[str, SeqRun], tick: str) -> None:
+def _test_mse(before: Before) -> tuple[list, list]:
+    return [e.step for e in before.evals], [e.test_mse for e in before.evals]
+
+
+def _draw_runs(snap: Snapshot) -> None:
+    runs = snap.runs
     first = next(iter(runs.values()))
     unit = first.series.unit
     table = pd.DataFrame(results_rows(runs))
@@ -225,7 +233,7 @@ def _draw_runs(runs: Mapping[str, SeqRun], tick: str) -> None:
         na_rep="—",
     )
     st.dataframe(
-        shown, hide_index=True, key=f"seq-table-{tick}",
+        shown, hide_index=True, key="seq-table",
         column_config={"test RMSE": st.column_config.Column(f"test RMSE ({unit})" if unit else None)},
     )  # fmt: skip
     st.caption(
@@ -233,20 +241,22 @@ def _draw_runs(runs: Mapping[str, SeqRun], tick: str) -> None:
         + ". MSE in normalised units: 1 is as bad as always guessing the training mean."
     )
     forecasts = {label: run.forecast() for label, run in runs.items()}
-    st.plotly_chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key=f"seq-multi-{tick}")
+    st.plotly_chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key="seq-multi")
     st.caption(
         long_forecast_caption(forecasts, "the day before" if first.series.season else "the stretch before")
     )
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
-    left.plotly_chart(figs.mse_curves(evals, honest_run(runs).baselines), key=f"seq-mse-{tick}")
+    before = before_lines(snap.befores.values(), _test_mse, several=True)
+    mse = figs.mse_curves(evals, honest_run(runs).baselines, before=before, marks=snap.lr_changes)
+    left.plotly_chart(mse, key="seq-mse")
     grads = {label: run.evals[-1].input_grads for label, run in runs.items()}
-    right.plotly_chart(figs.input_gradient_chart(grads), key=f"seq-grads-{tick}")
+    right.plotly_chart(figs.input_gradient_chart(grads), key="seq-grads")
     if any(g == 0 for profile in grads.values() for g in profile):
         right.caption(
             "Gradients that underflow to exactly 0 (below float32's smallest number) are not drawn."
         )
-    st.plotly_chart(figs.forecast_chart(forecasts, kind="one_step", unit=unit), key=f"seq-one-{tick}")
+    st.plotly_chart(figs.forecast_chart(forecasts, kind="one_step", unit=unit), key="seq-one")
 
 
 def long_forecast_caption(forecasts: Mapping[str, Forecast], naive: str) -> str:

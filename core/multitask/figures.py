@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, log_axis, log_range
+from core.figures import PALETTE, _layout, log_axis, log_range, with_events
 from core.multitask.models import TASKS
 from core.multitask.run import MTEvalRecord, MTStepRecord
 from core.multitask.sweep import Sweep
@@ -33,8 +33,11 @@ def _name(label: str, what: str) -> str:
     return f"{label}: {what}" if label else what
 
 
-def loss_parts(series: Mapping[str, Sequence[MTStepRecord]]) -> go.Figure:
-    """Each run's total training loss (thick) and its weighted parts (thin, one dash per task), log axis."""
+def loss_parts(
+    series: Mapping[str, Sequence[MTStepRecord]], before: Mapping | None = None, marks: Mapping | None = None
+) -> go.Figure:
+    """Each run's total training loss (thick) and its weighted parts (thin, one dash per task), log axis;
+    `before` and `marks` as in core.figures.with_events."""
     data, values = [], []
     for i, (label, records) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
@@ -61,7 +64,7 @@ def loss_parts(series: Mapping[str, Sequence[MTStepRecord]]) -> go.Figure:
         yaxis=log_axis(log_range(values), "loss (log scale)"),
         legend=dict(orientation="h", y=-0.25),
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
 
 
 def _chance_line(y: float, text: str, last: int) -> dict:

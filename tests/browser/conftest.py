@@ -10,6 +10,7 @@ any test here that would be reported as skipped is reported as failed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -104,9 +105,24 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
+@dataclasses.dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (from /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.fixture(scope="session")
-def app_url(artifacts: Path) -> Iterator[str]:
-    """Base URL of `streamlit run app.py` on a free port; the server stops after the session."""
+def app_server(artifacts: Path) -> Iterator[Server]:
+    """`streamlit run app.py` on a free port; the server stops after the session.
+
+    Runs train flat out unless a test picks a speed (GP_SPEED=max), and a page that stops asking
+    for redraws is taken for closed after 6 s (GP_STALE_SECONDS), as in production.
+    """
     port = _free_port()
     cmd = [
         sys.executable,
@@ -126,7 +142,7 @@ def app_url(artifacts: Path) -> Iterator[str]:
         "none",
     ]
     log_path = artifacts / "streamlit-server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GP_SPEED="max", GP_STALE_SECONDS="6")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd,
@@ -149,9 +165,14 @@ def app_url(artifacts: Path) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"streamlit did not answer /_stcore/health within {HEALTH_TIMEOUT_S:.0f} s")
                 time.sleep(0.5)
-            yield base
+            yield Server(base, proc.pid)
         finally:
             _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def app_url(app_server: Server) -> str:
+    return app_server.url
 
 
 @pytest.fixture(scope="session")

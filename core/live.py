@@ -1,0 +1,424 @@
+"""The live engine: one worker thread per session's lab alone steps its runs; the page sends it
+commands and draws snapshots.
+
+Why a worker: Streamlit may start a page's next script run while the last one is still running,
+so runs stepped inside script runs were stepped by two threads at once (autograd then fails on
+weights changed in place), and Pause had to wait for a training slice to end. Here the page never
+trains: Play, Pause, Step, Reset, a new learning rate and a speed are method calls with plain
+arguments that take the worker's lock, which the worker holds only for one round of steps (one
+step of every playing run). So a command lands before the next step, and A and B stay in step.
+
+What the page reads is a `Snapshot`: every run's records copied at one instant, plus the
+events of the session (learning-rate changes, the runs a change replaced). Code that must touch a
+model (a decision grid, feature maps, a forecast) goes through `RunView`, which takes the same
+lock, so a model is never read half-updated.
+
+Nobody watching, nothing training: every snapshot is a sign of life; a worker that has not been
+asked for one in `stale_seconds` pauses its runs and its thread ends (a closed tab, another page).
+A worker with nothing to do has no thread at all; dropping the worker frees its runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import inspect
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from core.config import to_values
+from core.errors import ConfigError
+from core.training import Status, Trainer
+
+log = logging.getLogger(__name__)
+
+# speed -> seconds a whole run takes at that pace (None: as fast as the machine trains). Each lab's
+# presets are 100-800 steps long, so "normal" tells a preset's story in about 20 s whatever its
+# length, at 5-40 steps a second, and the page redraws ~2.5 times a second meanwhile.
+SPEEDS: dict[str, float | None] = {"slow": 60.0, "normal": 20.0, "fast": 6.0, "max": None}
+SPEED_LABELS = {"slow": "Slow", "normal": "Normal", "fast": "Fast", "max": "Flat out"}
+DEFAULT_SPEED = os.environ.get("GP_SPEED", "normal")  # tests and benchmarks use "max"
+STALE_SECONDS = float(os.environ.get("GP_STALE_SECONDS", "6"))  # the page asks every 0.4 s while playing
+TRAINING_FAILED = (
+    "Something went wrong while training, so the runs are paused. Try smaller settings or Reset."
+)
+AWAY = "Paused while nobody was watching this page; press Play to go on."
+
+
+@dataclasses.dataclass(frozen=True)
+class LrChange:
+    """A learning rate changed mid-run: from `step + 1` on, the run uses `new`."""
+
+    step: int
+    old: float
+    new: float
+
+    @property
+    def text(self) -> str:
+        return f"lr {self.old:g} → {self.new:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Before:
+    """A run that a change of settings replaced: its curves stay on the charts as a faded line."""
+
+    label: str
+    step: int  # how far it had trained
+    change: str  # e.g. "depth 4 → 6, activation relu → tanh"; "" if it restarted only to stay in step
+    records: tuple
+    evals: tuple
+
+
+def describe_change(old, new) -> str:
+    """The settings that differ between two configs, as "name old → new" (learning rate included)."""
+    a, b = to_values(old), to_values(new)
+    parts = [
+        f"{key.split('.')[-1].replace('_', ' ')} {a[key]} → {b.get(key)}" for key in a if a[key] != b.get(key)
+    ]
+    return ", ".join(parts) or "the data"
+
+
+def only_lr_differs(a, b) -> bool:
+    """True when two run configs differ in nothing but the learning rate."""
+    return dataclasses.replace(a, optim=dataclasses.replace(a.optim, lr=b.optim.lr)) == b
+
+
+class RunView:
+    """A run as the page draws it: records and status copied at one instant, plain data; any other
+    attribute read through, and any method called under the worker's lock (it may touch the model)."""
+
+    def __init__(self, run: Trainer, worker: LiveWorker):
+        self._run, self._worker = run, worker
+        self.records = list(run.records)
+        self.evals = list(run.evals)
+        self.status = run.status
+        self.diverged_at = run.diverged_at
+        self.cfg = run.cfg
+        self.step = len(self.records)
+
+    @property
+    def done(self) -> bool:
+        return self.status in (Status.FINISHED, Status.DIVERGED)
+
+    message = Trainer.message
+
+    def reading(self) -> contextlib.AbstractContextManager:
+        """`with view.reading():` keeps the worker off this run while the caller reads its model."""
+        return self._worker.hold()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._run, name)
+        if not inspect.ismethod(value):
+            return value
+
+        @functools.wraps(value)
+        def locked(*args, **kwargs):
+            with self._worker.hold():
+                return value(*args, **kwargs)
+
+        return locked
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """What the page draws: the runs at one instant and the session's events, all plain data."""
+
+    runs: dict[str, RunView]
+    playing: bool
+    speed: str
+    rate: float | None  # rounds (one step of each run) a second at this speed; None: no limit
+    lr_changes: dict[str, tuple[LrChange, ...]]
+    befores: dict[str, Before]
+    error: str | None  # one sentence when training failed
+    note: str | None  # one sentence when the worker paused by itself
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.runs) and all(run.done for run in self.runs.values())
+
+
+class LiveWorker:
+    """The one thread that steps a session's runs for one lab; its public methods are the commands."""
+
+    def __init__(self, name: str = "lab", stale_seconds: float = STALE_SECONDS):
+        self.name = name
+        self.stale_seconds = stale_seconds
+        self.lock = threading.RLock()  # held for one round of steps, and by every command and read
+        self._runs: dict[str, Trainer] = {}
+        self._lr_changes: dict[str, list[LrChange]] = {}
+        self._befores: dict[str, Before] = {}
+        self._data_key: object = None
+        self._speed = DEFAULT_SPEED if DEFAULT_SPEED in SPEEDS else "normal"
+        self._error: str | None = None
+        self._note: str | None = None
+        self._pending_steps = 0
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()  # cuts a paced wait short when a command arrives
+        self._waiting = 0  # page threads waiting for the lock: the worker yields to them between rounds
+        self._count = threading.Lock()  # guards _waiting
+        self._tickets = itertools.count(1)  # sync calls in the order they began
+        self._installed = 0  # the ticket of the sync whose runs are installed
+        self._seen = time.monotonic()
+        self.rounds = 0  # rounds trained since the worker was made (for benchmarks)
+
+    # ---- commands -----------------------------------------------------------------------
+
+    def play(self) -> None:
+        with self.hold():
+            self._error = self._note = None
+            self._seen = time.monotonic()
+            for run in self._runs.values():
+                run.play()
+            self._ensure_thread()
+
+    def pause(self) -> None:
+        """Lands before the next step: the worker checks the runs' status at every round."""
+        with self.hold():
+            self._pending_steps = 0
+            for run in self._runs.values():
+                run.pause()
+            self._wake.set()
+
+    def step(self, wait: float = 10.0) -> None:
+        """Pause, then one step of every unfinished run, trained by the worker; waits for it."""
+        with self.hold():
+            for run in self._runs.values():
+                run.pause()
+            self._error = self._note = None
+            self._seen = time.monotonic()
+            self._pending_steps += 1
+            self._ensure_thread()
+            thread = self._thread
+        if thread is not None:
+            thread.join(wait)
+
+    def reset(self) -> None:
+        """Every run back to step 0, same weights and batches; its learning-rate marks go too."""
+        with self.hold():
+            self._pending_steps = 0
+            self._error = self._note = None
+            for run in self._runs.values():
+                run.reset()
+            self._lr_changes.clear()
+            self._wake.set()
+
+    def set_speed(self, speed: str) -> None:
+        if speed not in SPEEDS:
+            raise ValueError(f"unknown speed {speed!r}; choose from {', '.join(SPEEDS)}")
+        with self.hold():
+            if speed != self._speed:
+                self._speed = speed
+                self._wake.set()
+
+    def set_lr(self, label: str, lr: float) -> None:
+        """A new learning rate from the next step on, marked at the step where it changed."""
+        with self.hold():
+            run = self._runs[label]
+            if lr == run.chosen_lr:
+                return
+            if run.step:
+                self._lr_changes.setdefault(label, []).append(LrChange(run.step, run.chosen_lr, lr))
+            run.set_lr(lr)
+
+    def clear(self) -> None:
+        """Forget every run and event (a preset starts fresh)."""
+        with self.hold():
+            self._runs.clear()
+            self._lr_changes.clear()
+            self._befores.clear()
+            self._error = self._note = None
+            self._pending_steps = 0
+            self._wake.set()
+
+    def sync(
+        self,
+        configs: Mapping[str, Any],
+        build: Callable[[Any], Trainer],
+        data_key: object = None,
+        together: bool = False,
+    ) -> dict[str, str]:
+        """Make the runs match label -> config; returns label -> sentence for configs that cannot run.
+
+        A new learning rate goes on from the current step (an lr mark). Any other change builds a new
+        run that keeps playing if the old one was, and keeps the old one as a `Before`. A new
+        `data_key` (another uploaded file) rebuilds every run. `together` (a race): when any run is
+        rebuilt, every other one starts again from step 0 too, so all stay in step.
+        """
+        ticket = next(self._tickets)
+        with self.hold():
+            current = dict(self._runs)
+            new_data = data_key != self._data_key
+        wanted = {}  # label -> config of a run to build
+        for label, cfg in configs.items():
+            run = current.get(label)
+            if new_data or run is None or not only_lr_differs(run.cfg, cfg):
+                wanted[label] = cfg
+        errors: dict[str, str] = {}
+        built: dict[str, Trainer] = {}
+        for label, cfg in wanted.items():  # outside the lock: building takes time, training goes on
+            try:
+                built[label] = build(cfg)
+            except ConfigError as err:
+                errors[label] = str(err)
+        with self.hold():
+            if ticket < self._installed:  # a later script run of this page already installed its runs
+                return errors
+            self._installed = ticket
+            self._data_key = data_key
+            runs = {}
+            restart = together and bool(wanted.keys() | (self._runs.keys() - configs.keys()))
+            for label, cfg in configs.items():
+                old = self._runs.get(label)
+                if label in built:
+                    runs[label] = self._replace(label, old, built[label])
+                elif label in errors:
+                    self._lr_changes.pop(label, None)
+                else:
+                    self.set_lr(label, cfg.optim.lr)
+                    if restart and old.step:
+                        self._befores[label] = Before(
+                            label, old.step, "", tuple(old.records), tuple(old.evals)
+                        )
+                        self._lr_changes.pop(label, None)
+                        playing = old.status is Status.PLAYING
+                        old.reset()
+                        if playing:
+                            old.play()
+                    runs[label] = old
+            for label in self._befores.keys() - configs.keys():
+                del self._befores[label]
+            self._runs = runs
+            if any(run.status is Status.PLAYING for run in runs.values()):
+                self._ensure_thread()
+        return errors
+
+    def _replace(self, label: str, old: Trainer | None, new: Trainer) -> Trainer:
+        """Install a newly built run in place of old (called under the lock)."""
+        self._lr_changes.pop(label, None)
+        if old is not None and old.step:
+            change = describe_change(old.cfg, new.cfg)
+            self._befores[label] = Before(label, old.step, change, tuple(old.records), tuple(old.evals))
+            if old.status is Status.PLAYING:
+                new.play()
+        return new
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def snapshot(self, watching: bool = True) -> Snapshot:
+        """The runs and events at one instant; asked by the page that shows them, a sign of life."""
+        if watching:
+            self._seen = time.monotonic()  # before waiting for the lock: a slow round is no sign of absence
+        with self.hold():
+            return Snapshot(
+                runs={label: RunView(run, self) for label, run in self._runs.items()},
+                playing=self._playing(),
+                speed=self._speed,
+                rate=self._rate(),
+                lr_changes={label: tuple(c) for label, c in self._lr_changes.items() if c},
+                befores=dict(self._befores),
+                error=self._error,
+                note=self._note,
+            )
+
+    @property
+    def runs(self) -> dict[str, Trainer]:
+        """The runs themselves, for tests and benchmarks: read them only while the worker is idle."""
+        with self.hold():
+            return dict(self._runs)
+
+    @property
+    def busy(self) -> bool:
+        """True while the worker's thread lives (playing, or a step under way)."""
+        return self._thread is not None
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing plays (finished, paused or diverged); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while (thread := self._thread) is not None:
+            thread.join(min(0.05, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() >= deadline:
+                return self._thread is None
+        return True
+
+    # ---- the worker thread ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def hold(self):
+        """The worker's lock, taken by a page thread: the worker sees it waiting and yields to it
+        between rounds (Python's locks are not fair: a worker flat out would take it straight back)."""
+        with self._count:
+            self._waiting += 1
+        try:
+            with self.lock:
+                yield self
+        finally:
+            with self._count:
+                self._waiting -= 1
+
+    def _playing(self) -> bool:
+        return any(run.status is Status.PLAYING for run in self._runs.values())
+
+    def _rate(self) -> float | None:
+        seconds = SPEEDS[self._speed]
+        if seconds is None or not self._runs:
+            return None
+        return max(run.cfg.train.steps for run in self._runs.values()) / seconds
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None and (self._playing() or self._pending_steps):
+            self._thread = threading.Thread(target=self._loop, name=f"gp-live-{self.name}", daemon=True)
+            self._thread.start()
+
+    def _round(self) -> tuple[bool, bool]:
+        """One step of every run that should move; (worked, stepping). Runs under the lock."""
+        if self._playing() and time.monotonic() - self._seen > self.stale_seconds:
+            for run in self._runs.values():
+                run.pause()
+            self._note = AWAY
+        stepping = not self._playing() and self._pending_steps > 0
+        live = [
+            run
+            for run in self._runs.values()
+            if (run.status is Status.PLAYING) or (stepping and not run.done)
+        ]
+        if not live:
+            return False, stepping
+        if stepping:
+            self._pending_steps -= 1
+        for run in live:
+            run.advance(1, max_seconds=math.inf)
+        self.rounds += 1
+        return True, stepping
+
+    def _loop(self) -> None:
+        next_at = time.monotonic()
+        while True:
+            self._wake.clear()
+            with self.lock:
+                try:
+                    worked, stepping = self._round()
+                except Exception:  # the trace goes to the log; the page shows one sentence
+                    log.exception("training failed in the %s worker", self.name)
+                    for run in self._runs.values():
+                        run.pause()
+                    self._error = TRAINING_FAILED
+                    worked = stepping = False
+                if not worked:
+                    self._thread = None
+                    self._pending_steps = 0
+                    return
+                rate = None if stepping else self._rate()
+            now = time.monotonic()
+            if rate:
+                next_at = max(next_at + 1.0 / rate, now - 0.25)  # a late round is not paid back in a burst
+            if rate and next_at > now:
+                self._wake.wait(next_at - now)
+            elif self._waiting:
+                time.sleep(0.0005)  # hand the lock to a waiting page before the next round

@@ -1,0 +1,119 @@
+"""The live engine in a real browser, used the way a class uses it: clicks and slider moves while a run
+plays, Pause in front of the room, two students at once, and a tab closed mid-run."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_gradients_browser import assert_no_stack_trace, open_page, sidebar_widget
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=60_000)
+
+HEAVY = "/gradients?train.steps=3000&a.model.depth=20&a.model.width=256&train.batch_size=256"
+LONG = "/gradients?train.steps=3000&a.model.depth=3&a.model.width=16"  # light: it plays for minutes
+STATUS = re.compile(r"^(Step [\d,]+ of [\d,]+|[AB]: step)")
+PROJECTOR = {"width": 1366, "height": 768}
+
+
+def status(page: Page) -> str:
+    """The live status line: "Step 812 of 3,000 · playing at Normal speed (...)"."""
+    return page.get_by_test_id("stCaptionContainer").filter(has_text=STATUS).first.inner_text()
+
+
+def step_of(page: Page) -> int:
+    return int(re.search(r"Step ([\d,]+) of", status(page)).group(1).replace(",", ""))
+
+
+def wait_step_above(page: Page, step: int, timeout_s: float = 60) -> int:
+    deadline = time.monotonic() + timeout_s
+    while (now := step_of(page)) <= step:
+        assert time.monotonic() < deadline, f"still at step {now}, waiting for more than {step}"
+        page.wait_for_timeout(100)
+    return now
+
+
+def choose_speed(page: Page, name: str) -> None:
+    page.get_by_test_id("stButtonGroup").get_by_text(name, exact=True).click()
+    page.wait_for_timeout(300)
+
+
+def press(page: Page, slider_label: str, key: str, times: int, gap_ms: int) -> None:
+    """Focus a sidebar slider's thumb and press a key on it, as a student would with the arrows."""
+    thumb = sidebar_widget(page, "stSlider", slider_label).get_by_role("slider")
+    thumb.focus()
+    for _ in range(times):
+        thumb.press(key)
+        page.wait_for_timeout(gap_ms)
+
+
+def pause_and_check_it_stops(page: Page) -> int:
+    """Click Pause; the step counter must stop within 1 s and stay there."""
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_timeout(1000)
+    stopped = step_of(page)
+    page.wait_for_timeout(2000)
+    assert step_of(page) == stopped, "training went on after Pause"
+    expect(page.get_by_test_id("stCaptionContainer").filter(has_text="· paused")).to_be_visible()
+    return stopped
+
+
+def test_slider_moves_and_pause_during_a_heavy_run(new_page, app_url: str, artifacts: Path) -> None:
+    page = new_page()
+    page.set_viewport_size(PROJECTOR)
+    open_page(page, app_url + HEAVY)
+    choose_speed(page, "Normal")
+    page.get_by_role("button", name="Play").click()
+    wait_step_above(page, 10)
+
+    press(page, "Learning rate", "ArrowRight", times=10, gap_ms=250)  # 10 new learning rates mid-run
+    started = step_of(page)
+    wait_step_above(page, started + 5)  # it keeps going
+    expect(page.get_by_text("Something went wrong")).to_have_count(0)
+    expect(page.locator(".annotation-text").filter(has_text="lr 0.01 →").first).to_be_attached()
+    page.screenshot(path=str(artifacts / "live-lr-marks.png"))
+    pause_and_check_it_stops(page)
+
+    page.get_by_role("button", name="Play").click()
+    wait_step_above(page, step_of(page) + 3)
+    press(page, "Hidden layers", "ArrowLeft", times=1, gap_ms=0)  # depth 20 -> 19 while it plays
+    sentence = page.get_by_test_id("stCaptionContainer").filter(has_text="You changed depth 20 → 19 at step")
+    expect(sentence).to_be_visible()
+    expect(page.locator(".legendtext").filter(has_text="before the change").first).to_be_attached()
+    wait_step_above(page, 3)  # the new run plays on from step 0
+    page.screenshot(path=str(artifacts / "live-before-line.png"))
+    pause_and_check_it_stops(page)
+    assert_no_stack_trace(page)
+
+
+def test_two_students_and_a_closed_tab(new_page, app_server, artifacts: Path) -> None:
+    """One student's clicks never reach another's run; a closed tab stops training within seconds."""
+    first, second = new_page(), new_page()
+    for page in (first, second):
+        open_page(page, app_server.url + LONG)
+        choose_speed(page, "Normal")
+    for page in (first, second):
+        page.get_by_role("button", name="Play").click()
+    for page in (first, second):
+        wait_step_above(page, 20)
+
+    press(first, "Learning rate", "ArrowRight", times=3, gap_ms=300)
+    expect(first.locator(".annotation-text").filter(has_text="lr 0.01 →").first).to_be_attached()
+    at = step_of(second)
+    wait_step_above(second, at + 10)  # the other student's run went on, untouched
+    assert second.locator(".annotation-text").filter(has_text="lr").count() == 0
+    second.screenshot(path=str(artifacts / "live-second-student.png"))
+
+    first.context.close()  # the first student closes the tab mid-run
+    pause_and_check_it_stops(second)
+    time.sleep(8)  # longer than GP_STALE_SECONDS: the closed page's worker has paused by now
+    used = app_server.cpu_seconds()
+    time.sleep(3)
+    idle = app_server.cpu_seconds() - used
+    assert idle < 0.6, f"the server used {idle:.2f} CPU s in 3 s with every run paused or closed"
+    assert_no_stack_trace(second)

@@ -1,0 +1,272 @@
+"""The live worker: one thread steps the runs; commands from any thread land between two steps."""
+
+from __future__ import annotations
+
+import gc
+import math
+import threading
+import time
+import weakref
+
+import pytest
+
+from core.live import AWAY, TRAINING_FAILED, LiveWorker, describe_change
+from core.training import Run, Status
+from tests.conftest import with_changes
+
+
+@pytest.fixture
+def make(xor_data):
+    """Factory of a worker holding label -> an MLP run of the given configs, flat out."""
+
+    def build(configs, stale_seconds=600.0, speed="max", **sync):
+        worker = LiveWorker("test", stale_seconds=stale_seconds)
+        worker.set_speed(speed)
+        assert worker.sync(configs, lambda cfg: Run(cfg, xor_data), **sync) == {}
+        return worker
+
+    return build
+
+
+def long_cfg(tiny_cfg, steps=3000):
+    return with_changes(tiny_cfg, train=dict(steps=steps, probe_every=10, eval_every=50))
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def consistent(run) -> None:
+    """One record per step, steps 1, 2, 3, ... in order; evaluations in order too."""
+    assert [r.step for r in run.records] == list(range(1, run.step + 1))
+    steps = [e.step for e in run.evals]
+    assert steps == sorted(set(steps))
+
+
+def test_play_trains_in_the_background_to_the_end(make, tiny_cfg):
+    worker = make({"A": tiny_cfg})
+    worker.play()
+    assert worker.wait_idle(30)
+    snap = worker.snapshot()
+    assert snap.finished and not snap.playing and not worker.busy
+    assert snap.runs["A"].step == tiny_cfg.train.steps
+    consistent(worker.runs["A"])
+
+
+def test_pause_lands_before_the_next_step(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)})
+    for _ in range(20):
+        worker.play()
+        wait_for(lambda: worker.snapshot().runs["A"].step > 0)
+        worker.pause()
+        stopped = worker.snapshot().runs["A"].step
+        assert worker.wait_idle(5)
+        assert worker.snapshot().runs["A"].step == stopped  # not one step after Pause returned
+        assert worker.snapshot().runs["A"].status is Status.PAUSED
+
+
+def test_commands_from_many_threads_never_break_a_run(make, tiny_cfg):
+    """What fast reruns of many clicks do: play, pause, step, set_lr, reset, speed, all at once."""
+    cfg = long_cfg(tiny_cfg)
+    worker = make({"A": cfg, "B": with_changes(cfg, optim=dict(name="adam", lr=0.01))})
+    errors = []
+
+    def click(seed: int) -> None:
+        try:
+            for i in range(60):
+                match (seed + i) % 7:
+                    case 0 | 1:
+                        worker.play()
+                    case 2:
+                        worker.pause()
+                    case 3:
+                        worker.step()
+                    case 4:
+                        worker.set_lr("A", 0.05 + 0.01 * (i % 5))
+                    case 5:
+                        worker.set_speed(("max", "fast", "normal")[i % 3])
+                    case 6:
+                        if i % 20 == 6:
+                            worker.reset()
+                snap = worker.snapshot()
+                assert {run.step for run in snap.runs.values()} <= {snap.runs["A"].step}  # A and B in step
+                time.sleep(0.002)
+        except Exception as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=click, args=(seed,)) for seed in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    worker.pause()
+    assert worker.wait_idle(10)
+    assert errors == []
+    snap = worker.snapshot()
+    assert snap.error is None
+    for run in worker.runs.values():
+        consistent(run)
+        assert run.step > 0
+
+
+def test_step_trains_exactly_one_step_in_the_worker(make, tiny_cfg):
+    worker = make({"A": tiny_cfg})
+    main = threading.current_thread()
+    run = worker.runs["A"]
+    seen = []
+    original = run._step
+
+    def spy():
+        seen.append(threading.current_thread())
+        return original()
+
+    run._step = spy
+    worker.step()
+    worker.step()
+    assert worker.snapshot().runs["A"].step == 2
+    assert seen and main not in seen  # the page's thread never trains
+
+
+def test_a_new_learning_rate_goes_on_from_the_current_step_and_is_marked(make, tiny_cfg):
+    cfg = long_cfg(tiny_cfg, steps=60)
+    worker = make({"A": cfg})
+    for _ in range(10):
+        worker.step()
+    worker.sync({"A": with_changes(cfg, optim=dict(lr=0.02))}, lambda c: pytest.fail("rebuilt"))
+    worker.play()
+    assert worker.wait_idle(30)
+    snap = worker.snapshot()
+    (change,) = snap.lr_changes["A"]
+    assert (change.step, change.old, change.new, change.text) == (10, 0.1, 0.02, "lr 0.1 → 0.02")
+    lrs = [r.lr for r in snap.runs["A"].records]
+    assert lrs[:10] == [0.1] * 10 and lrs[10:] == [0.02] * 50
+    worker.reset()
+    assert worker.snapshot().lr_changes == {}
+
+
+def test_another_change_keeps_the_old_run_as_before_and_plays_on(make, tiny_cfg, xor_data):
+    cfg = long_cfg(tiny_cfg)
+    worker = make({"A": cfg}, speed="fast")
+    worker.play()
+    wait_for(lambda: worker.snapshot().runs["A"].step >= 5)
+    errors = worker.sync({"A": with_changes(cfg, model=dict(depth=3))}, lambda c: Run(c, xor_data))
+    assert errors == {}
+    snap = worker.snapshot()
+    before = snap.befores["A"]
+    assert before.change == "depth 2 → 3" and before.step >= 5
+    assert [r.step for r in before.records] == list(range(1, before.step + 1))
+    assert snap.runs["A"].cfg.model.depth == 3 and snap.playing  # the new run plays on from step 0
+    assert snap.runs["A"].step < before.step
+    worker.pause()
+
+
+def test_a_race_restarts_together_when_a_racer_changes(make, tiny_cfg, xor_data):
+    cfg = long_cfg(tiny_cfg, steps=40)
+    racers = {"1": cfg, "2": with_changes(cfg, optim=dict(name="adam", lr=0.01))}
+    worker = make(racers, together=True)
+    for _ in range(5):
+        worker.step()
+    changed = racers | {"2": with_changes(cfg, optim=dict(name="rmsprop", lr=0.01))}
+    assert worker.sync(changed, lambda c: Run(c, xor_data), together=True) == {}
+    snap = worker.snapshot()
+    assert {label: run.step for label, run in snap.runs.items()} == {"1": 0, "2": 0}
+    assert snap.befores["2"].change == "name adam → rmsprop" and snap.befores["1"].change == ""
+
+
+def test_a_config_that_cannot_run_is_a_sentence(make, tiny_cfg, xor_data):
+    from core.errors import ConfigError
+
+    worker = make({"A": tiny_cfg})
+
+    def refuse(cfg):
+        raise ConfigError("Depth must be at most 50.")
+
+    errors = worker.sync({"A": with_changes(tiny_cfg, model=dict(depth=3))}, refuse)
+    assert errors == {"A": "Depth must be at most 50."} and worker.snapshot().runs == {}
+
+
+def test_a_diverging_run_stops_cleanly(make, tiny_cfg):
+    cfg = with_changes(
+        long_cfg(tiny_cfg, 200), model=dict(depth=6, activation="linear", init="normal", init_std=3.0)
+    )
+    worker = make({"A": cfg})
+    worker.play()
+    assert worker.wait_idle(30)
+    snap = worker.snapshot()
+    assert snap.runs["A"].status is Status.DIVERGED and snap.error is None
+    assert "Diverged at step" in snap.runs["A"].message
+
+
+def test_an_error_inside_training_pauses_with_one_sentence(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)})
+
+    def broken():
+        raise RuntimeError("one of the variables needed for gradient computation has been modified")
+
+    worker.runs["A"]._step = broken
+    worker.play()
+    assert worker.wait_idle(10)
+    snap = worker.snapshot()
+    assert snap.error == TRAINING_FAILED and snap.runs["A"].status is Status.PAUSED
+    worker.play()  # Play again clears the sentence (and fails again, the same way)
+    assert worker.wait_idle(10) and worker.snapshot().error == TRAINING_FAILED
+
+
+def test_nobody_watching_pauses_and_ends_the_thread(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)}, stale_seconds=0.3, speed="slow")
+    worker.play()
+    assert worker.busy
+    assert worker.wait_idle(10)  # no snapshot asked for: the page is gone
+    snap = worker.snapshot()
+    assert not snap.playing and snap.note == AWAY and not worker.busy
+    assert not any(t.name == "gp-live-test" for t in threading.enumerate())
+
+
+def test_a_watched_run_keeps_playing(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)}, stale_seconds=0.3, speed="slow")
+    worker.play()
+    for _ in range(12):  # the page's redraws, 0.1 s apart, for longer than stale_seconds
+        time.sleep(0.1)
+        assert worker.snapshot().playing
+    worker.pause()
+
+
+def test_dropping_the_worker_frees_its_runs(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)}, stale_seconds=0.2)
+    worker.play()
+    run = weakref.ref(worker.runs["A"])
+    assert worker.wait_idle(10)  # stale: the thread ended by itself
+    del worker
+    gc.collect()
+    assert run() is None
+
+
+def test_slow_speed_paces_the_steps(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg, steps=600)}, speed="slow")  # 600 steps in 60 s: 10 a second
+    assert worker.snapshot().rate == pytest.approx(10.0)
+    worker.play()
+    time.sleep(0.3)
+    worker.pause()
+    assert 1 <= worker.snapshot().runs["A"].step <= 6  # flat out it would be hundreds
+
+
+def test_views_read_the_model_between_steps(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)})
+    worker.play()
+    for _ in range(30):
+        xs, ys, score = worker.snapshot().runs["A"].predict_grid(resolution=12)
+        assert score.shape == (12, 12) and all(math.isfinite(v) for v in score.flatten())
+    worker.pause()
+    assert worker.wait_idle(5)
+    consistent(worker.runs["A"])
+
+
+def test_describe_change_names_each_setting():
+    from core.config import RunConfig
+
+    a = RunConfig()
+    b = with_changes(a, model=dict(depth=6, activation="tanh"), train=dict(batch_size=64))
+    assert describe_change(a, b) == "depth 4 → 6, activation relu → tanh, batch size 32 → 64"
