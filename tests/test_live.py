@@ -257,7 +257,7 @@ def test_views_read_the_model_between_steps(make, tiny_cfg):
     worker = make({"A": long_cfg(tiny_cfg)})
     worker.play()
     for _ in range(30):
-        xs, ys, score = worker.snapshot().runs["A"].predict_grid(resolution=12)
+        *_, score = worker.snapshot().runs["A"].predict_grid(resolution=12)
         assert score.shape == (12, 12) and all(math.isfinite(v) for v in score.flatten())
     worker.pause()
     assert worker.wait_idle(5)
