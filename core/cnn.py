@@ -11,6 +11,7 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.registry import ACTIVATIONS, INITIALIZERS, InitParams
+from core.seeding import Dropout, generator, materialise, substream
 
 MAX_BLOCKS = 4
 MAX_CHANNELS = 128
@@ -118,18 +119,22 @@ def layer_table(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: in
 
 
 class CNN(nn.Module):
-    """blocks x (Conv2d -> BatchNorm2d? -> activation -> pool?) -> flatten -> head -> class scores."""
+    """blocks x (Conv2d -> BatchNorm2d? -> activation -> pool?) -> flatten -> head -> class scores.
 
-    def __init__(self, cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: int):
+    Made on the meta device: build_cnn gives it memory and draws its weights. Each dropout layer draws
+    its masks from its own sub-stream of `seed`.
+    """
+
+    def __init__(self, cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: int, seed: int):
         super().__init__()
         rows = layer_table(cfg, image_shape, n_classes)
         act = ACTIVATIONS.get(cfg.activation)
         blocks = []
         c_in = image_shape[0]
         for out in cfg.block_channels():
-            parts = OrderedDict(conv=nn.Conv2d(c_in, out, cfg.kernel, padding=cfg.padding))
+            parts = OrderedDict(conv=nn.Conv2d(c_in, out, cfg.kernel, padding=cfg.padding, device="meta"))
             if cfg.batchnorm:
-                parts["bn"] = nn.BatchNorm2d(out)
+                parts["bn"] = nn.BatchNorm2d(out, device="meta")
             parts["act"] = act.make()
             if cfg.pool != "none":
                 parts["pool"] = nn.MaxPool2d(2) if cfg.pool == "max" else nn.AvgPool2d(2)
@@ -139,10 +144,12 @@ class CNN(nn.Module):
         features = next(r.shape[0] for r in rows if r.name == "flatten")
         head = []
         if cfg.head:
-            head = [nn.Dropout(cfg.dropout), nn.Linear(features, cfg.head), act.make()]
+            dropout = Dropout(cfg.dropout, substream(seed, 1))
+            head = [dropout, nn.Linear(features, cfg.head, device="meta"), act.make()]
             features = cfg.head
         self.dense = nn.Sequential(*head) if head else None
-        self.output = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(features, n_classes))
+        dropout = Dropout(cfg.dropout, substream(seed, 2))
+        self.output = nn.Sequential(dropout, nn.Linear(features, n_classes, device="meta"))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F)
         for block in self.blocks:
@@ -194,18 +201,17 @@ class CNN(nn.Module):
 
 
 def build_cnn(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: int, seed: int) -> CNN:
-    """Build and initialise a CNN; the same seed and shapes give the same weights."""
+    """Build and initialise a CNN from its own generator; the same seed and shapes give the same weights."""
     act = ACTIVATIONS.get(cfg.activation)
     init = INITIALIZERS.get(cfg.init)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-        torch.manual_seed(seed)
-        model = CNN(cfg, image_shape, n_classes)
-        if init.apply is not None:
-            params = InitParams()
-            for module in model.modules():
-                if isinstance(module, nn.Conv2d | nn.Linear):
-                    is_output = module is model.output[-1]
-                    init.apply(module, ACTIVATIONS.get("linear") if is_output else act, params)
+    g = generator(seed)
+    model = materialise(CNN(cfg, image_shape, n_classes, seed), g)
+    if init.apply is not None:
+        params = InitParams()
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                is_output = module is model.output[-1]
+                init.apply(module, ACTIVATIONS.get("linear") if is_output else act, params, g)
     return model
 
 

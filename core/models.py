@@ -9,10 +9,14 @@ from torch import nn
 
 from core.config import ModelConfig
 from core.registry import ACTIVATIONS, INITIALIZERS, InitParams
+from core.seeding import generator, materialise
 
 
 class MLP(nn.Module):
-    """depth x (Linear -> optional BatchNorm1d -> activation), then a Linear output layer."""
+    """depth x (Linear -> optional BatchNorm1d -> activation), then a Linear output layer.
+
+    Made on the meta device: build_mlp gives it memory and draws its weights.
+    """
 
     def __init__(self, n_in: int, n_out: int, cfg: ModelConfig):
         super().__init__()
@@ -20,14 +24,14 @@ class MLP(nn.Module):
         blocks = []
         width_in = n_in
         for _ in range(cfg.depth):
-            parts = OrderedDict(linear=nn.Linear(width_in, cfg.width))
+            parts = OrderedDict(linear=nn.Linear(width_in, cfg.width, device="meta"))
             if cfg.batchnorm:
-                parts["bn"] = nn.BatchNorm1d(cfg.width)
+                parts["bn"] = nn.BatchNorm1d(cfg.width, device="meta")
             parts["act"] = act.make()
             blocks.append(nn.Sequential(parts))
             width_in = cfg.width
         self.hidden = nn.ModuleList(blocks)
-        self.output = nn.Linear(width_in, n_out)
+        self.output = nn.Linear(width_in, n_out, device="meta")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, n_in) -> (B, n_out)
         for block in self.hidden:
@@ -45,15 +49,14 @@ class MLP(nn.Module):
 
 
 def build_mlp(n_in: int, n_out: int, cfg: ModelConfig, seed: int) -> MLP:
-    """Build and initialise an MLP; the same seed and shapes give the same weights."""
+    """Build and initialise an MLP from its own generator; the same seed and shapes give the same weights."""
     act = ACTIVATIONS.get(cfg.activation)
     init = INITIALIZERS.get(cfg.init)
     params = InitParams(a=cfg.init_a, b=cfg.init_b, std=cfg.init_std)
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-        torch.manual_seed(seed)
-        model = MLP(n_in, n_out, cfg)
-        if init.apply is not None:
-            for block in model.hidden:
-                init.apply(block.linear, act, params)
-            init.apply(model.output, ACTIVATIONS.get("linear"), params)
+    g = generator(seed)
+    model = materialise(MLP(n_in, n_out, cfg), g)
+    if init.apply is not None:
+        for block in model.hidden:
+            init.apply(block.linear, act, params, g)
+        init.apply(model.output, ACTIVATIONS.get("linear"), params, g)
     return model

@@ -80,10 +80,10 @@ ACTIVATIONS.add("linear", ActivationSpec("Linear (none)", nn.Identity, "linear")
 
 @dataclass(frozen=True)
 class InitSpec:
-    """Re-initializes one Linear layer in place; None keeps PyTorch's default."""
+    """Re-initializes one Linear or Conv layer in place from the run's generator; None keeps the default."""
 
     label: str
-    apply: Callable[[nn.Linear, ActivationSpec, InitParams], None] | None
+    apply: Callable[[nn.Module, ActivationSpec, InitParams, torch.Generator], None] | None
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,12 @@ class InitParams:
     std: float = 0.1
 
 
-def _with_zero_bias(fill: Callable[[torch.Tensor, ActivationSpec, InitParams], None]):
-    def apply(layer: nn.Linear, act: ActivationSpec, params: InitParams) -> None:
-        fill(layer.weight, act, params)
+Fill = Callable[[torch.Tensor, ActivationSpec, InitParams, torch.Generator], None]
+
+
+def _with_zero_bias(fill: Fill):
+    def apply(layer: nn.Module, act: ActivationSpec, params: InitParams, g: torch.Generator) -> None:
+        fill(layer.weight, act, params, g)
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
 
@@ -105,23 +108,30 @@ def _with_zero_bias(fill: Callable[[torch.Tensor, ActivationSpec, InitParams], N
 
 
 def _kaiming(fill):
-    return _with_zero_bias(lambda w, act, p: fill(w, a=act.gain_param or 0, nonlinearity=act.gain_name))
+    return _with_zero_bias(
+        lambda w, act, p, g: fill(w, a=act.gain_param or 0, nonlinearity=act.gain_name, generator=g)
+    )
 
 
 def _xavier(fill):
-    return _with_zero_bias(lambda w, act, p: fill(w, gain=1.0))
+    return _with_zero_bias(lambda w, act, p, g: fill(w, gain=1.0, generator=g))
 
 
 INITIALIZERS: Registry[InitSpec] = Registry("initializer")
-INITIALIZERS.add("default", InitSpec("PyTorch default", None))  # Kaiming uniform with a=√5
-INITIALIZERS.add("zeros", InitSpec("Zeros", _with_zero_bias(lambda w, act, p: nn.init.zeros_(w))))
+# PyTorch's own reset_parameters (Kaiming uniform with a=√5), drawn by core.seeding.materialise
+INITIALIZERS.add("default", InitSpec("PyTorch default", None))
+INITIALIZERS.add("zeros", InitSpec("Zeros", _with_zero_bias(lambda w, act, p, g: nn.init.zeros_(w))))
 INITIALIZERS.add(
     "uniform",
-    InitSpec("Uniform(a, b)", _with_zero_bias(lambda w, act, p: nn.init.uniform_(w, p.a, p.b))),
+    InitSpec(
+        "Uniform(a, b)", _with_zero_bias(lambda w, act, p, g: nn.init.uniform_(w, p.a, p.b, generator=g))
+    ),
 )
 INITIALIZERS.add(
     "normal",
-    InitSpec("Normal(0, std)", _with_zero_bias(lambda w, act, p: nn.init.normal_(w, 0, p.std))),
+    InitSpec(
+        "Normal(0, std)", _with_zero_bias(lambda w, act, p, g: nn.init.normal_(w, 0, p.std, generator=g))
+    ),
 )
 INITIALIZERS.add("xavier_uniform", InitSpec("Xavier uniform", _xavier(nn.init.xavier_uniform_)))
 INITIALIZERS.add("xavier_normal", InitSpec("Xavier normal", _xavier(nn.init.xavier_normal_)))

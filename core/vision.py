@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -167,19 +166,12 @@ class ImageRun(Trainer):
 
     # ---- training ----------------------------------------------------------------------
 
-    def _dropout_rng(self, step: int) -> contextlib.AbstractContextManager:
-        """Dropout masks from a stream seeded by (seed, step): reset and twin runs draw the same masks."""
-        if not self.cfg.model.dropout:
-            return contextlib.nullcontext()
-        return _seeded(self.device, (self.cfg.train.seed + 2) * 1_000_003 + step)
-
     def _step(self) -> StepRecord:
         step = self.step + 1
         x, y = self._train.next()  # (B, C, H, W) augmented, (B,)
         if not self.model.training:
             self.model.train()
-        with self._dropout_rng(step):
-            out = self.model(x)  # (B, K)
+        out = self.model(x)  # (B, K); dropout masks from the model's own seeded streams
         loss = nn.functional.cross_entropy(out, y)
         hits = (out.argmax(dim=1) == y).float().mean()
         self._grads.zero()
@@ -239,12 +231,3 @@ class ImageRun(Trainer):
     def filters(self) -> np.ndarray:
         """The first conv layer's learned kernels: (out channels, in channels, k, k) float32."""
         return self.model.blocks[0].conv.weight.detach().float().cpu().numpy()
-
-
-@contextlib.contextmanager
-def _seeded(device: torch.device, seed: int):
-    """Seed torch's random streams (CPU, and the run's GPU) for a block, leaving the caller's untouched."""
-    gpus = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=gpus):
-        torch.manual_seed(seed)
-        yield

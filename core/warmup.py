@@ -45,9 +45,10 @@ def _warm_images() -> None:
     from core.augment import AugmentConfig
     from core.cnn import CNNConfig
     from core.data.images import ImageSet
+    from core.seeding import generator
     from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 
-    x = torch.rand(8, 1, 16, 16)
+    x = torch.rand(8, 1, 16, 16, generator=generator(0))  # not from torch's global stream: sessions share it
     y = torch.arange(8) % 2
     images = ImageSet(x, y, x, y, ("a", "b"))
     cfg = ImageRunConfig(

@@ -144,7 +144,7 @@ def test_four_blocks_of_7x7_without_padding_on_16x16_is_a_sentence_not_a_crash()
         "a smaller kernel, more padding or no pooling."
     )
     with pytest.raises(ConfigError, match="Block 2's 7x7 kernel"):
-        CNN(cfg, (3, 16, 16), 8)
+        CNN(cfg, (3, 16, 16), 8, seed=0)
 
 
 def test_pooling_a_one_pixel_map_is_refused():

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from core.cnn import CNNConfig, LayerRow, build_cnn, layer_table
 from core.multitask.config import NetConfig
 from core.registry import Registry
+from core.seeding import generator, materialise
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,10 @@ class MultiTaskNet(nn.Module):
 def _seeded_linear(n_in: int, n_extra: int, n_out: int, seed: int) -> nn.Linear:
     """Linear(n_in + n_extra, n_out) whose first n_in columns are a seeded Linear(n_in, n_out)'s and whose
     extra columns (the alphabet one-hot) start at 0: with or without the one-hot, the same start."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        plain = nn.Linear(n_in, n_out)
+    plain = materialise(nn.Linear(n_in, n_out, device="meta"), generator(seed))
     if not n_extra:
         return plain
-    layer = nn.Linear(n_in + n_extra, n_out)
+    layer = nn.Linear(n_in + n_extra, n_out, device="meta").to_empty(device="cpu")  # every value set below
     with torch.no_grad():
         layer.weight.zero_()
         layer.weight[:, :n_in] = plain.weight

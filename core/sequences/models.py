@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core.registry import Registry
+from core.seeding import generator, materialise
 from core.sequences.config import CellConfig
 
 
@@ -17,7 +18,7 @@ class CellSpec:
     """A torch recurrent layer and one sentence on how it remembers."""
 
     label: str
-    make: Callable[[int, int], nn.RNNBase]  # (hidden, layers) -> module over (B, T, 1)
+    make: Callable[[int, int], nn.RNNBase]  # (hidden, layers) -> module over (B, T, 1), on the meta device
     memory: str
 
 
@@ -26,7 +27,9 @@ CELLS.add(
     "rnn",
     CellSpec(
         "RNN",
-        lambda hidden, layers: nn.RNN(1, hidden, layers, nonlinearity="tanh", batch_first=True),
+        lambda hidden, layers: nn.RNN(
+            1, hidden, layers, nonlinearity="tanh", batch_first=True, device="meta"
+        ),
         "one tanh state, multiplied by the same weights at every step, so old inputs fade fast",
     ),
 )
@@ -34,7 +37,7 @@ CELLS.add(
     "lstm",
     CellSpec(
         "LSTM",
-        lambda hidden, layers: nn.LSTM(1, hidden, layers, batch_first=True),
+        lambda hidden, layers: nn.LSTM(1, hidden, layers, batch_first=True, device="meta"),
         "a cell state that the forget gate can carry across many steps almost unchanged",
     ),
 )
@@ -42,19 +45,22 @@ CELLS.add(
     "gru",
     CellSpec(
         "GRU",
-        lambda hidden, layers: nn.GRU(1, hidden, layers, batch_first=True),
+        lambda hidden, layers: nn.GRU(1, hidden, layers, batch_first=True, device="meta"),
         "an update gate that blends the old state with the new one, so it can keep the old",
     ),
 )
 
 
 class Forecaster(nn.Module):
-    """Recurrent layers read a window; the last step's state predicts the next h values."""
+    """Recurrent layers read a window; the last step's state predicts the next h values.
+
+    Made on the meta device: build_forecaster gives it memory and draws its weights.
+    """
 
     def __init__(self, cfg: CellConfig, horizon: int):
         super().__init__()
         self.rnn = CELLS.get(cfg.cell).make(cfg.hidden, cfg.layers)
-        self.head = nn.Linear(cfg.hidden, horizon)
+        self.head = nn.Linear(cfg.hidden, horizon, device="meta")
 
     def forward(self, x: torch.Tensor, state=None):
         """(B, T, 1) -> ((B, h) prediction, state after the last step)."""
@@ -80,10 +86,8 @@ class Forecaster(nn.Module):
 
 
 def build_forecaster(cfg: CellConfig, horizon: int, seed: int) -> Forecaster:
-    """The same seed and shapes give the same initial weights."""
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-        torch.manual_seed(seed)
-        return Forecaster(cfg, horizon)
+    """PyTorch's default initial weights, drawn from the model's own generator: same seed, same weights."""
+    return materialise(Forecaster(cfg, horizon), generator(seed))
 
 
 def parameter_count(model: nn.Module) -> int:
