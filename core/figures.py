@@ -20,6 +20,9 @@ ZERO_FLOOR = -30.0  # log10 used for an exactly-zero gradient norm
 MAX_COLUMNS = 200  # heatmap columns; longer runs are averaged into bins of steps
 COLORS = {"train": "#1f77b4", "test": "#ff7f0e", "dead": "#d62728", "saturated": "#9467bd"}
 FONT = dict(size=13)
+MAX_POINTS = (
+    300  # per line: a longer history is averaged over bins of steps (a browser redraw costs per point)
+)
 
 
 def _layout(title: str, height: int = 320, **extra) -> dict:
@@ -34,6 +37,20 @@ def _layout(title: str, height: int = 320, **extra) -> dict:
 
 def _layer_height(n_layers: int, base: int = 120) -> int:
     return max(260, min(640, base + 16 * n_layers))
+
+
+def binned(
+    steps: Sequence[float], values: Sequence[float], most: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most `most` (step, value) pairs: means over bins of consecutive steps; the last bin may be shorter,
+    so the newest steps always show."""
+    x, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    size = math.ceil(len(x) / most)
+    if size <= 1:
+        return x, y
+    edges = np.arange(0, len(x), size)
+    counts = np.diff(np.append(edges, len(x)))
+    return np.add.reduceat(x, edges) / counts, np.add.reduceat(y, edges) / counts
 
 
 def log_axis(span: tuple[float, float] | None, title: str) -> dict:
@@ -72,11 +89,12 @@ def loss_curves(
     `marks` as in with_events."""
     finite = [r for r in records if math.isfinite(r.loss) and r.loss > 0]
     good = [e for e in evals if math.isfinite(e.test_loss) and e.test_loss > 0]
+    steps, losses = binned([r.step for r in finite], [r.loss for r in finite])
     data = [
         dict(
             type="scatter",
-            x=np.array([r.step for r in finite]),
-            y=np.array([r.loss for r in finite]),
+            x=steps,
+            y=losses,
             name="train (batch)",
             mode="lines",
             line=dict(color=COLORS["train"], width=1),

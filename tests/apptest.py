@@ -29,15 +29,16 @@ def workers(at: AppTest) -> list[LiveWorker]:
     return [at.session_state[f"{lab}:worker"] for lab in LABS if f"{lab}:worker" in at.session_state]
 
 
-def settle(at: AppTest, timeout: float = TIMEOUT) -> AppTest:
-    """Wait until the session's workers stop training (Play trains in the background), then rerun."""
-    busy = [worker for worker in workers(at) if worker.busy]
-    if not busy:
-        return at
-    for worker in busy:
+def settle(at: AppTest, rounds: dict[str, int] | None = None, timeout: float = TIMEOUT) -> AppTest:
+    """Wait until the session's workers stop training (Play trains in the background), then rerun the
+    page if any of them trained since `rounds` (worker name -> its rounds before a click), as the
+    browser's last redraw would."""
+    rounds = rounds or {}
+    for worker in workers(at):
         assert worker.wait_idle(timeout), f"{worker.name} still training after {timeout} s"
-    at.run()
-    assert not at.exception, at.exception
+    if any(worker.rounds != rounds.get(worker.name, 0) for worker in workers(at)):
+        at.run()
+        assert not at.exception, at.exception
     return at
 
 
@@ -49,7 +50,8 @@ def runs(at: AppTest, lab: str) -> dict:
 
 def click(at: AppTest, label: str) -> AppTest:
     """Click the button with this label, rerun, let any training it started end, and check nothing raised."""
+    rounds = {worker.name: worker.rounds for worker in workers(at)}
     next(b for b in at.button if b.label == label).click()
     at.run()
     assert not at.exception, at.exception
-    return settle(at)
+    return settle(at, rounds)

@@ -14,7 +14,7 @@ from core.live import Before, RunView, Snapshot
 from core.presets import Preset
 from ui import controls, fields
 from ui.controls import Control, ControlStore, linked_store
-from ui.live import before_lines
+from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
 
 LAB = "grad"
@@ -139,22 +139,28 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
         marks={name: snap.lr_changes.get(name, ())},
     )
     norm_range = shared["norm"]
-    heat = figures.grad_norm_heatmap(
-        run.records,
-        run.layer_names,
-        title=f"Gradient norm per layer over steps {label}".strip(),
-        z_range=norm_range,
+    heat = slow_panel(
+        f"grad:{key}:heat",
+        snap,
+        run.step,
+        lambda: figures.grad_norm_heatmap(
+            run.records,
+            run.layer_names,
+            title=f"Gradient norm per layer over steps {label}".strip(),
+            z_range=norm_range,
+        ),
     )
-    bars = figures.grad_norm_bars(last, run.layer_names, x_range=norm_range)
+    bars = slow_panel(
+        f"grad:{key}:bars",
+        snap,
+        run.step,
+        lambda: figures.grad_norm_bars(last, run.layer_names, x_range=norm_range),
+    )
     sampled = next(((r.activations, r.step) for r in reversed(run.records) if r.activations), (None, None))
-    acts = figures.activation_stats_chart(*sampled)
+    acts = slow_panel(f"grad:{key}:acts", snap, run.step, lambda: figures.activation_stats_chart(*sampled))
     boundary = None
     if run.data.n_features == 2:
-        xs, ys, score = run.predict_grid(resolution=48)
-        test = run.data.x_test.cpu().numpy(), run.data.y_test.cpu().numpy()
-        boundary = figures.decision_boundary(
-            xs, ys, score, *test, title="What the model predicts (test points)"
-        )
+        boundary = slow_panel(f"grad:{key}:boundary", snap, run.step, lambda: _boundary(run))
     if wide:
         left, right = st.columns([3, 2])
         left.plotly_chart(loss_fig, key=f"loss-{key}")
@@ -174,6 +180,12 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
         ):
             if fig is not None:
                 st.plotly_chart(fig, key=f"{name}-{key}")
+
+
+def _boundary(run: RunView):
+    xs, ys, score = run.predict_grid(resolution=48)
+    test = run.data.x_test.cpu().numpy(), run.data.y_test.cpu().numpy()
+    return figures.decision_boundary(xs, ys, score, *test, title="What the model predicts (test points)")
 
 
 def draw_all(snap: Snapshot, errors: Mapping[str, str]) -> None:

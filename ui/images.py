@@ -18,7 +18,7 @@ from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
 from core.errors import ConfigError
 from core.image_presets import IMAGE_PRESETS
-from core.live import Before, Snapshot
+from core.live import Before, RunView, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
@@ -26,7 +26,7 @@ from core.vision import ImageRun, ImageRunConfig
 from ui import fields
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
-from ui.live import before_lines
+from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
 
 LAB = "img"
@@ -473,10 +473,17 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     right.plotly_chart(
         figures_images.class_bars(reports, first.class_names, metric="precision"), key="img-precision"
     )
-    draw_feature_maps(runs, index)
+    draw_feature_maps(snap, index)
 
 
-def draw_feature_maps(runs: Mapping[str, ImageRun], index: int) -> None:
+def _model_views(run: RunView, image) -> tuple:
+    """(class probabilities, conv-1 filters, [(layer, maps)]) of one test image, read between two steps."""
+    with run.reading():
+        return run.probabilities(image.unsqueeze(0))[0], run.filters(), run.feature_maps(image)
+
+
+def draw_feature_maps(snap: Snapshot, index: int) -> None:
+    runs = snap.runs
     first = next(iter(runs.values()))
     images = first.images
     index = index % len(images.x_test)
@@ -486,17 +493,18 @@ def draw_feature_maps(runs: Mapping[str, ImageRun], index: int) -> None:
     cols = st.columns(len(runs)) if len(runs) > 1 else [st.container()]
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         with col:
-            probs = run.probabilities(image.unsqueeze(0))[0]
+            probs, filters, maps_of = slow_panel(
+                f"img:{label}:maps:{index}", snap, run.step, lambda run=run: _model_views(run, image)
+            )
             guess = int(probs.argmax())
             head = f"Configuration {label}: " if len(runs) > 1 else ""
             st.caption(f"{head}predicts '{run.class_names[guess]}' ({probs[guess]:.0%}) at step {run.step}.")
             inner = st.columns([1, 3])
             inner[0].image(mosaic.grid(mosaic.to_uint8(image.unsqueeze(0)), 1, scale=4), caption="input")
-            filters = run.filters()
             inner[1].image(
                 mosaic.grid(mosaic.filter_tiles(filters), 8, scale=max(4, 40 // filters.shape[-1])),
                 caption="learned filters of conv 1 (red positive, blue negative; colour kernels in RGB)",
             )
-            for name, maps in run.feature_maps(image):
+            for name, maps in maps_of:
                 st.image(mosaic.feature_grid(maps, width=480 if len(runs) > 1 else 720), caption=f"{name}: "
                          f"{maps.shape[0]} maps of {maps.shape[1]}x{maps.shape[2]}")  # fmt: skip

@@ -11,6 +11,9 @@ buttons and the other tabs show the end.
 from __future__ import annotations
 
 import logging
+import math
+import time
+import typing
 from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
@@ -19,8 +22,10 @@ from core.live import SPEED_LABELS, SPEEDS, Before, Snapshot
 from core.training import Status
 from ui.runs import session_worker
 
-REDRAW_SECONDS = 0.4  # ~2.5 redraws a second while a run plays
+REDRAW_SECONDS = 0.5  # two redraws a second while a run plays
+SLOW_PANEL_SECONDS = 2.0  # heatmaps, decision grids, feature maps, forecasts: made anew at most this often
 log = logging.getLogger(__name__)
+T = typing.TypeVar("T")
 
 
 def _speed_changed(lab: str) -> None:
@@ -115,6 +120,31 @@ def before_lines(
     return {(f"{b.label} before" if several else "before the change"): curve(b) for b in befores}
 
 
+def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
+    """What make() returns, made anew at most every SLOW_PANEL_SECONDS while a run plays, and at most
+    one slow panel per redraw, so that their repaints take turns.
+
+    A chart drawn again unchanged costs the browser nothing, while each changed one costs it a
+    repaint of 0.1-0.5 s in headless Chromium on a busy 2-core machine (one 3,000-point line redrawn
+    every 0.4 s kept its main thread busy ~3 s of every 6; the same figure unchanged ~0.5 s; five
+    charts changed at once froze it for 1-1.4 s), and the model read behind a panel waits for the
+    worker's lock. Paused, finished, or for a run that started again (its step went back), the
+    panel is always fresh.
+    """
+    cache = st.session_state.setdefault("live:panels", {})
+    now = time.monotonic()
+    made, made_step, value = cache.get(key, (-math.inf, math.inf, None))
+    redraw = st.session_state.get("live:redraw", 0)
+    due = now - made >= SLOW_PANEL_SECONDS and st.session_state.get("live:turn") != redraw
+    if snap.playing and step >= made_step and value is not None and not due:
+        return value
+    if snap.playing:
+        st.session_state["live:turn"] = redraw  # this redraw's one slow repaint is taken
+    value = make()
+    cache[key] = (now, step, value)
+    return value
+
+
 def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     """Draw the worker's snapshot; while a run plays, redraw every REDRAW_SECONDS from a fresh one.
 
@@ -128,6 +158,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     @st.fragment(run_every=run_every)
     def live() -> None:
         snap = worker.snapshot()
+        st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
         st.caption(status_line(snap))
         if snap.error:
             st.error(snap.error)

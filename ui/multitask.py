@@ -14,6 +14,7 @@ from core import mosaic
 from core.config import to_values
 from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
+from core.figures import binned
 from core.live import Before, Snapshot
 from core.multitask import figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
@@ -266,7 +267,7 @@ def equation(run: MultiTaskRun) -> str:
 
 
 def _total(before: Before) -> tuple[list, list]:
-    return [r.step for r in before.records], [r.total for r in before.records]
+    return binned([r.step for r in before.records], [r.total for r in before.records])
 
 
 def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:

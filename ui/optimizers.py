@@ -22,7 +22,7 @@ from core.race import MAX_RACERS, describe, results_table
 from core.registry import DATASETS, OPTIMIZERS
 from ui import fields
 from ui.controls import Control, ControlStore, linked_store
-from ui.live import before_lines
+from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
 
 LAB = "opt"
@@ -216,9 +216,16 @@ def draw_race(snap: Snapshot, target: float) -> None:
     right.plotly_chart(figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), key="race-acc")
     first = next(iter(runs.values()))
     if first.data.n_features == 2 and first.data.n_classes == 2:
-        panels = {label: run.predict_grid(resolution=40) for label, run in runs.items()}
         test = first.data.x_test.cpu().numpy(), first.data.y_test.cpu().numpy()
-        st.plotly_chart(figures.boundary_grid(panels, *test), key="race-boundaries")
+        grid = slow_panel(
+            "opt:boundaries",
+            snap,
+            min(run.step for run in runs.values()),
+            lambda: figures.boundary_grid(
+                {label: run.predict_grid(resolution=40) for label, run in runs.items()}, *test
+            ),
+        )
+        st.plotly_chart(grid, key="race-boundaries")
     table = pd.DataFrame(results_table(runs, target, snap.lr_changes))
     st.dataframe(
         table, hide_index=True, key="race-table",

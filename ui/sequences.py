@@ -23,7 +23,7 @@ from core.sequences.run import Forecast, SeqRun
 from core.sequences.windows import Windows, make_windows
 from ui import fields
 from ui.controls import Control, ControlStore, linked_store
-from ui.live import before_lines
+from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
 
 LAB = "seq"
@@ -240,7 +240,10 @@ def _draw_runs(snap: Snapshot) -> None:
         " · ".join(f"**{label}** {verdict(run)}" for label, run in runs.items())
         + ". MSE in normalised units: 1 is as bad as always guessing the training mean."
     )
-    forecasts = {label: run.forecast() for label, run in runs.items()}
+    step = min(run.step for run in runs.values())
+    forecasts = slow_panel(
+        "seq:forecasts", snap, step, lambda: {label: run.forecast() for label, run in runs.items()}
+    )
     st.plotly_chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key="seq-multi")
     st.caption(
         long_forecast_caption(forecasts, "the day before" if first.series.season else "the stretch before")

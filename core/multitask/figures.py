@@ -5,28 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, log_axis, log_range, with_events
+from core.figures import PALETTE, _layout, binned, log_axis, log_range, with_events
 from core.multitask.models import TASKS
 from core.multitask.run import MTEvalRecord, MTStepRecord
 from core.multitask.sweep import Sweep
 
-MAX_POINTS = 300  # per line: longer runs are averaged over bins of consecutive steps
 DASH = {"char": "solid", "alphabet": "dash", "angle": "dot"}
 TASK_COLORS = {"char": "#1f77b4", "alphabet": "#d62728", "angle": "#2ca02c"}
 GREY = "#7f7f7f"
-
-
-def _binned(steps: Sequence[int], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """At most MAX_POINTS (step, value) pairs: means over bins of consecutive steps."""
-    x, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
-    bins = math.ceil(len(x) / MAX_POINTS)
-    if bins <= 1:
-        return x, y
-    cut = len(x) // bins * bins
-    return x[:cut].reshape(-1, bins).mean(1), y[:cut].reshape(-1, bins).mean(1)
 
 
 def _name(label: str, what: str) -> str:
@@ -51,7 +39,7 @@ def loss_parts(
                 for t in good[0].parts
             ]
         for what, width, dash, ys in lines:
-            x, y = _binned([r.step for r in good], ys)
+            x, y = binned([r.step for r in good], ys)
             values += y.tolist()
             data.append(
                 dict(type="scatter", x=x, y=y, mode="lines", name=_name(label, what), legendgroup=label,

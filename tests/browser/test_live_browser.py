@@ -15,7 +15,7 @@ from tests.browser.test_gradients_browser import assert_no_stack_trace, open_pag
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=60_000)
 
-HEAVY = "/gradients?train.steps=3000&a.model.depth=20&a.model.width=256&train.batch_size=256"
+HEAVY = "/gradients?train.steps=3000&a.model.depth=20&a.model.width=256&train.batch_size=256&a.optim.lr=0.00001"
 LONG = "/gradients?train.steps=3000&a.model.depth=3&a.model.width=16"  # light: it plays for minutes
 STATUS = re.compile(r"^(Step [\d,]+ of [\d,]+|[AB]: step)")
 PROJECTOR = {"width": 1366, "height": 768}
@@ -75,7 +75,7 @@ def test_slider_moves_and_pause_during_a_heavy_run(new_page, app_url: str, artif
     started = step_of(page)
     wait_step_above(page, started + 5)  # it keeps going
     expect(page.get_by_text("Something went wrong")).to_have_count(0)
-    expect(page.locator(".annotation-text").filter(has_text="lr 0.01 →").first).to_be_attached()
+    expect(page.locator(".annotation-text").filter(has_text="lr 1e-05 →").first).to_be_attached()
     page.screenshot(path=str(artifacts / "live-lr-marks.png"))
     pause_and_check_it_stops(page)
 
