@@ -176,11 +176,8 @@ def test_an_unused_weight_may_be_anything_valid():
 
 def test_the_sweep_trains_each_weighting_from_the_same_start(glyphs):
     cfg = config(optim=dict(name="adam", lr=0.003))
-    calls = []
-    sweep = sweep_weights(
-        cfg, glyphs, steps=4, shares=(0.25, 0.5), progress=lambda i, n: calls.append((i, n))
-    )
-    assert calls == [(1, 2), (2, 2)] and sweep.tasks == ("char", "alphabet") and sweep.steps == 4
+    sweep = sweep_weights(cfg, glyphs, steps=4, shares=(0.25, 0.5))
+    assert sweep.tasks == ("char", "alphabet") and sweep.steps == 4
     assert [p.weights for p in sweep.points] == [
         {"char": 0.25, "alphabet": 0.75},
         {"char": 0.5, "alphabet": 0.5},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,19 +22,21 @@ from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
 from core.multitask.presets import MULTITASK_PRESETS
 from core.multitask.run import MultiTaskRun
-from core.multitask.sweep import SHARES, Sweep, sweep_weights
+from core.multitask.sweep import SHARES, Sweep, start_sweep, sweep_of
 from core.presets import Preset
 from core.registry import OPTIMIZERS
 from ui import fields
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
-from ui.live import before_lines
+from ui.live import REDRAW_SECONDS, before_lines
 from ui.runs import session_worker
 
 LAB = "mt"
 PRESETS = MULTITASK_PRESETS
 write_link = write_ab_link
 MAX_SWEEPS = 8  # kept per session, newest first
+SWEEP_LAB = f"{LAB}-sweep"  # the sweep's own worker: its runs train beside the lab's, never in a script run
+SWEEP_JOB = f"{LAB}:sweep_job"  # (what, config, start time) of the sweep now training
 log = logging.getLogger(__name__)
 
 WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0)
@@ -341,6 +344,54 @@ def sweeps() -> list[tuple[str, Sweep]]:
     return st.session_state.setdefault(f"{LAB}:sweeps", [])
 
 
+def _start_sweep(cfg: MultiTaskConfig, g: GlyphSet, steps: int, what: str) -> None:
+    """The sweep's runs go to their own worker, flat out and in step: the page only shows progress."""
+    try:
+        start_sweep(session_worker(SWEEP_LAB), cfg, g, steps)
+    except ConfigError as err:
+        st.session_state[f"{LAB}:sweep_error"] = str(err)
+        return
+    st.session_state[SWEEP_JOB] = (what, cfg, time.perf_counter())
+
+
+def _sweep_progress() -> None:
+    """While a sweep trains: a progress bar redrawn twice a second; at its end, the sweep joins the list."""
+    if problem := st.session_state.pop(f"{LAB}:sweep_error", None):
+        st.error(problem)
+    if SWEEP_JOB not in st.session_state:
+        return
+    worker = session_worker(SWEEP_LAB)
+
+    @st.fragment(run_every=REDRAW_SECONDS if worker.busy else None)
+    def progress() -> None:
+        snap = worker.snapshot()
+        if snap.error:
+            st.session_state.pop(SWEEP_JOB)
+            st.error(snap.error)
+            return
+        if snap.finished:
+            what, cfg, started = st.session_state.pop(SWEEP_JOB)
+            sweeps().insert(
+                0, (what, sweep_of(cfg, list(worker.runs.values()), time.perf_counter() - started))
+            )
+            del sweeps()[MAX_SWEEPS:]
+            worker.clear()
+            st.rerun()
+        done, total = (
+            min(run.step for run in snap.runs.values()),
+            next(iter(snap.runs.values())).cfg.train.steps,
+        )
+        st.progress(
+            done / total,
+            text=f"Training the {len(snap.runs)} weightings side by side: step {done} of {total}",
+        )
+        if not snap.playing:
+            st.info("The sweep paused while nobody was watching this page.")
+            st.button("Go on with the sweep", on_click=worker.play)
+
+    progress()
+
+
 def draw_tradeoff(s: ControlStore, cfgs: Mapping[str, MultiTaskConfig], g: GlyphSet) -> None:
     st.markdown(
         f"One click trains the same model {len(SHARES)} times from the same start on the same batches, with "
@@ -361,25 +412,16 @@ def draw_tradeoff(s: ControlStore, cfgs: Mapping[str, MultiTaskConfig], g: Glyph
             "with two outputs in the sidebar."
         )
     else:
-        wanted = f"{LAB}:sweep_wanted"  # a flag set by the click: the sweep runs in this script run, below
-        st.button("Sweep the weights", icon=":material/tune:", type="primary",
-                  on_click=st.session_state.__setitem__, args=(wanted, True))  # fmt: skip
-    if len(setup.tasks) == 2 and st.session_state.pop(f"{LAB}:sweep_wanted", False):
-        bar = st.progress(0.0, text="Training the first weighting…")
-        try:
-            result = sweep_weights(
-                cfg,
-                g,
-                steps,
-                progress=lambda i, n: bar.progress(i / n, text=f"{i} of {n} weightings trained"),
-            )
-        except ConfigError as err:
-            st.error(str(err))
-        else:
-            what = f"{label}: {setup.label}, {NORMALISE[cfg.loss.normalise].lower()}, {steps} steps"
-            sweeps().insert(0, (what, result))
-            del sweeps()[MAX_SWEEPS:]
-        bar.empty()
+        what = f"{label}: {setup.label}, {NORMALISE[cfg.loss.normalise].lower()}, {steps} steps"
+        st.button(
+            "Sweep the weights",
+            icon=":material/tune:",
+            type="primary",
+            disabled=SWEEP_JOB in st.session_state,
+            on_click=_start_sweep,
+            args=(cfg, g, steps, what),
+        )
+    _sweep_progress()
     if not sweeps():
         return
     what, latest = sweeps()[0]

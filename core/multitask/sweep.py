@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from core.data.glyphs import GlyphSet
 from core.errors import ConfigError
+from core.live import LiveWorker
 from core.multitask.config import MultiTaskConfig
 from core.multitask.models import SETUPS
 from core.multitask.run import MultiTaskRun
@@ -62,25 +63,40 @@ def sweep_configs(cfg: MultiTaskConfig, steps: int, shares=SHARES) -> list[Multi
     ]
 
 
-def sweep_weights(
+def start_sweep(
+    worker: LiveWorker,
     cfg: MultiTaskConfig,
     glyphs: GlyphSet,
     steps: int = SWEEP_STEPS,
     shares=SHARES,
-    progress: Callable[[int, int], None] | None = None,
     device: torch.device | None = None,
+) -> None:
+    """Give worker one run per share, playing flat out and in step; ConfigError for a one-task model."""
+    configs = {f"{share:g}": c for share, c in zip(shares, sweep_configs(cfg, steps, shares), strict=True)}
+    worker.clear()
+    worker.set_speed("max")
+    if errors := worker.sync(configs, lambda c: MultiTaskRun(c, glyphs, device)):
+        raise ConfigError(next(iter(errors.values())))
+    worker.play()
+
+
+def sweep_weights(
+    cfg: MultiTaskConfig, glyphs: GlyphSet, steps: int = SWEEP_STEPS, shares=SHARES, device=None
 ) -> Sweep:
-    """Train one run per share to the end; progress(done, total) after each."""
+    """Train one run per share to its end, as the page does (in a worker thread, all in step)."""
     started = time.perf_counter()
-    configs = sweep_configs(cfg, steps, shares)
-    points, chance = [], {}
-    for i, c in enumerate(configs):
-        run = MultiTaskRun(c, glyphs, device)
-        run.advance(steps, max_seconds=math.inf)
-        chance = run.chance()
-        points.append(SweepPoint(run.weights, run.evals[-1].score, run.diverged_at is not None))
-        if progress:
-            progress(i + 1, len(configs))
-    seconds = time.perf_counter() - started
+    worker = LiveWorker("sweep", stale_seconds=math.inf)
+    start_sweep(worker, cfg, glyphs, steps, shares, device)
+    worker.wait_idle(math.inf)
+    if error := worker.snapshot().error:
+        raise RuntimeError(error)
+    return sweep_of(cfg, list(worker.runs.values()), time.perf_counter() - started)
+
+
+def sweep_of(cfg: MultiTaskConfig, runs: Sequence[MultiTaskRun], seconds: float) -> Sweep:
+    """The sweep that trained runs (one per weighting of cfg, each to its end) make."""
+    points = tuple(SweepPoint(run.weights, run.evals[-1].score, run.diverged_at is not None) for run in runs)
     tasks = SETUPS.get(cfg.model.setup).tasks
-    return Sweep(cfg.model.setup, tasks, cfg.loss.normalise, steps, tuple(points), chance, seconds)
+    return Sweep(
+        cfg.model.setup, tasks, cfg.loss.normalise, runs[0].cfg.train.steps, points, runs[0].chance(), seconds
+    )
