@@ -38,6 +38,7 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.race
+	$(BIN)/python -m bench.live
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
