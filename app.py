@@ -2,11 +2,12 @@
 
 import streamlit as st
 
+from ui.live import leave_other_pages
 from ui.startup import warm_up
 
 st.set_page_config(page_title="Gradient Playground", page_icon=":material/science:", layout="wide")
 warm_up()
-st.navigation(
+page = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page(
@@ -28,4 +29,6 @@ st.navigation(
             "pages/sequences.py", title="Sequences lab", icon=":material/show_chart:", url_path="sequences"
         ),
     ]
-).run()
+)
+leave_other_pages(page.url_path)  # the labs of other pages pause: nothing trains for nobody
+page.run()

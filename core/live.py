@@ -13,9 +13,11 @@ events of the session (learning-rate changes, the runs a change replaced). Code 
 model (a decision grid, feature maps, a forecast) goes through `RunView`, which takes the same
 lock, so a model is never read half-updated.
 
-Nobody watching, nothing training: every snapshot is a sign of life; a worker that has not been
-asked for one in `stale_seconds` pauses its runs and its thread ends (a closed tab, another page).
-A worker with nothing to do has no thread at all; dropping the worker frees its runs.
+Nobody watching, nothing training: the page tells the worker how to ask whether its session is still
+connected (`connected`, checked between rounds), the router pauses a lab when its page is left, and,
+should both miss, every snapshot is a sign of life: a worker that has not been asked for one in
+`stale_seconds` (a frozen or long-hidden tab) pauses too. Its thread then ends: a worker with
+nothing to do has no thread at all, and dropping the worker frees its runs.
 """
 
 from __future__ import annotations
@@ -45,11 +47,12 @@ log = logging.getLogger(__name__)
 SPEEDS: dict[str, float | None] = {"slow": 60.0, "normal": 20.0, "fast": 6.0, "max": None}
 SPEED_LABELS = {"slow": "Slow", "normal": "Normal", "fast": "Fast", "max": "Flat out"}
 DEFAULT_SPEED = os.environ.get("GP_SPEED", "normal")  # tests and benchmarks use "max"
-STALE_SECONDS = float(os.environ.get("GP_STALE_SECONDS", "6"))  # the page asks every 0.4 s while playing
+STALE_SECONDS = float(os.environ.get("GP_STALE_SECONDS", "20"))  # a playing page asks twice a second
 TRAINING_FAILED = (
     "Something went wrong while training, so the runs are paused. Try smaller settings or Reset."
 )
 AWAY = "Paused while nobody was watching this page; press Play to go on."
+LEFT = "Paused when you left this page; press Play to go on."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +150,15 @@ class Snapshot:
 class LiveWorker:
     """The one thread that steps a session's runs for one lab; its public methods are the commands."""
 
-    def __init__(self, name: str = "lab", stale_seconds: float = STALE_SECONDS):
+    def __init__(
+        self,
+        name: str = "lab",
+        stale_seconds: float = STALE_SECONDS,
+        connected: Callable[[], bool] | None = None,
+    ):
         self.name = name
         self.stale_seconds = stale_seconds
+        self.connected = connected  # thread-safe: is the session that shows these runs still connected?
         self.lock = threading.RLock()  # held for one round of steps, and by every command and read
         self._runs: dict[str, Trainer] = {}
         self._lr_changes: dict[str, list[LrChange]] = {}
@@ -178,10 +187,13 @@ class LiveWorker:
                 run.play()
             self._ensure_thread()
 
-    def pause(self) -> None:
-        """Lands before the next step: the worker checks the runs' status at every round."""
+    def pause(self, note: str | None = None) -> None:
+        """Lands before the next step: the worker checks the runs' status at every round. `note`: one
+        sentence for the page when the pause was not the student's own (they left the page)."""
         with self.hold():
             self._pending_steps = 0
+            if note and self._playing():
+                self._note = note
             for run in self._runs.values():
                 run.pause()
             self._wake.set()
@@ -371,6 +383,12 @@ class LiveWorker:
             return None
         return max(run.cfg.train.steps for run in self._runs.values()) / seconds
 
+    def _watched(self) -> bool:
+        """False once the page's session has gone, or it has asked for no snapshot in stale_seconds."""
+        if time.monotonic() - self._seen > self.stale_seconds:
+            return False
+        return self.connected is None or self.connected()
+
     def _ensure_thread(self) -> None:
         if self._thread is None and (self._playing() or self._pending_steps):
             self._thread = threading.Thread(target=self._loop, name=f"gp-live-{self.name}", daemon=True)
@@ -378,7 +396,7 @@ class LiveWorker:
 
     def _round(self) -> tuple[bool, bool]:
         """One step of every run that should move; (worked, stepping). Runs under the lock."""
-        if self._playing() and time.monotonic() - self._seen > self.stale_seconds:
+        if self._playing() and not self._watched():
             for run in self._runs.values():
                 run.pause()
             self._note = AWAY

@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from core.live import AWAY, TRAINING_FAILED, LiveWorker, describe_change
+from core.live import AWAY, LEFT, TRAINING_FAILED, LiveWorker, describe_change
 from core.training import Run, Status
 from tests.conftest import with_changes
 
@@ -270,3 +270,28 @@ def test_describe_change_names_each_setting():
     a = RunConfig()
     b = with_changes(a, model=dict(depth=6, activation="tanh"), train=dict(batch_size=64))
     assert describe_change(a, b) == "depth 4 → 6, activation relu → tanh, batch size 32 → 64"
+
+
+def test_a_disconnected_session_pauses_at_once(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
+    connected = threading.Event()
+    connected.set()
+    worker.connected = connected.is_set
+    worker.play()
+    time.sleep(0.3)
+    assert worker.snapshot().playing
+    connected.clear()  # the tab closed: Streamlit no longer lists the session as active
+    assert worker.wait_idle(5)
+    assert worker.snapshot().note == AWAY
+
+
+def test_a_pause_by_the_router_says_why(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
+    worker.play()
+    worker.pause(note=LEFT)
+    assert worker.snapshot().note == LEFT
+    worker.play()
+    assert worker.snapshot().note is None
+    worker.pause()
+    worker.pause(note=LEFT)  # already paused by the student: no sentence
+    assert worker.snapshot().note is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.live import LEFT
 from tests.apptest import open_page
 
 LABS = {
@@ -37,3 +38,26 @@ def test_runs_that_cannot_be_built_give_one_sentence_and_no_trace(page, monkeypa
         f"These settings could not be built into {what}; try a smaller one."
     ]
     assert not at.exception
+
+
+LAB_KEYS = {"pages/gradients.py": "grad", "pages/optimizers.py": "opt", "pages/images.py": "img",
+            "pages/multitask.py": "mt", "pages/sequences.py": "seq"}  # fmt: skip
+
+
+@pytest.mark.parametrize("page", LABS)
+def test_every_lab_plays_through_its_worker_and_pauses_when_left(page):
+    """Play starts the session's worker (the script run returns at once); leaving the page pauses it."""
+    at = open_page(page)
+    worker = at.session_state[f"{LAB_KEYS[page]}:worker"]
+    at.session_state[f"{LAB_KEYS[page]}:speed"] = "slow"  # the speed control: long enough to leave mid-run
+    next(b for b in at.button if b.label == "Play").click()
+    at.run()
+    assert worker.busy and worker.snapshot().playing
+    assert any("playing at Slow speed" in c.value for c in at.caption)
+    at.switch_page("pages/home.py")
+    at.run()
+    assert not worker.snapshot().playing and worker.wait_idle(30)
+    at.switch_page(page)
+    at.run()
+    assert any(i.value == LEFT for i in at.info) and not at.exception
+    assert any("· paused" in c.value for c in at.caption)

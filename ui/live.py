@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
-from core.live import SPEED_LABELS, SPEEDS, Before, Snapshot
+from core.live import LEFT, SPEED_LABELS, SPEEDS, Before, Snapshot
 from core.training import Status
 from ui.runs import session_worker
 
@@ -26,6 +26,19 @@ REDRAW_SECONDS = 0.5  # two redraws a second while a run plays
 SLOW_PANEL_SECONDS = 2.0  # heatmaps, decision grids, feature maps, forecasts: made anew at most this often
 log = logging.getLogger(__name__)
 T = typing.TypeVar("T")
+
+
+def leave_other_pages(url_path: str) -> None:
+    """The router's call before a page runs: labs shown on another page pause (nothing trains for nobody)."""
+    st.session_state["live:page"] = url_path
+    for lab, page in st.session_state.get("live:pages", {}).items():
+        if page != url_path and (worker := st.session_state.get(f"{lab}:worker")) is not None:
+            worker.pause(note=LEFT)
+
+
+def shown_here(lab: str) -> None:
+    """Remember that this lab's runs are shown on the page now running (see leave_other_pages)."""
+    st.session_state.setdefault("live:pages", {})[lab] = st.session_state.get("live:page")
 
 
 def _speed_changed(lab: str) -> None:
@@ -153,6 +166,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     training comes from the worker as one sentence and leaves the runs paused.
     """
     worker = session_worker(lab)
+    shown_here(lab)
     run_every = REDRAW_SECONDS if worker.snapshot().playing else None
 
     @st.fragment(run_every=run_every)

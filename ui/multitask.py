@@ -28,7 +28,7 @@ from core.registry import OPTIMIZERS
 from ui import fields
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
-from ui.live import REDRAW_SECONDS, before_lines
+from ui.live import REDRAW_SECONDS, before_lines, shown_here
 from ui.runs import session_worker
 
 LAB = "mt"
@@ -361,6 +361,7 @@ def _sweep_progress() -> None:
     if SWEEP_JOB not in st.session_state:
         return
     worker = session_worker(SWEEP_LAB)
+    shown_here(SWEEP_LAB)
 
     @st.fragment(run_every=REDRAW_SECONDS if worker.busy else None)
     def progress() -> None:

@@ -6,6 +6,8 @@ import typing
 from collections.abc import Callable, Mapping
 
 import streamlit as st
+from streamlit import runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import DataConfig, RunConfig
 from core.data import Dataset
@@ -20,11 +22,21 @@ def load_dataset(cfg: DataConfig) -> Dataset:
     return DATASETS.get(cfg.name).load(cfg)
 
 
+def _connected() -> Callable[[], bool] | None:
+    """A thread-safe test that this script run's session is still connected (None outside a server)."""
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    server, session = runtime.get_instance(), ctx.session_id
+    return lambda: server.is_active_session(session)
+
+
 def session_worker(lab: str) -> LiveWorker:
-    """The one worker that trains this session's runs of the lab (made on first use)."""
+    """The one worker that trains this session's runs of the lab (made on first use); it pauses when
+    the session disconnects (a closed tab)."""
     key = f"{lab}:worker"
     if key not in st.session_state:
-        st.session_state[key] = LiveWorker(lab)
+        st.session_state[key] = LiveWorker(lab, connected=_connected())
     return st.session_state[key]
 
 

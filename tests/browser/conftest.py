@@ -121,7 +121,8 @@ def app_server(artifacts: Path) -> Iterator[Server]:
     """`streamlit run app.py` on a free port; the server stops after the session.
 
     Runs train flat out unless a test picks a speed (GP_SPEED=max), and a page that stops asking
-    for redraws is taken for closed after 6 s (GP_STALE_SECONDS), as in production.
+    for redraws, or whose tab closed, pauses, as in production (tests/conftest.py's GP_STALE_SECONDS is not
+    passed on).
     """
     port = _free_port()
     cmd = [
@@ -142,7 +143,10 @@ def app_server(artifacts: Path) -> Iterator[Server]:
         "none",
     ]
     log_path = artifacts / "streamlit-server.log"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GP_SPEED="max", GP_STALE_SECONDS="6")
+    env = {k: v for k, v in os.environ.items() if k != "GP_STALE_SECONDS"} | {
+        "PYTHONUNBUFFERED": "1",
+        "GP_SPEED": "max",
+    }
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd,
