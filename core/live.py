@@ -22,6 +22,7 @@ nothing to do has no thread at all, and dropping the worker frees its runs.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -137,6 +138,7 @@ class Snapshot:
     playing: bool
     speed: str
     rate: float | None  # rounds (one step of each run) a second at this speed; None: no limit
+    achieved: float | None  # rounds a second over the last two seconds of play; None: too few to tell
     lr_changes: dict[str, tuple[LrChange, ...]]
     befores: dict[str, Before]
     error: str | None  # one sentence when training failed
@@ -176,6 +178,7 @@ class LiveWorker:
         self._installed = 0  # the ticket of the sync whose runs are installed
         self._seen = time.monotonic()
         self.rounds = 0  # rounds trained since the worker was made (for benchmarks)
+        self._recent: collections.deque[float] = collections.deque(maxlen=64)  # when the last rounds ended
 
     # ---- commands -----------------------------------------------------------------------
 
@@ -333,6 +336,7 @@ class LiveWorker:
                 playing=self._playing(),
                 speed=self._speed,
                 rate=self._rate(),
+                achieved=self._achieved(),
                 lr_changes={label: tuple(c) for label, c in self._lr_changes.items() if c},
                 befores=dict(self._befores),
                 error=self._error,
@@ -389,6 +393,13 @@ class LiveWorker:
             return False
         return self.connected is None or self.connected()
 
+    def _achieved(self) -> float | None:
+        now = time.monotonic()
+        recent = [t for t in self._recent if now - t < 2.0]
+        if len(recent) < 3 or not self._playing():
+            return None
+        return (len(recent) - 1) / (recent[-1] - recent[0])
+
     def _ensure_thread(self) -> None:
         if self._thread is None and (self._playing() or self._pending_steps):
             self._thread = threading.Thread(target=self._loop, name=f"gp-live-{self.name}", daemon=True)
@@ -413,6 +424,7 @@ class LiveWorker:
         for run in live:
             run.advance(1, max_seconds=math.inf)
         self.rounds += 1
+        self._recent.append(time.monotonic())
         return True, stepping
 
     def _loop(self) -> None:

@@ -106,8 +106,14 @@ def status_line(snap: Snapshot) -> str:
         where = " · ".join(f"{label}: {text}" for label, text in steps.items())
     if not snap.playing:
         return f"{where} · paused"
-    pace = f"{snap.rate:.3g} steps a second" if snap.rate else "as fast as this machine trains"
-    return f"{where} · playing at {SPEED_LABELS[snap.speed]} speed ({pace})"
+    speed = SPEED_LABELS[snap.speed]
+    if snap.achieved is None:
+        pace = f"{snap.rate:.3g} steps a second" if snap.rate else "as fast as this machine trains"
+        return f"{where} · playing at {speed} speed ({pace})"
+    text = f"{where} · playing at {speed} speed, {snap.achieved:.3g} steps a second"
+    if snap.rate and snap.achieved < 0.8 * snap.rate:
+        text += f" (as fast as this machine goes: {speed} asks for {snap.rate:.3g})"
+    return text
 
 
 def event_sentences(snap: Snapshot) -> list[str]:
@@ -135,7 +141,7 @@ def before_lines(
 
 def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
     """What make() returns, made anew at most every SLOW_PANEL_SECONDS while a run plays, and at most
-    one slow panel per redraw, so that their repaints take turns.
+    one slow panel per redraw, the one made longest ago, so that their repaints take turns.
 
     A chart drawn again unchanged costs the browser nothing, while each changed one costs it a
     repaint of 0.1-0.5 s in headless Chromium on a busy 2-core machine (one 3,000-point line redrawn
@@ -144,11 +150,15 @@ def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
     worker's lock. Paused, finished, or for a run that started again (its step went back), the
     panel is always fresh.
     """
-    cache = st.session_state.setdefault("live:panels", {})
+    cache = st.session_state.setdefault("live:panels", {})  # key -> (made when, at step, value)
+    seen = st.session_state.setdefault("live:seen", {})  # key -> the last redraw that drew it
     now = time.monotonic()
-    made, made_step, value = cache.get(key, (-math.inf, math.inf, None))
     redraw = st.session_state.get("live:redraw", 0)
-    due = now - made >= SLOW_PANEL_SECONDS and st.session_state.get("live:turn") != redraw
+    seen[key] = redraw
+    made, made_step, value = cache.get(key, (-math.inf, math.inf, None))
+    shown = [k for k, r in seen.items() if r >= redraw - 1]  # this page's panels
+    oldest = min(shown, key=lambda k: cache.get(k, (-math.inf,))[0])
+    due = now - made >= SLOW_PANEL_SECONDS and key == oldest and st.session_state.get("live:turn") != redraw
     if snap.playing and step >= made_step and value is not None and not due:
         return value
     if snap.playing:
@@ -168,6 +178,8 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     worker = session_worker(lab)
     shown_here(lab)
     run_every = REDRAW_SECONDS if worker.snapshot().playing else None
+    if run_every:  # Streamlit's "Running… Stop" corner would flicker at every redraw, in front of a class
+        st.html("<style>[data-testid='stStatusWidget'] {visibility: hidden}</style>")
 
     @st.fragment(run_every=run_every)
     def live() -> None:
