@@ -113,14 +113,10 @@ def loss_curves(
                 line=dict(color=COLORS[split], width=2),
             )
         )
-    layout = _layout(
-        title,
-        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=log_axis(
-            y_range or log_range([r.loss for r in finite] + [e.test_loss for e in good]), "loss (log scale)"
-        ),
-        legend=dict(orientation="h", y=-0.25),
+    yaxis = log_axis(
+        y_range or log_range([r.loss for r in finite] + [e.test_loss for e in good]), "loss (log scale)"
     )
+    layout = {}
     if diverged_at is not None:
         layout["shapes"] = [
             dict(
@@ -145,7 +141,7 @@ def loss_curves(
                 yanchor="top",
             )
         ]
-    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
+    return step_figure(data, title, yaxis, before=before, marks=marks, **layout)
 
 
 BEFORE = dict(color="#7f7f7f", width=2.5, dash="dot")  # a run that a change replaced: faded grey
@@ -187,6 +183,24 @@ def with_events(
     if notes:
         layout["annotations"] = notes
     return dict(data=data, layout=layout)
+
+
+def step_figure(
+    data: list[dict],
+    title: str,
+    yaxis: dict,
+    *,
+    height: int = 320,
+    legend_y: float = -0.25,
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
+    **layout,
+) -> go.Figure:
+    """A chart over training steps (x from 0, legend below), with what happened mid-run (with_events)."""
+    xaxis = dict(title=dict(text="step"), rangemode="tozero")
+    legend = dict(orientation="h", y=legend_y)
+    figure = dict(data=data, layout=_layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=legend, **layout))
+    return go.Figure(with_events(figure, before, marks))
 
 
 def _widen(layout: dict, values: Sequence[float]) -> None:
@@ -436,14 +450,7 @@ def race_curves(
     else:
         yaxis = dict(title=dict(text="test accuracy (%)"), range=[0, 101])
         title = "Test accuracy"
-    layout = _layout(
-        title,
-        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=yaxis,
-        legend=dict(orientation="h", y=-0.25),
-        height=360,
-    )
-    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
+    return step_figure(data, title, yaxis, height=360, before=before, marks=marks)
 
 
 def boundary_grid(

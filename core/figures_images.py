@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, log_axis, log_range, with_events
+from core.figures import PALETTE, _layout, log_axis, log_range, step_figure
 from core.metrics import ClassReport
 from core.records import EvalRecord
 
@@ -45,14 +45,7 @@ def image_curves(
     else:
         yaxis = dict(title=dict(text="accuracy (%)"), range=[0, 101])
         title = "Accuracy: train (solid) and test (dotted)"
-    layout = _layout(
-        title,
-        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=yaxis,
-        legend=dict(orientation="h", y=-0.3),
-        height=330,
-    )
-    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
+    return step_figure(data, title, yaxis, height=330, legend_y=-0.3, before=before, marks=marks)
 
 
 def class_bars(

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import _layout, log_axis, log_range, with_events
+from core.figures import _layout, log_axis, log_range, step_figure
 
 CELL_COLORS = {"RNN": "#d62728", "LSTM": "#1f77b4", "GRU": "#2ca02c"}
 OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -102,14 +102,9 @@ def mse_curves(
                  line=dict(color=BASELINE, width=1.5, dash=("dash", "longdashdot")[j % 2]))
         )  # fmt: skip
     values = [y for trace in data for y in trace["y"]]
-    layout = _layout(
-        "Mean squared error (normalised units)",
-        height=380,
-        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=log_axis(log_range(values), "MSE (log scale; solid train, dotted test)"),
-        legend=dict(orientation="h", y=-0.22),
-    )
-    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
+    yaxis = log_axis(log_range(values), "MSE (log scale; solid train, dotted test)")
+    title = "Mean squared error (normalised units)"
+    return step_figure(data, title, yaxis, height=380, legend_y=-0.22, before=before, marks=marks)
 
 
 def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> go.Figure:

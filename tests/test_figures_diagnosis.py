@@ -116,3 +116,32 @@ def test_race_and_surface_figures():
     assert contour.data[1].name == "SGD" and len(contour.frames) >= 3
     assert list(contour.frames[-1].data[0].x) == [1.0, 0.5, 0.25, 0.1]  # the last frame shows the whole path
     assert len(figures.path_losses({"SGD": [2.0, 1.0, 0.5]}).data) == 1
+
+
+def test_mid_run_events_go_onto_a_step_chart():
+    from core.live import LrChange
+
+    fig = figures.step_figure(
+        [dict(type="scatter", x=[1, 2, 3], y=[1.0, 0.5, 0.2])],
+        "Loss",
+        figures.log_axis((-1.0, 0.0), "loss"),
+        before={"before the change": ([1, 2, 3, 4], [1.0, 0.9, 0.8, 5e-3])},
+        marks={"A": [LrChange(2, 0.01, 0.1)]},
+    )
+    before = fig.data[-1]
+    assert before.name == "before the change" and before.line.dash == "dot" and list(before.y)[-1] == 5e-3
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == 2
+    assert [a.text for a in fig.layout.annotations] == ["lr 0.01 → 0.1"]  # one label: no "A:" prefix
+    low, high = fig.layout.yaxis.range
+    assert low <= math.log10(5e-3) and high == 0.0  # the fixed range widened to show the before line
+
+
+def test_binned_averages_long_histories_and_keeps_the_newest_step():
+    steps = list(range(1, 1001))
+    x, y = figures.binned(steps, [float(s) for s in steps], most=300)
+    assert len(x) == 250 and x[0] == y[0] == 2.5  # bins of 4: the mean of 1..4
+    assert x[-1] == 998.5  # the last bin, 997..1000, holds the newest step
+    x, _ = figures.binned(steps[:7], steps[:7], most=3)
+    assert list(x) == [2.0, 5.0, 7.0]  # bins of 3, 3 and the newest 1
+    assert list(figures.binned([1, 2], [5.0, 6.0])[1]) == [5.0, 6.0]

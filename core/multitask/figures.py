@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, binned, log_axis, log_range, with_events
+from core.figures import PALETTE, _layout, binned, log_axis, log_range, step_figure
 from core.multitask.models import TASKS
 from core.multitask.run import MTEvalRecord, MTStepRecord
 from core.multitask.sweep import Sweep
@@ -45,14 +45,9 @@ def loss_parts(
                 dict(type="scatter", x=x, y=y, mode="lines", name=_name(label, what), legendgroup=label,
                      line=dict(color=color, width=width, dash=dash))
             )  # fmt: skip
-    layout = _layout(
-        "What the optimizer minimises: total = sum of weighted parts",
-        height=360,
-        xaxis=dict(title=dict(text="step"), rangemode="tozero"),
-        yaxis=log_axis(log_range(values), "loss (log scale)"),
-        legend=dict(orientation="h", y=-0.25),
-    )
-    return go.Figure(with_events(dict(data=data, layout=layout), before, marks))
+    title = "What the optimizer minimises: total = sum of weighted parts"
+    yaxis = log_axis(log_range(values), "loss (log scale)")
+    return step_figure(data, title, yaxis, height=360, before=before, marks=marks)
 
 
 def _chance_line(y: float, text: str, last: int) -> dict:
