@@ -22,6 +22,7 @@ nothing to do has no thread at all, and dropping the worker frees its runs.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import dataclasses
@@ -33,6 +34,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -149,6 +151,18 @@ class Snapshot:
         return bool(self.runs) and all(run.done for run in self.runs.values())
 
 
+_WORKERS: weakref.WeakSet[LiveWorker] = weakref.WeakSet()  # every worker alive, for the exit below
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Pause every worker and let its thread end before Python shuts down: a daemon thread still
+    inside a torch kernel at interpreter exit aborts the process ("terminate called ...")."""
+    for worker in list(_WORKERS):
+        worker.pause()
+        worker.wait_idle(5.0)
+
+
 class LiveWorker:
     """The one thread that steps a session's runs for one lab; its public methods are the commands."""
 
@@ -173,11 +187,12 @@ class LiveWorker:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()  # cuts a paced wait short when a command arrives
         self._waiting = 0  # page threads waiting for the lock: the worker yields to them between rounds
-        self._count = threading.Lock()  # guards _waiting
+        self._turn = threading.Condition()  # guards _waiting; a page thread that got the lock notifies
         self._tickets = itertools.count(1)  # sync calls in the order they began
         self._installed = 0  # the ticket of the sync whose runs are installed
         self._seen = time.monotonic()
         self.rounds = 0  # rounds trained since the worker was made (for benchmarks)
+        _WORKERS.add(self)
         self._recent: collections.deque[float] = collections.deque(maxlen=64)  # when the last rounds ended
 
     # ---- commands -----------------------------------------------------------------------
@@ -367,16 +382,19 @@ class LiveWorker:
 
     @contextlib.contextmanager
     def hold(self):
-        """The worker's lock, taken by a page thread: the worker sees it waiting and yields to it
-        between rounds (Python's locks are not fair: a worker flat out would take it straight back)."""
-        with self._count:
+        """The worker's lock, taken by a page thread: the worker sees it waiting and, between two
+        rounds, waits until it has the lock (Python's locks are not fair: a worker flat out would
+        take it straight back, and a short sleep did not always let the page in on a loaded machine)."""
+        with self._turn:
             self._waiting += 1
+        self.lock.acquire()
+        with self._turn:
+            self._waiting -= 1
+            self._turn.notify_all()
         try:
-            with self.lock:
-                yield self
+            yield self
         finally:
-            with self._count:
-                self._waiting -= 1
+            self.lock.release()
 
     def _playing(self) -> bool:
         return any(run.status is Status.PLAYING for run in self._runs.values())
@@ -450,5 +468,6 @@ class LiveWorker:
                 next_at = max(next_at + 1.0 / rate, now - 0.25)  # a late round is not paid back in a burst
             if rate and next_at > now:
                 self._wake.wait(next_at - now)
-            elif self._waiting:
-                time.sleep(0.0005)  # hand the lock to a waiting page before the next round
+            elif self._waiting:  # hand the lock to the waiting page threads before the next round
+                with self._turn:
+                    self._turn.wait_for(lambda: not self._waiting, timeout=0.05)
