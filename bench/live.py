@@ -61,14 +61,12 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -358,20 +356,6 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def stop_server(proc: subprocess.Popen) -> None:
     """SIGTERM, then SIGKILL, to the server's process group (it leads its own)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -390,7 +374,7 @@ def browser_redraws(short: str = PRESET_SHORT) -> float | None:
     """Redraws per second of the status line at "normal" speed, or None when (c) cannot run."""
     preset = next(p for p in GRADIENT_PRESETS.values() if p.short == short)
     try:  # the browser tests' Chromium and flags (the module needs pytest, a dev requirement)
-        from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+        from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, free_port, healthy
     except ImportError as err:
         print(f"  (c) skipped: the browser tests' settings are not importable ({err})")
         return None

@@ -69,13 +69,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.status == 200 and response.read().decode().strip() == "ok"
@@ -124,7 +124,7 @@ def app_server(artifacts: Path) -> Iterator[Server]:
     for redraws, or whose tab closed, pauses, as in production (tests/conftest.py's GP_STALE_SECONDS is not
     passed on).
     """
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",
@@ -160,7 +160,7 @@ def app_server(artifacts: Path) -> Iterator[Server]:
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + HEALTH_TIMEOUT_S
-            while not _healthy(f"{base}/_stcore/health"):
+            while not healthy(f"{base}/_stcore/health"):
                 if proc.poll() is not None:
                     pytest.fail(
                         f"streamlit exited with code {proc.returncode} before answering; "
