@@ -57,6 +57,7 @@ def test_the_lab_trains_three_cells_side_by_side():
         "Last value (naive)",
         "Same time the day before (naive)",
     ]
+    assert list(table["train MSE"])[-2:] == ["—", "—"]  # no training, no train MSE: a dash, not "None"
     assert any("(16, 96, 1) = (batch, sequence, features)" in c.value for c in at.caption)
     assert not at.error
 

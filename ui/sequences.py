@@ -222,20 +222,22 @@ def _test_mse(before: Before) -> tuple[list, list]:
     return [e.step for e in before.evals], [e.test_mse for e in before.evals]
 
 
+TABLE_FORMATS = {"ms per step": "{:.1f}", "train MSE": "{:.4f}", "test MSE": "{:.4f}", "test RMSE": "{:.1f}"}
+
+
 def _draw_runs(snap: Snapshot) -> None:
     runs = snap.runs
     first = next(iter(runs.values()))
     unit = first.series.unit
     table = pd.DataFrame(results_rows(runs))
-    # the baselines have no training: a dash in their timing and train-MSE cells, not "None"
-    shown = table.style.format(
-        {"ms per step": "{:.1f}", "train MSE": "{:.4f}", "test MSE": "{:.4f}", "test RMSE": "{:.1f}"},
-        na_rep="—",
-    )
-    st.dataframe(
-        shown, hide_index=True, key="seq-table",
-        column_config={"test RMSE": st.column_config.Column(f"test RMSE ({unit})" if unit else None)},
-    )  # fmt: skip
+    # the baselines have no training: a dash in their timing and train-MSE cells, not "None" (Streamlit
+    # 1.67 draws a missing number as "None" whatever a Styler's na_rep says, so the cells are text)
+    labels = {"test RMSE": f"test RMSE ({unit})" if unit else "test RMSE"}
+    config = {}
+    for column, form in TABLE_FORMATS.items():
+        table[column] = [form.format(v) if pd.notna(v) else "—" for v in table[column]]
+        config[column] = st.column_config.TextColumn(labels.get(column, column), alignment="right")
+    st.dataframe(table, hide_index=True, key="seq-table", column_config=config)
     st.caption(
         " · ".join(f"**{label}** {verdict(run)}" for label, run in runs.items())
         + ". MSE in normalised units: 1 is as bad as always guessing the training mean."
