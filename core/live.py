@@ -192,8 +192,8 @@ class LiveWorker:
         self._installed = 0  # the ticket of the sync whose runs are installed
         self._seen = time.monotonic()
         self.rounds = 0  # rounds trained since the worker was made (for benchmarks)
-        _WORKERS.add(self)
         self._recent: collections.deque[float] = collections.deque(maxlen=64)  # when the last rounds ended
+        _WORKERS.add(self)
 
     # ---- commands -----------------------------------------------------------------------
 
