@@ -156,6 +156,9 @@ def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
     redraw = st.session_state.get("live:redraw", 0)
     seen[key] = redraw
     made, made_step, value = cache.get(key, (-math.inf, math.inf, None))
+    for old in [k for k, r in seen.items() if r < redraw - 20]:  # panels no longer drawn: free them
+        del seen[old]
+        cache.pop(old, None)
     shown = [k for k, r in seen.items() if r >= redraw - 1]  # this page's panels
     oldest = min(shown, key=lambda k: cache.get(k, (-math.inf,))[0])
     due = now - made >= SLOW_PANEL_SECONDS and key == oldest and st.session_state.get("live:turn") != redraw
