@@ -10,7 +10,7 @@ import streamlit as st
 from core import figures
 from core.config import RunConfig, from_values, to_values
 from core.diagnosis import diagnose
-from core.live import Before, RunView, Snapshot
+from core.live import RunView, Snapshot
 from core.presets import Preset
 from ui import controls, fields
 from ui.controls import Control, ControlStore, linked_store
@@ -107,10 +107,6 @@ def scales(runs: Mapping[str, RunView]) -> dict[str, tuple[float, float] | None]
     return {"loss": figures.log_range(losses), "norm": figures.log_range(norms, pad=0.0)}
 
 
-def _train_loss(before: Before) -> tuple[list, list]:
-    return [e.step for e in before.evals], [e.train_loss for e in before.evals]
-
-
 def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapshot) -> None:
     """Status, diagnosis and every chart of one run."""
     key = label or "single"
@@ -135,7 +131,7 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
         title=f"Loss {label}".strip(),
         y_range=shared["loss"],
         diverged_at=run.diverged_at,
-        before=before_lines(befores, _train_loss, several=False),
+        before=before_lines(befores, "train_loss", several=False),
         marks={name: snap.lr_changes.get(name, ())},
     )
     norm_range = shared["norm"]

@@ -18,7 +18,7 @@ from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
 from core.errors import ConfigError
 from core.image_presets import IMAGE_PRESETS
-from core.live import Before, RunView, Snapshot
+from core.live import RunView, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
@@ -430,10 +430,6 @@ def _misclassified(run: ImageRun, true: int, pred: int) -> None:
 # ---- the live view ------------------------------------------------------------------------
 
 
-def _test_loss(before: Before) -> tuple[list, list]:
-    return [e.step for e in before.evals], [e.test_loss for e in before.evals]
-
-
 def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     """Metrics, curves and per-class bars of all runs, then each run's feature maps."""
     runs = snap.runs
@@ -459,7 +455,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
                 st.error(run.message)
     series = {(label if multi else ""): run.evals for label, run in runs.items()}
     left, right = st.columns(2)
-    before = before_lines(snap.befores.values(), _test_loss, several=multi)
+    before = before_lines(snap.befores.values(), "test_loss", several=multi)
     loss = figures_images.image_curves(series, metric="loss", before=before, marks=snap.lr_changes)
     left.plotly_chart(loss, key="img-loss")
     accuracy = figures_images.image_curves(series, metric="accuracy", marks=snap.lr_changes)

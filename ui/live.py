@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
+from core.figures import binned
 from core.live import LEFT, SPEED_LABELS, SPEEDS, Before, Snapshot
 from core.training import Status
 from ui.runs import session_worker
@@ -133,10 +134,16 @@ def event_sentences(snap: Snapshot) -> list[str]:
 
 
 def before_lines(
-    befores: Iterable[Before], curve: Callable[[Before], tuple[list, list]], several: bool
+    befores: Iterable[Before], field: str, several: bool, source: str = "evals"
 ) -> dict[str, tuple[list, list]]:
-    """Chart name -> (steps, values) of each replaced run, for core.figures.with_events."""
-    return {(f"{b.label} before" if several else "before the change"): curve(b) for b in befores}
+    """Chart name -> (steps, values) of `field` in each replaced run's `source` ("evals" or "records"),
+    averaged down like any long line, for core.figures.with_events."""
+    lines = {}
+    for b in befores:
+        rows = getattr(b, source)
+        name = f"{b.label} before" if several else "before the change"
+        lines[name] = binned([r.step for r in rows], [getattr(r, field) for r in rows])
+    return lines
 
 
 def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:

@@ -15,8 +15,7 @@ from core import mosaic
 from core.config import to_values
 from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
-from core.figures import binned
-from core.live import Before, Snapshot
+from core.live import Snapshot
 from core.multitask import figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
@@ -269,10 +268,6 @@ def equation(run: MultiTaskRun) -> str:
     return f"Step {r.step}: total = {' + '.join(terms)} = {parts} = **{r.total:.4g}**"
 
 
-def _total(before: Before) -> tuple[list, list]:
-    return binned([r.step for r in before.records], [r.total for r in before.records])
-
-
 def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     runs = snap.runs
     for label, error in errors.items():
@@ -308,7 +303,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     records = {label: run.records for label, run in runs.items()}
     evals = {label: run.evals for label, run in runs.items()}
     chance = {t: v for run in runs.values() for t, v in run.chance().items()}
-    before = before_lines(snap.befores.values(), _total, several=True)
+    before = before_lines(snap.befores.values(), "total", several=True, source="records")
     charts = [("parts", figures.loss_parts(records, before=before, marks=snap.lr_changes))]
     if any(not TASKS[t].regression for t in chance):
         charts.append(("scores", figures.task_scores(evals, chance)))

@@ -16,7 +16,7 @@ from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError
-from core.live import Before, Snapshot
+from core.live import Snapshot
 from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.race import MAX_RACERS, describe, results_table
 from core.registry import DATASETS, OPTIMIZERS
@@ -199,10 +199,6 @@ def _class_counts(dataset: Dataset) -> dict[str, int]:
 # ---- charts ------------------------------------------------------------------------------
 
 
-def _train_loss(before: Before) -> tuple[list, list]:
-    return [e.step for e in before.evals], [e.train_loss for e in before.evals]
-
-
 def draw_race(snap: Snapshot, target: float) -> None:
     """Loss and accuracy of every racer, their decision boundaries, and the results table."""
     runs = snap.runs
@@ -210,7 +206,7 @@ def draw_race(snap: Snapshot, target: float) -> None:
         return
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
-    before = before_lines(snap.befores.values(), _train_loss, several=True)
+    before = before_lines(snap.befores.values(), "train_loss", several=True)
     loss = figures.race_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
     left.plotly_chart(loss, key="race-loss")
     right.plotly_chart(figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), key="race-acc")

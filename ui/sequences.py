@@ -14,7 +14,7 @@ from core import figures_sequences as figs
 from core.data.series import SERIES, Series, SeriesConfig, series_from_frame, timestamp_columns
 from core.data.tabular import CsvError, read_csv
 from core.errors import ConfigError
-from core.live import Before, Snapshot
+from core.live import Snapshot
 from core.sequences.compare import honest_run, lab_configs, results_rows, verdict
 from core.sequences.config import SPLITS, SeqConfig, seq_config, seq_values
 from core.sequences.models import CELLS
@@ -203,30 +203,15 @@ def builder(series: Series) -> Callable[[SeqConfig], SeqRun]:
 # ---- charts ----------------------------------------------------------------------------------
 
 
-def draw_runs(snap: Snapshot) -> None:
-    """The results table, the forecasts, the MSE curves and the input-gradient profiles.
-
-    A chart that cannot be drawn gives one sentence and the trace goes to the log; raising here
-    would make the live loop rerun the page into the same error again and again.
-    """
-    if not snap.runs:
-        return
-    try:
-        _draw_runs(snap)
-    except Exception:
-        log.exception("could not draw the runs")
-        st.error("These runs could not be drawn; press Reset or choose other settings.")
-
-
-def _test_mse(before: Before) -> tuple[list, list]:
-    return [e.step for e in before.evals], [e.test_mse for e in before.evals]
-
-
 TABLE_FORMATS = {"ms per step": "{:.1f}", "train MSE": "{:.4f}", "test MSE": "{:.4f}", "test RMSE": "{:.1f}"}
 
 
-def _draw_runs(snap: Snapshot) -> None:
+def draw_runs(snap: Snapshot) -> None:
+    """The results table, the forecasts, the MSE curves and the input-gradient profiles (a chart that
+    cannot be drawn is one sentence from ui.live.live_view)."""
     runs = snap.runs
+    if not runs:
+        return
     first = next(iter(runs.values()))
     unit = first.series.unit
     table = pd.DataFrame(results_rows(runs))
@@ -252,7 +237,7 @@ def _draw_runs(snap: Snapshot) -> None:
     )
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
-    before = before_lines(snap.befores.values(), _test_mse, several=True)
+    before = before_lines(snap.befores.values(), "test_mse", several=True)
     mse = figs.mse_curves(evals, honest_run(runs).baselines, before=before, marks=snap.lr_changes)
     left.plotly_chart(mse, key="seq-mse")
     grads = {label: run.evals[-1].input_grads for label, run in runs.items()}
