@@ -19,18 +19,49 @@ from core.records import ActivationStats, EvalRecord, StepRecord
 ZERO_FLOOR = -30.0  # log10 used for an exactly-zero gradient norm
 MAX_COLUMNS = 200  # heatmap columns; longer runs are averaged into bins of steps
 COLORS = {"train": "#1f77b4", "test": "#ff7f0e", "dead": "#d62728", "saturated": "#9467bd"}
-FONT = dict(size=13)
 MAX_POINTS = (
     300  # per line: a longer history is averaged over bins of steps (a browser redraw costs per point)
 )
+INK, GRID = "#262730", "#dfe2e8"  # Streamlit's text colour; a grid that a projector still shows
+_AXIS = dict(
+    gridcolor=GRID,
+    linecolor="#9aa0ad",
+    zerolinecolor="#c4c8d0",
+    tickfont=dict(size=14, color=INK),
+    title=dict(font=dict(size=15, color=INK)),
+    automargin=True,  # room for the tick labels (layer names, 10^-8) that the fixed margins leave out
+)
+# Every figure carries this small template and is drawn with st.plotly_chart(theme=None): Streamlit's
+# own theme is re-applied by the browser to every figure on every redraw (~45% of a live chart's
+# repaint in headless Chromium), and its ticks and legends are 12 px light grey, too faint for a
+# projector. Text here is 14-18 px in Streamlit's ink colour on a transparent background.
+TEMPLATE = dict(
+    layout=dict(
+        font=dict(family='"Source Sans", "Source Sans Pro", sans-serif', size=15, color=INK),
+        title=dict(font=dict(size=18, color=INK), x=0, xanchor="left", xref="paper"),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        colorway=["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"],
+        xaxis=_AXIS,
+        yaxis=_AXIS,
+        legend=dict(font=dict(size=14, color=INK)),
+        hoverlabel=dict(font=dict(size=14)),
+        coloraxis=dict(colorbar=dict(tickfont=dict(size=13, color=INK))),
+    )
+)
+
+
+# A horizontal legend at the foot of the figure: plotly shrinks the plot to make room for it, so it
+# never sits on the x axis title whatever the font size or the number of entries.
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")
 
 
 def _layout(title: str, height: int = 320, **extra) -> dict:
     return dict(
         title=dict(text=title),
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
-        font=FONT,
+        margin=dict(l=10, r=10, t=44, b=10),
+        template=TEMPLATE,
         **extra,
     )
 
@@ -62,7 +93,7 @@ def log_axis(span: tuple[float, float] | None, title: str) -> dict:
     wide = span is None or span[1] - span[0] >= 1
     axis = dict(type="log", title=dict(text=title), range=list(span) if span else None)
     if not wide:
-        return axis | dict(tickformat=".2g")
+        return axis | dict(tickformat=".2g", dtick="D1")  # 0.3, 0.4, ...: plotly alone may label only "1"
     decades = (span[1] - span[0]) if span else 1
     return axis | dict(dtick=max(1, math.ceil(decades / 6)), exponentformat="power")  # at most ~7 labels
 
@@ -191,15 +222,14 @@ def step_figure(
     yaxis: dict,
     *,
     height: int = 320,
-    legend_y: float = -0.25,
     before: Mapping | None = None,
     marks: Mapping | None = None,
     **layout,
 ) -> go.Figure:
     """A chart over training steps (x from 0, legend below), with what happened mid-run (with_events)."""
     xaxis = dict(title=dict(text="step"), rangemode="tozero")
-    legend = dict(orientation="h", y=legend_y)
-    figure = dict(data=data, layout=_layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=legend, **layout))
+    layout = _layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=LEGEND_BELOW, **layout)
+    figure = dict(data=data, layout=layout)
     return go.Figure(with_events(figure, before, marks))
 
 
@@ -346,7 +376,7 @@ def activation_stats_chart(stats: dict[str, ActivationStats] | None, step: int |
             domain=[0.52, 1], range=[0, 100], title=dict(text="% of units dead or saturated"), anchor="y"
         ),
         yaxis=dict(type="category", categoryorder="array", categoryarray=names),
-        legend=dict(orientation="h", y=-0.25),
+        legend=LEGEND_BELOW,
     )
     return go.Figure(dict(data=data, layout=layout))
 
@@ -398,7 +428,7 @@ def decision_boundary(
     data = _boundary_traces(grid_x, grid_y, score, points, labels)
     layout = _layout(
         title,
-        legend=dict(orientation="h", y=-0.12),
+        legend=LEGEND_BELOW,
         xaxis=dict(showgrid=False),
         yaxis=dict(scaleanchor="x", scaleratio=1, showgrid=False),
     )
@@ -561,7 +591,7 @@ def surface_paths(
     layout = _layout(
         title,
         height=460,
-        legend=dict(orientation="h", y=-0.12),
+        legend=LEGEND_BELOW,
         xaxis=dict(range=[float(xs[0]), float(xs[-1])], title=dict(text="x")),
         yaxis=dict(range=[float(ys[0]), float(ys[-1])], title=dict(text="y")),
     )
@@ -619,7 +649,7 @@ def path_losses(losses: Mapping[str, Sequence[float]]) -> go.Figure:
     layout = _layout(
         "Loss along each path",
         height=460,
-        legend=dict(orientation="h", y=-0.12),
+        legend=LEGEND_BELOW,
         xaxis=dict(title=dict(text="step")),
         yaxis=dict(title=dict(text="loss"), range=span),
     )

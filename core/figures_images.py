@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, log_axis, log_range, step_figure
+from core.figures import LEGEND_BELOW, PALETTE, _layout, log_axis, log_range, step_figure
 from core.metrics import ClassReport
 from core.records import EvalRecord
 
@@ -45,7 +45,7 @@ def image_curves(
     else:
         yaxis = dict(title=dict(text="accuracy (%)"), range=[0, 101])
         title = "Accuracy: train (solid) and test (dotted)"
-    return step_figure(data, title, yaxis, height=330, legend_y=-0.3, before=before, marks=marks)
+    return step_figure(data, title, yaxis, height=330, before=before, marks=marks)
 
 
 def class_bars(
@@ -73,7 +73,7 @@ def class_bars(
         barmode="group",
         yaxis=dict(title=dict(text=f"{metric} (%)"), range=[0, 101]),
         xaxis=dict(type="category", tickangle=-30 if len(class_names) > 6 else 0),
-        legend=dict(orientation="h", y=-0.35),
+        legend=LEGEND_BELOW,
         height=330,
     )
     return go.Figure(dict(data=data, layout=layout))

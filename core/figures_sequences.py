@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import _layout, log_axis, log_range, step_figure
+from core.figures import LEGEND_BELOW, _layout, log_axis, log_range, step_figure
 
 CELL_COLORS = {"RNN": "#d62728", "LSTM": "#1f77b4", "GRU": "#2ca02c"}
 OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -104,7 +104,7 @@ def mse_curves(
     values = [y for trace in data for y in trace["y"]]
     yaxis = log_axis(log_range(values), "MSE (log scale; solid train, dotted test)")
     title = "Mean squared error (normalised units)"
-    return step_figure(data, title, yaxis, height=380, legend_y=-0.22, before=before, marks=marks)
+    return step_figure(data, title, yaxis, height=380, before=before, marks=marks)
 
 
 def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> go.Figure:
@@ -143,7 +143,7 @@ def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> 
         height=380,
         xaxis=_time_axis("", span),
         yaxis=dict(title=dict(text=unit or "value")),
-        legend=dict(orientation="h", y=-0.18),
+        legend=LEGEND_BELOW,
         shapes=shapes,
     )
     return go.Figure(dict(data=data, layout=layout))
@@ -167,7 +167,7 @@ def input_gradient_chart(profiles: Mapping[str, Sequence[float]]) -> go.Figure:
                 height=380,
                 xaxis=dict(title=dict(text="input step, counted back from the forecast (−1 = the latest)")),
                 yaxis=log_axis(log_range(values), "gradient norm (log scale)"),
-                legend=dict(orientation="h", y=-0.22),
+                legend=LEGEND_BELOW,
             ),
         )
     )

@@ -37,3 +37,17 @@ def test_ui_never_imports_pages(path):
 def test_pages_stay_thin():
     for page in (ROOT / "pages").glob("*.py"):
         assert len(page.read_text().splitlines()) <= 150, f"{page.name} belongs partly in ui/ or core/"
+
+
+def test_every_chart_is_drawn_with_our_template():
+    """st.plotly_chart(..., theme=None) everywhere: Streamlit's theme would replace core.figures.TEMPLATE
+    (projector-sized, dark text) in the browser, at a cost on every live redraw."""
+    calls = []
+    for path in [ROOT / "app.py", *(ROOT / "ui").rglob("*.py"), *(ROOT / "pages").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "plotly_chart":
+                theme = [k.value for k in node.keywords if k.arg == "theme"]
+                ok = len(theme) == 1 and isinstance(theme[0], ast.Constant) and theme[0].value is None
+                calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", ok))
+    assert len(calls) >= 20, "the search finds the app's charts"
+    assert [where for where, ok in calls if not ok] == []

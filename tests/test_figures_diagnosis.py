@@ -42,7 +42,7 @@ def test_log_axes_label_powers_of_ten_only_over_a_decade_or_more():
     assert wide["type"] == "log" and wide["dtick"] == 1 and wide["exponentformat"] == "power"
     assert figures.log_axis((1.0, 16.0), "loss")["dtick"] == 3  # 15 decades: every third power
     narrow = figures.log_axis((-0.3, 0.1), "loss")
-    assert "dtick" not in narrow and narrow["tickformat"] == ".2g"
+    assert narrow["dtick"] == "D1" and narrow["tickformat"] == ".2g"  # every digit, not a lone "1"
 
 
 def test_shared_ranges_span_all_values():
@@ -66,6 +66,10 @@ def test_every_figure_builds_from_records_and_from_nothing():
     grid = np.linspace(-1, 1, 4)
     boundary = figures.decision_boundary(grid, grid, np.full((4, 4), 0.5), np.zeros((2, 2)), np.array([0, 1]))
     assert boundary.data[0].type == "heatmap"
+    # drawn with theme=None: our template, not Streamlit's
+    for fig in (chart, boundary, figures.loss_curves([], [])):
+        assert fig.layout.template.layout.font.color == figures.INK and fig.layout.xaxis.tickfont.size is None
+        assert fig.layout.template.layout.xaxis.tickfont.size >= 14
 
 
 @pytest.mark.parametrize(

@@ -159,13 +159,13 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
         boundary = slow_panel(f"grad:{key}:boundary", snap, run.step, lambda: _boundary(run))
     if wide:
         left, right = st.columns([3, 2])
-        left.plotly_chart(loss_fig, key=f"loss-{key}")
+        left.plotly_chart(loss_fig, theme=None, key=f"loss-{key}")
         if boundary is not None:
-            right.plotly_chart(boundary, key=f"boundary-{key}")
-        st.plotly_chart(heat, key=f"heat-{key}")
+            right.plotly_chart(boundary, theme=None, key=f"boundary-{key}")
+        st.plotly_chart(heat, theme=None, key=f"heat-{key}")
         left, right = st.columns(2)
-        left.plotly_chart(bars, key=f"bars-{key}")
-        right.plotly_chart(acts, key=f"acts-{key}")
+        left.plotly_chart(bars, theme=None, key=f"bars-{key}")
+        right.plotly_chart(acts, theme=None, key=f"acts-{key}")
     else:
         for name, fig in (
             ("loss", loss_fig),
@@ -175,7 +175,7 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
             ("boundary", boundary),
         ):
             if fig is not None:
-                st.plotly_chart(fig, key=f"{name}-{key}")
+                st.plotly_chart(fig, theme=None, key=f"{name}-{key}")
 
 
 def _boundary(run: RunView):

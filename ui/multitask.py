@@ -312,7 +312,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     for i, (name, fig) in enumerate(charts):
         if i % 2 == 0:
             row = st.columns(2)
-        row[i % 2].plotly_chart(fig, key=f"mt-{name}")
+        row[i % 2].plotly_chart(fig, theme=None, key=f"mt-{name}")
 
 
 def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:
@@ -421,7 +421,7 @@ def draw_tradeoff(s: ControlStore, cfgs: Mapping[str, MultiTaskConfig], g: Glyph
     if not sweeps():
         return
     what, latest = sweeps()[0]
-    st.plotly_chart(figures.tradeoff(latest), key="mt-tradeoff")
+    st.plotly_chart(figures.tradeoff(latest), theme=None, key="mt-tradeoff")
     st.caption(
         f"{what}: {latest.seconds:.1f} s for {len(latest.points)} runs. Tick labels: the first task's "
         "weight, the second's in brackets (they sum to one)."

@@ -208,8 +208,10 @@ def draw_race(snap: Snapshot, target: float) -> None:
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "train_loss", several=True)
     loss = figures.race_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
-    left.plotly_chart(loss, key="race-loss")
-    right.plotly_chart(figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), key="race-acc")
+    left.plotly_chart(loss, theme=None, key="race-loss")
+    right.plotly_chart(
+        figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), theme=None, key="race-acc"
+    )
     first = next(iter(runs.values()))
     if first.data.n_features == 2 and first.data.n_classes == 2:
         test = first.data.x_test.cpu().numpy(), first.data.y_test.cpu().numpy()
@@ -221,7 +223,7 @@ def draw_race(snap: Snapshot, target: float) -> None:
                 {label: run.predict_grid(resolution=40) for label, run in runs.items()}, *test
             ),
         )
-        st.plotly_chart(grid, key="race-boundaries")
+        st.plotly_chart(grid, theme=None, key="race-boundaries")
     table = pd.DataFrame(results_table(runs, target, snap.lr_changes))
     st.dataframe(
         table, hide_index=True, key="race-table",
@@ -273,9 +275,11 @@ def draw_surface(s: ControlStore) -> None:
     left.plotly_chart(
         figures.surface_paths(xs, ys, z, {k: p.points for k, p in paths.items()}, title=spec.label,
                               minimum=spec.global_min),
-        key="surface-paths",
+        theme=None, key="surface-paths",
     )  # fmt: skip
-    right.plotly_chart(figures.path_losses({k: p.losses for k, p in paths.items()}), key="surface-losses")
+    right.plotly_chart(
+        figures.path_losses({k: p.losses for k, p in paths.items()}), theme=None, key="surface-losses"
+    )
     rows = [
         {"optimizer": label, "settings": describe(lanes(s)[label]), "final x": p.points[-1][0],
          "final y": p.points[-1][1], "final loss": p.losses[-1],

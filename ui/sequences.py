@@ -144,7 +144,7 @@ def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None
     st.plotly_chart(
         figs.series_split(series.times, series.values, windows.split_at, name=series.name, unit=series.unit,
                           shuffled=split == "shuffled"),
-        key="seq-split",
+        theme=None, key="seq-split",
     )  # fmt: skip
     st.caption(describe_windows(series, windows, cfg))
     return series, key, windows
@@ -231,7 +231,7 @@ def draw_runs(snap: Snapshot) -> None:
     forecasts = slow_panel(
         "seq:forecasts", snap, step, lambda: {label: run.forecast() for label, run in runs.items()}
     )
-    st.plotly_chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key="seq-multi")
+    st.plotly_chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), theme=None, key="seq-multi")
     st.caption(
         long_forecast_caption(forecasts, "the day before" if first.series.season else "the stretch before")
     )
@@ -239,14 +239,14 @@ def draw_runs(snap: Snapshot) -> None:
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "test_mse", several=True)
     mse = figs.mse_curves(evals, honest_run(runs).baselines, before=before, marks=snap.lr_changes)
-    left.plotly_chart(mse, key="seq-mse")
+    left.plotly_chart(mse, theme=None, key="seq-mse")
     grads = {label: run.evals[-1].input_grads for label, run in runs.items()}
-    right.plotly_chart(figs.input_gradient_chart(grads), key="seq-grads")
+    right.plotly_chart(figs.input_gradient_chart(grads), theme=None, key="seq-grads")
     if any(g == 0 for profile in grads.values() for g in profile):
         right.caption(
             "Gradients that underflow to exactly 0 (below float32's smallest number) are not drawn."
         )
-    st.plotly_chart(figs.forecast_chart(forecasts, kind="one_step", unit=unit), key="seq-one")
+    st.plotly_chart(figs.forecast_chart(forecasts, kind="one_step", unit=unit), theme=None, key="seq-one")
 
 
 def long_forecast_caption(forecasts: Mapping[str, Forecast], naive: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from core.figures import PALETTE, _layout, binned, log_axis, log_range, step_figure
+from core.figures import LEGEND_BELOW, PALETTE, _layout, binned, log_axis, log_range, step_figure
 from core.multitask.models import TASKS
 from core.multitask.run import MTEvalRecord, MTStepRecord
 from core.multitask.sweep import Sweep
@@ -74,7 +74,7 @@ def task_scores(series: Mapping[str, Sequence[MTEvalRecord]], chance: Mapping[st
         height=360,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
         yaxis=dict(title=dict(text="test accuracy (%)"), range=[0, 101]),
-        legend=dict(orientation="h", y=-0.25),
+        legend=LEGEND_BELOW,
     )
     return go.Figure(dict(data=data, layout=layout))
 
@@ -94,7 +94,7 @@ def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -
         height=360,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
         yaxis=dict(title=dict(text="MSE (degrees²)"), rangemode="tozero"),
-        legend=dict(orientation="h", y=-0.25),
+        legend=LEGEND_BELOW,
     )
     return go.Figure(dict(data=data, layout=layout))
 
@@ -133,7 +133,7 @@ def tradeoff(sweep: Sweep) -> go.Figure:
             ticktext=ticks,
         ),
         yaxis=dict(title=dict(text="test accuracy (%)"), range=[0, 101]),
-        legend=dict(orientation="h", y=-0.3),
+        legend=LEGEND_BELOW,
     )
     if any(TASKS[t].regression for t in sweep.tasks):
         layout["yaxis2"] = dict(title=dict(text="angle MSE (degrees²)"), rangemode="tozero", overlaying="y",
