@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from ui.charts import present_toggle, read_present_link, write_present_link
 from ui.live import leave_other_pages
 from ui.startup import warm_up
 
 st.set_page_config(page_title="Gradient Playground", page_icon=":material/science:", layout="wide")
 warm_up()
+read_present_link()
 page = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -31,4 +33,7 @@ page = st.navigation(
     ]
 )
 leave_other_pages(page.url_path)  # the labs of other pages pause: nothing trains for nobody
+with st.sidebar:
+    present_toggle()
 page.run()
+write_present_link()

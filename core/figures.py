@@ -51,6 +51,23 @@ TEMPLATE = dict(
 )
 
 
+def _scaled(template: dict, ticks: int, text: int, title: int) -> dict:
+    """The template with other font sizes (the presenter's, for a projector at the back of a room)."""
+    axis = _AXIS | dict(tickfont=dict(size=ticks, color=INK), title=dict(font=dict(size=text, color=INK)))
+    layout = template["layout"] | dict(
+        font=template["layout"]["font"] | dict(size=text),
+        title=template["layout"]["title"] | dict(font=dict(size=title, color=INK)),
+        xaxis=axis,
+        yaxis=axis,
+        legend=dict(font=dict(size=ticks, color=INK)),
+        hoverlabel=dict(font=dict(size=ticks)),
+        coloraxis=dict(colorbar=dict(tickfont=dict(size=ticks, color=INK))),
+    )
+    return dict(layout=layout)
+
+
+PRESENTER = _scaled(TEMPLATE, ticks=17, text=18, title=22)  # ui.charts applies it in presenter mode
+
 # A horizontal legend at the foot of the figure: plotly shrinks the plot to make room for it, so it
 # never sits on the x axis title whatever the font size or the number of entries.
 LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")

@@ -11,6 +11,8 @@ import streamlit as st
 from core.config import format_value, parse_value
 from core.errors import ConfigError
 
+PAGE_PARAMS = ("present",)  # link parameters of the page, not of a lab's settings: write_link keeps them
+
 
 @dataclass(frozen=True)
 class Control:
@@ -165,5 +167,6 @@ def show_link_problems(lab: str) -> None:
 def write_link(store: ControlStore, keep: Callable[[str], bool] = lambda key: True) -> None:
     """Mirror the settings into the URL: only what differs from the defaults, so links stay short."""
     params = {k: format_value(v) for k, v in store.values.items() if keep(k) and store.defaults.get(k) != v}
+    params |= {k: v for k, v in st.query_params.to_dict().items() if k in PAGE_PARAMS}
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)

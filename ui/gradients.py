@@ -13,6 +13,7 @@ from core.diagnosis import diagnose
 from core.live import RunView, Snapshot
 from core.presets import Preset
 from ui import controls, fields
+from ui.charts import chart
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
@@ -159,13 +160,13 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
         boundary = slow_panel(f"grad:{key}:boundary", snap, run.step, lambda: _boundary(run))
     if wide:
         left, right = st.columns([3, 2])
-        left.plotly_chart(loss_fig, theme=None, key=f"loss-{key}")
+        chart(loss_fig, key=f"loss-{key}", where=left)
         if boundary is not None:
-            right.plotly_chart(boundary, theme=None, key=f"boundary-{key}")
-        st.plotly_chart(heat, theme=None, key=f"heat-{key}")
+            chart(boundary, key=f"boundary-{key}", where=right)
+        chart(heat, key=f"heat-{key}")
         left, right = st.columns(2)
-        left.plotly_chart(bars, theme=None, key=f"bars-{key}")
-        right.plotly_chart(acts, theme=None, key=f"acts-{key}")
+        chart(bars, key=f"bars-{key}", where=left)
+        chart(acts, key=f"acts-{key}", where=right)
     else:
         for name, fig in (
             ("loss", loss_fig),
@@ -175,7 +176,7 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
             ("boundary", boundary),
         ):
             if fig is not None:
-                st.plotly_chart(fig, theme=None, key=f"{name}-{key}")
+                chart(fig, key=f"{name}-{key}")
 
 
 def _boundary(run: RunView):

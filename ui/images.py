@@ -24,6 +24,7 @@ from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
 from core.vision import ImageRun, ImageRunConfig
 from ui import fields
+from ui.charts import chart
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
@@ -283,7 +284,7 @@ def draw_data(images: ImageSet, label: str) -> None:
             f"Imbalanced: the smallest class has {low} images, under half the average. Watch its recall, "
             "and prefer macro averages to accuracy."
         )
-    st.plotly_chart(figures_images.class_counts(counts), theme=None, key="class-counts")
+    chart(figures_images.class_counts(counts), key="class-counts")
     per_class = 8
     picks = []
     y = images.y_train.cpu().numpy()
@@ -370,9 +371,7 @@ def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
                 continue
             st.dataframe(averages_table(report), hide_index=True, width="stretch")
             fig = figures_images.confusion_matrix(report, run.class_names)
-            event = st.plotly_chart(
-                fig, theme=None, key=f"confusion-{label}", on_select="rerun", selection_mode="points"
-            )
+            event = chart(fig, key=f"confusion-{label}", on_select="rerun", selection_mode="points")
             cell = _clicked(event, run.class_names)
             if cell is None:
                 st.caption("Click a cell of the confusion matrix to see its test images.")
@@ -459,19 +458,19 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     left, right = st.columns(2)
     before = before_lines(snap.befores.values(), "test_loss", several=multi)
     loss = figures_images.image_curves(series, metric="loss", before=before, marks=snap.lr_changes)
-    left.plotly_chart(loss, theme=None, key="img-loss")
+    chart(loss, key="img-loss", where=left)
     accuracy = figures_images.image_curves(series, metric="accuracy", marks=snap.lr_changes)
-    right.plotly_chart(accuracy, theme=None, key="img-acc")
+    chart(accuracy, key="img-acc", where=right)
     first = next(iter(runs.values()))
     reports = {(label if multi else ""): run.report for label, run in runs.items() if run.report is not None}
     left, right = st.columns(2)
-    left.plotly_chart(
-        figures_images.class_bars(reports, first.class_names, metric="recall"), theme=None, key="img-recall"
+    chart(
+        figures_images.class_bars(reports, first.class_names, metric="recall"), key="img-recall", where=left
     )
-    right.plotly_chart(
+    chart(
         figures_images.class_bars(reports, first.class_names, metric="precision"),
-        theme=None,
         key="img-precision",
+        where=right,
     )
     draw_feature_maps(snap, index)
 

@@ -25,6 +25,7 @@ from core.multitask.sweep import SHARES, Sweep, start_sweep, sweep_of
 from core.presets import Preset
 from core.registry import OPTIMIZERS
 from ui import fields
+from ui.charts import chart
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import REDRAW_SECONDS, before_lines, shown_here
@@ -312,7 +313,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     for i, (name, fig) in enumerate(charts):
         if i % 2 == 0:
             row = st.columns(2)
-        row[i % 2].plotly_chart(fig, theme=None, key=f"mt-{name}")
+        chart(fig, key=f"mt-{name}", where=row[i % 2])
 
 
 def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:
@@ -421,7 +422,7 @@ def draw_tradeoff(s: ControlStore, cfgs: Mapping[str, MultiTaskConfig], g: Glyph
     if not sweeps():
         return
     what, latest = sweeps()[0]
-    st.plotly_chart(figures.tradeoff(latest), theme=None, key="mt-tradeoff")
+    chart(figures.tradeoff(latest), key="mt-tradeoff")
     st.caption(
         f"{what}: {latest.seconds:.1f} s for {len(latest.points)} runs. Tick labels: the first task's "
         "weight, the second's in brackets (they sum to one)."

@@ -21,6 +21,7 @@ from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.race import MAX_RACERS, describe, results_table
 from core.registry import DATASETS, OPTIMIZERS
 from ui import fields
+from ui.charts import chart
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
@@ -208,10 +209,8 @@ def draw_race(snap: Snapshot, target: float) -> None:
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "train_loss", several=True)
     loss = figures.race_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
-    left.plotly_chart(loss, theme=None, key="race-loss")
-    right.plotly_chart(
-        figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), theme=None, key="race-acc"
-    )
+    chart(loss, key="race-loss", where=left)
+    chart(figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), key="race-acc", where=right)
     first = next(iter(runs.values()))
     if first.data.n_features == 2 and first.data.n_classes == 2:
         test = first.data.x_test.cpu().numpy(), first.data.y_test.cpu().numpy()
@@ -223,7 +222,7 @@ def draw_race(snap: Snapshot, target: float) -> None:
                 {label: run.predict_grid(resolution=40) for label, run in runs.items()}, *test
             ),
         )
-        st.plotly_chart(grid, theme=None, key="race-boundaries")
+        chart(grid, key="race-boundaries")
     table = pd.DataFrame(results_table(runs, target, snap.lr_changes))
     st.dataframe(
         table, hide_index=True, key="race-table",
@@ -272,14 +271,9 @@ def draw_surface(s: ControlStore) -> None:
         st.error(problem)
     xs, ys, z = surface_grid(name)
     left, right = st.columns([3, 2])
-    left.plotly_chart(
-        figures.surface_paths(xs, ys, z, {k: p.points for k, p in paths.items()}, title=spec.label,
-                              minimum=spec.global_min),
-        theme=None, key="surface-paths",
-    )  # fmt: skip
-    right.plotly_chart(
-        figures.path_losses({k: p.losses for k, p in paths.items()}), theme=None, key="surface-losses"
-    )
+    chart(figures.surface_paths(xs, ys, z, {k: p.points for k, p in paths.items()}, title=spec.label,
+                              minimum=spec.global_min), key="surface-paths", where=left)  # fmt: skip
+    chart(figures.path_losses({k: p.losses for k, p in paths.items()}), key="surface-losses", where=right)
     rows = [
         {"optimizer": label, "settings": describe(lanes(s)[label]), "final x": p.points[-1][0],
          "final y": p.points[-1][1], "final loss": p.losses[-1],

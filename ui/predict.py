@@ -17,6 +17,7 @@ from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError
 from core.errors import ConfigError
 from core.registry import IMAGE_DATASETS
 from core.training import Status
+from ui.charts import chart
 from ui.runs import session_runs
 
 LAB = "pred"
@@ -246,7 +247,7 @@ def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Pre
     """Top-k bars beside the Grad-CAM heatmap of a class the student picks (the top one first)."""
     top = predict.top_k(probs, predictor.class_names, min(5, len(predictor.class_names)))
     left, right = st.columns([2, 3])
-    left.plotly_chart(predict.top_k_bars(top), theme=None, key=f"{LAB}:topk")
+    chart(predict.top_k_bars(top), key=f"{LAB}:topk", where=left)
     with right:
         names = [name for name, _ in predict.top_k(probs, predictor.class_names, len(probs))]
         explain = st.selectbox(

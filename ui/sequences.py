@@ -22,6 +22,7 @@ from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
 from core.sequences.run import Forecast, SeqRun
 from core.sequences.windows import Windows, make_windows
 from ui import fields
+from ui.charts import chart
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
@@ -141,11 +142,8 @@ def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None
     except ConfigError as err:
         st.error(str(err))
         return None, None, None
-    st.plotly_chart(
-        figs.series_split(series.times, series.values, windows.split_at, name=series.name, unit=series.unit,
-                          shuffled=split == "shuffled"),
-        theme=None, key="seq-split",
-    )  # fmt: skip
+    chart(figs.series_split(series.times, series.values, windows.split_at, name=series.name, unit=series.unit,
+                          shuffled=split == "shuffled"), key="seq-split")  # fmt: skip
     st.caption(describe_windows(series, windows, cfg))
     return series, key, windows
 
@@ -231,7 +229,7 @@ def draw_runs(snap: Snapshot) -> None:
     forecasts = slow_panel(
         "seq:forecasts", snap, step, lambda: {label: run.forecast() for label, run in runs.items()}
     )
-    st.plotly_chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), theme=None, key="seq-multi")
+    chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key="seq-multi")
     st.caption(
         long_forecast_caption(forecasts, "the day before" if first.series.season else "the stretch before")
     )
@@ -239,14 +237,14 @@ def draw_runs(snap: Snapshot) -> None:
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "test_mse", several=True)
     mse = figs.mse_curves(evals, honest_run(runs).baselines, before=before, marks=snap.lr_changes)
-    left.plotly_chart(mse, theme=None, key="seq-mse")
+    chart(mse, key="seq-mse", where=left)
     grads = {label: run.evals[-1].input_grads for label, run in runs.items()}
-    right.plotly_chart(figs.input_gradient_chart(grads), theme=None, key="seq-grads")
+    chart(figs.input_gradient_chart(grads), key="seq-grads", where=right)
     if any(g == 0 for profile in grads.values() for g in profile):
         right.caption(
             "Gradients that underflow to exactly 0 (below float32's smallest number) are not drawn."
         )
-    st.plotly_chart(figs.forecast_chart(forecasts, kind="one_step", unit=unit), theme=None, key="seq-one")
+    chart(figs.forecast_chart(forecasts, kind="one_step", unit=unit), key="seq-one")
 
 
 def long_forecast_caption(forecasts: Mapping[str, Forecast], naive: str) -> str:

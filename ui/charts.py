@@ -1,0 +1,70 @@
+"""Every chart on every page goes through `chart`: our template (never Streamlit's theme), and in
+presenter mode larger type and thicker lines for a projector.
+
+Presenter mode is a session setting: the sidebar's "Presenter mode" toggle or `?present=1` in the
+link (kept in the link while on, so a teacher's bookmark opens in it).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.figures import PRESENTER
+
+PRESENT = "present"  # session key and link parameter
+CONFIG = {"displaylogo": False}  # Plotly's own toolbar without its logo; it shows on hover only
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get(PRESENT))
+
+
+def read_present_link() -> None:
+    """On a session's first run, `?present=1` (or 0) in the link sets presenter mode."""
+    if PRESENT not in st.session_state:
+        st.session_state[PRESENT] = st.query_params.get(PRESENT) in ("1", "true", "yes")
+
+
+def present_toggle() -> None:
+    """The sidebar switch; the link carries `present=1` while it is on."""
+    st.toggle(
+        "Presenter mode",
+        key=PRESENT,
+        help="For a projector: larger text and lines, and each lab's key chart beside its controls "
+        "at 1366 × 768. The link keeps it (present=1).",
+    )
+
+
+def write_present_link() -> None:
+    """Keep `present=1` in the address while presenting (the labs rewrite their own parameters)."""
+    if presenting():
+        if st.query_params.get(PRESENT) != "1":
+            st.query_params[PRESENT] = "1"
+    elif PRESENT in st.query_params:
+        del st.query_params[PRESENT]
+
+
+def for_projector(fig):
+    """A copy of fig as a plain dict with the presenter template and lines half as thick again."""
+    spec = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
+    layout = dict(spec.get("layout", {}))
+    layout["template"] = PRESENTER
+    data = []
+    for trace in spec.get("data", []):
+        trace = dict(trace)
+        if isinstance(trace.get("line"), dict):
+            trace["line"] = dict(trace["line"], width=1.5 * trace["line"].get("width", 2))
+        if isinstance(trace.get("marker"), dict) and "size" in trace["marker"]:
+            size = trace["marker"]["size"]
+            if isinstance(size, (int, float)):
+                trace["marker"] = dict(trace["marker"], size=size * 1.3)
+        data.append(trace)
+    return dict(spec, data=data, layout=layout)
+
+
+def chart(fig, *, key: str, where=None, **kwargs):
+    """st.plotly_chart with our template (theme=None): see core.figures.TEMPLATE."""
+    where = st if where is None else where
+    if presenting():
+        fig = for_projector(fig)
+    return where.plotly_chart(fig, theme=None, key=key, config=CONFIG, **kwargs)
