@@ -11,7 +11,9 @@ import streamlit as st
 from core.config import format_value, parse_value
 from core.errors import ConfigError
 
-PAGE_PARAMS = ("present",)  # link parameters of the page, not of a lab's settings: write_link keeps them
+# Link parameters of the page, not of a lab's settings (presenter mode, the lesson on show, the open
+# tab, hidden controls, a guided lesson's step, an exercise): write_link keeps them.
+PAGE_PARAMS = ("present", "preset", "tab", "hide", "lesson", "step", "exercise")
 
 
 @dataclass(frozen=True)
