@@ -6,6 +6,7 @@ from ui import optimizers as lab
 from ui.controls import write_link
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
+from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
 ensure_router()
@@ -22,7 +23,7 @@ with st.sidebar:
         lab.fields.draw(settings, list(lab.fields.OPTIMIZER.values()), f"r{i}.", tab)
 write_link(settings)
 
-race_tab, surface_tab = st.tabs(["Race", "Loss surface"])
+race_tab, surface_tab = lab_tabs([lab.RACE_TAB, lab.SURFACE_TAB])
 with surface_tab:
     for col, control in zip(st.columns(len(lab.SURFACE)), lab.SURFACE, strict=True):
         settings.widget(control, container=col)

@@ -7,6 +7,7 @@ link (kept in the link while on, so a teacher's bookmark opens in it).
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.figures import PRESENTER
@@ -20,9 +21,17 @@ def presenting() -> bool:
 
 
 def read_present_link() -> None:
-    """On a session's first run, `?present=1` (or 0) in the link sets presenter mode."""
-    if PRESENT not in st.session_state:
-        st.session_state[PRESENT] = st.query_params.get(PRESENT) in ("1", "true", "yes")
+    """Before the toggle is drawn: `?present=1` in the link turns presenter mode on (a teacher's
+    bookmark, or a link opened in a session that already runs)."""
+    if st.query_params.get(PRESENT) == "1":
+        st.session_state[PRESENT] = True
+    else:
+        st.session_state.setdefault(PRESENT, False)
+
+
+def _toggled() -> None:
+    if not st.session_state[PRESENT] and PRESENT in st.query_params:
+        del st.query_params[PRESENT]  # before the next read_present_link would turn it back on
 
 
 def present_toggle() -> None:
@@ -30,6 +39,7 @@ def present_toggle() -> None:
     st.toggle(
         "Presenter mode",
         key=PRESENT,
+        on_change=_toggled,
         help="For a projector: larger text and lines, and each lab's key chart beside its controls "
         "at 1366 × 768. The link keeps it (present=1).",
     )
@@ -37,15 +47,12 @@ def present_toggle() -> None:
 
 def write_present_link() -> None:
     """Keep `present=1` in the address while presenting (the labs rewrite their own parameters)."""
-    if presenting():
-        if st.query_params.get(PRESENT) != "1":
-            st.query_params[PRESENT] = "1"
-    elif PRESENT in st.query_params:
-        del st.query_params[PRESENT]
+    if presenting() and st.query_params.get(PRESENT) != "1":
+        st.query_params[PRESENT] = "1"
 
 
 def for_projector(fig):
-    """A copy of fig as a plain dict with the presenter template and lines half as thick again."""
+    """A copy of fig with the presenter template and lines half as thick again."""
     spec = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
     layout = dict(spec.get("layout", {}))
     layout["template"] = PRESENTER
@@ -59,7 +66,7 @@ def for_projector(fig):
             if isinstance(size, (int, float)):
                 trace["marker"] = dict(trace["marker"], size=size * 1.3)
         data.append(trace)
-    return dict(spec, data=data, layout=layout)
+    return go.Figure(dict(spec, data=data, layout=layout))  # one validation, as core.figures does
 
 
 def chart(fig, *, key: str, where=None, **kwargs):

@@ -86,6 +86,8 @@ class ControlStore:
     ):
         """Draw the widget for control under prefix and return its current value."""
         key = prefix + control.key
+        if self.hidden(key, control):  # a teacher's simplified page: the value stays, the widget goes
+            return self.values.get(key, self.defaults.get(key))
         wkey = self._widget_key(key)
         if wkey not in st.session_state:  # a value the widget cannot show snaps to its nearest option
             st.session_state[wkey] = control.coerce(self.values.get(key, self.defaults.get(key)))
@@ -110,6 +112,20 @@ class ControlStore:
             raise ValueError(f"unknown control kind {control.kind}")
         self.values[key] = st.session_state[wkey]
         return self.values[key]
+
+    def hidden(self, key: str, control: Control) -> bool:
+        """Whether the link's `?hide=` hides this control.
+
+        `hide` is a comma-separated list of settings, each named by its link key with or without the
+        A/B prefix ("model.depth", "a.model.depth") or by its label ("learning rate"), or `others`:
+        every control the lesson (the preset last chosen) does not set.
+        """
+        wanted = {w.strip().lower() for w in (st.query_params.get("hide") or "").split(",") if w.strip()}
+        if not wanted:
+            return False
+        if "others" in wanted and key not in st.session_state.get(f"{self.lab}:preset_keys", set()):
+            return True
+        return bool(wanted & {key.lower(), control.key.lower(), control.label.lower()})
 
     def set(self, values: Mapping[str, object]) -> None:
         """Overwrite values (a preset, a link); their widgets are re-seeded on the next draw."""

@@ -114,6 +114,9 @@ def race_configs(s: ControlStore) -> dict[str, RunConfig]:
 # ---- presets -----------------------------------------------------------------------------
 
 
+RACE_TAB, SURFACE_TAB = "Race", "Loss surface"
+
+
 @dataclasses.dataclass(frozen=True)
 class LabPreset:
     """One click: the race's or the surface's settings for one lesson."""
@@ -122,13 +125,16 @@ class LabPreset:
     short: str
     lesson: str
     values: Mapping[str, object]
+    tab: str = RACE_TAB  # the page tab the lesson is on (ui.presets opens it)
 
 
 def _surface_preset(p: surfaces.SurfacePreset) -> LabPreset:
     values = {"surface": p.surface, "start_x": p.start[0], "start_y": p.start[1], "path_steps": p.steps}
     for i, (_, optim) in enumerate(p.racers):
         values |= lane_values(i, optim)
-    return LabPreset(p.name, p.short, p.lesson + " (Loss surface tab.)", values | {"racers": len(p.racers)})
+    return LabPreset(
+        p.name, p.short, p.lesson + " (Loss surface tab.)", values | {"racers": len(p.racers)}, SURFACE_TAB
+    )
 
 
 def _race_preset(p: RacePreset) -> LabPreset:

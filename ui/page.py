@@ -23,8 +23,10 @@ def lab_top(
     st.title(title)
     st.caption(caption)
     settings = lab.store()
+    if st.query_params.get("hide"):
+        st.sidebar.caption("This link hides some settings. Remove `hide=…` from the address to see them all.")
     show_link_problems(lab.LAB)
-    preset_row(lab.LAB, lab.PRESETS if presets is None else presets, lab.apply_preset)
+    preset_row(lab.LAB, lab.PRESETS if presets is None else presets, lab.apply_preset, settings)
     return settings
 
 

@@ -1,4 +1,5 @@
-"""The row of preset buttons every lab shows, and the lesson box of the preset last chosen."""
+"""The row of preset buttons every lab shows, the lesson box of the preset last chosen, and the link
+that carries both (`?preset=<name>`), so a shared link opens on the lesson, not only its settings."""
 
 from __future__ import annotations
 
@@ -6,14 +7,71 @@ from collections.abc import Callable, Mapping
 
 import streamlit as st
 
+from ui.charts import presenting
+from ui.controls import ControlStore
 
-def preset_row(lab: str, presets: Mapping[str, object], apply: Callable[[object], None]) -> None:
+PRESET, TAB = "preset", "tab"  # link parameters (ui.controls.PAGE_PARAMS keeps them)
+
+
+def lab_tabs(labels: list[str]):
+    """The page's main tabs, the open one kept in the link (`?tab=Loss surface`): a shared link and a
+    preset open on the right tab."""
+    return st.tabs(labels, key=TAB, bind="query-params")
+
+
+def _choose(lab: str, preset, apply: Callable[[object], None], store: ControlStore) -> None:
+    """A preset button's callback: apply it, note which settings it sets, and put it in the link."""
+    apply(preset)
+    st.session_state[f"{lab}:preset_keys"] = {
+        k for k, v in store.values.items() if store.defaults.get(k) != v
+    }
+    st.query_params[PRESET] = preset.short
+    if tab := getattr(preset, "tab", None):
+        st.session_state[TAB] = tab
+
+
+def _from_link(lab: str, presets: Mapping[str, object], apply: Callable[[object], None], store) -> None:
+    """On a session's first visit, `?preset=` applies that preset; the link's own settings, written
+    after it, win where they differ (they are what the sharer saw)."""
+    flag = f"{lab}:preset_linked"
+    if st.session_state.get(flag):
+        return
+    st.session_state[flag] = True
+    wanted = (st.query_params.get(PRESET) or "").strip().lower()
+    if not wanted:
+        return
+    found = next(
+        ((k, p) for k, p in presets.items() if wanted in (k.lower(), p.short.lower(), p.name.lower())), None
+    )
+    if found is None:
+        st.warning(
+            f"This link asked for a lesson this page does not have ('{wanted[:40]}'), so none is open."
+        )
+        del st.query_params[PRESET]
+        return
+    linked = {k: store.values[k] for k in st.query_params.to_dict() if k in store.values}
+    _choose(lab, found[1], apply, store)
+    store.set(linked)
+
+
+def preset_row(
+    lab: str, presets: Mapping[str, object], apply: Callable[[object], None], store: ControlStore
+) -> None:
     """One button per preset (its `short` label, its `lesson` as help); the chosen one's lesson below.
 
     `apply(preset)` runs as the button's callback and records the preset's name under "<lab>:preset".
+    In presenter mode the row is one line without its heading.
     """
-    st.markdown("**Presets:** one click sets up a lesson.")
+    _from_link(lab, presets, apply, store)
+    if not presenting():
+        st.markdown("**Presets:** one click sets up a lesson.")
     for col, preset in zip(st.columns(len(presets)), presets.values(), strict=True):
-        col.button(preset.short, on_click=apply, args=(preset,), help=preset.lesson, width="stretch")
-    if chosen := presets.get(st.session_state.get(f"{lab}:preset", "")):
+        col.button(
+            preset.short,
+            on_click=_choose,
+            args=(lab, preset, apply, store),
+            help=preset.lesson,
+            width="stretch",
+        )
+    if chosen := next((p for p in presets.values() if p.name == st.session_state.get(f"{lab}:preset")), None):
         st.info(f"**{chosen.name}.** {chosen.lesson}")
