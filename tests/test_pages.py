@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from core.presets import GRADIENT_PRESETS
 from tests.apptest import APP, TIMEOUT, click, open_page
 from tests.apptest import runs as lab_runs
+from ui.controls import Control, parse_link
 
 LAB = "pages/gradients.py"
 
@@ -95,10 +96,39 @@ def test_the_url_follows_the_controls():
 
 
 def test_a_bad_link_warns_and_keeps_the_default():
-    at = open_lab({"a.model.depth": "abc", "a.model.activation": "swish"})
-    warnings = " ".join(w.value for w in at.warning)
-    assert "could not be used" in warnings and "abc" in warnings and "swish" in warnings
+    at = open_lab({"a.model.depth": "abc", "a.model.activation": "swish", "b.model.depth": "999999"})
+    warnings = [w.value for w in at.warning]
+    assert (
+        "The link set 'Hidden layers' of A to 'abc', which could not be used (it takes a whole number), "
+        "so it keeps its default, 4." in warnings
+    )
+    swish = "The link set 'Activation' of A to 'swish', which could not be used (the choices are "
+    assert any(w.startswith(swish) for w in warnings)
+    assert "The link set 'Hidden layers' of B to 999999; the most is 50, so it uses 50." in warnings
+    assert not any("model." in w for w in warnings)  # never a link key
     assert at.slider(key=key("a.model.depth")).value == 4
+    assert at.session_state["grad:values"]["b.model.depth"] == 50  # B's tab is hidden until compare is on
+
+
+def test_a_link_problem_is_one_sentence_in_the_students_words():
+    depth = Control("model.depth", "Hidden layers", "slider", low=1, high=50, step=1)
+    lr = Control("optim.lr", "Learning rate", "choice", (0.001, 0.003, 0.01))
+    controls = {"a.model.depth": depth, "r1.optim.lr": lr, "optim.lr": lr}
+    defaults = {"a.model.depth": 4, "r1.optim.lr": 0.01, "optim.lr": 0.01}
+    link = {"a.model.depth": "999999", "r1.optim.lr": "0.002", "optim.lr": "`**x**` :red[y]\n# z"}
+    values, problems = parse_link(link, controls, defaults)
+    assert values == {"a.model.depth": 50, "r1.optim.lr": 0.003}
+    escaped = r"\`\*\*x\*\*\` \:red\[y\] \# z"  # Markdown escaped, on one line
+    assert problems == [
+        "The link set 'Hidden layers' of A to 999999; the most is 50, so it uses 50.",
+        "The link set 'Learning rate' of racer 2 to 0.002; the control does not offer it, so it uses the "
+        "nearest value it does, 0.003.",
+        f"The link set 'Learning rate' to '{escaped}', which could not be used (it takes a number), so it "
+        "keeps its default, 0.01.",
+    ]
+    assert parse_link({"a.model.depth": "-3"}, controls, defaults)[1] == [
+        "The link set 'Hidden layers' of A to -3; the least is 1, so it uses 1."
+    ]
 
 
 def test_settings_that_cannot_run_get_one_sentence_and_keep_the_rest():

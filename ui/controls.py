@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -146,24 +147,71 @@ def parse_link(
 ) -> tuple[dict[str, object], list[str]]:
     """(values, problems) from URL params: prefixed key -> text, typed like its default.
 
-    Unknown keys are ignored; a value that does not parse or fit its control gives one
-    sentence in `problems` and keeps the default.
+    Unknown keys are ignored. A value that does not parse, or is not one of a list's choices, keeps the
+    default; a number the control cannot show uses the nearest one it can. Either gives one sentence in
+    `problems` that names the control as the page labels it, never by its link key.
     """
     values, problems = {}, []
     for key, control in controls.items():
         if key not in params:
             continue
+        name, default = _named(key, control), defaults[key]
         try:
-            parsed = parse_value(key, params[key], type(defaults[key]))
+            parsed = parse_value(key, params[key], type(default))
             values[key] = control.coerce(parsed)
-        except ConfigError as err:
-            problems.append(str(err))
+        except ConfigError:
+            problems.append(
+                f"The link set {name} to '{_quoted(params[key])}', which could not be used "
+                f"({_allowed(control, default)}), so it keeps its default, {control.text(default)}."
+            )
             continue
         if values[key] != parsed:
             problems.append(
-                f"{params[key]} is out of range for {key}, so it uses {control.text(values[key])}."
+                f"The link set {name} to {control.text(parsed)}; {_nearest(control, parsed, values[key])}."
             )
     return values, problems
+
+
+def _named(key: str, control: Control) -> str:
+    """The control as the page shows it: its label, and the setup a prefixed key belongs to ("a." is
+    configuration A; "r0." is racer 1, as the Optimizers lab numbers its racers)."""
+    setup = key.removesuffix(control.key).rstrip(".")
+    if not setup:
+        return f"'{control.label}'"
+    if setup[0] == "r" and setup[1:].isdigit():
+        return f"'{control.label}' of racer {int(setup[1:]) + 1}"
+    return f"'{control.label}' of {setup.upper()}"
+
+
+def _allowed(control: Control, default) -> str:
+    """What the control takes, for a value it could not use."""
+    if control.kind == "select":
+        return "the choices are " + ", ".join(control.text(option) for option in control.options)
+    if isinstance(default, bool):
+        return "it takes 1 for on or 0 for off"
+    return "it takes a whole number" if isinstance(default, int) else "it takes a number"
+
+
+def _nearest(control: Control, wanted, used) -> str:
+    """Why a number the control cannot show became `used`, and that it did."""
+    low, high = (
+        (control.low, control.high) if control.kind != "choice" else (control.options[0], control.options[-1])
+    )
+    if wanted > high:
+        return f"the most is {control.text(high)}, so it uses {control.text(used)}"
+    if wanted < low:
+        return f"the least is {control.text(low)}, so it uses {control.text(used)}"
+    return f"the control does not offer it, so it uses the nearest value it does, {control.text(used)}"
+
+
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~$:&])")  # Streamlit renders warnings as Markdown
+
+
+def _quoted(text: str, most: int = 40) -> str:
+    """A link's text as plain words: one line, at most `most` characters, Markdown escaped."""
+    text = " ".join(str(text).split())
+    text = text if len(text) <= most else text[: most - 1] + "…"
+    return MARKDOWN.sub(r"\\\1", text)
 
 
 def linked_store(lab: str, defaults: Mapping[str, object], controls: Mapping[str, Control]) -> ControlStore:
@@ -178,8 +226,9 @@ def linked_store(lab: str, defaults: Mapping[str, object], controls: Mapping[str
 
 
 def show_link_problems(lab: str) -> None:
+    """Each setting of the page's link that it could not use as it stands: one sentence each."""
     for problem in st.session_state.pop(f"{lab}:link_problems", []):
-        st.warning(f"This link had a setting that could not be used, so it keeps its default: {problem}")
+        st.warning(problem, icon=":material/link_off:")
 
 
 def write_link(store: ControlStore, keep: Callable[[str], bool] = lambda key: True) -> None:
