@@ -12,6 +12,7 @@ An image reaches the model the way the model's training images did:
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 
@@ -37,6 +38,11 @@ INK_CUT = 0.3  # of the way from the paper's level to the ink's: below it counts
 MIN_CONTRAST = 0.15  # ink this little above the paper (0..1) is no digit
 EDGE_MASS = 0.002  # share of the ink ignored at each edge of the box (specks of dust)
 CHUNK = 256  # images per forward pass
+# An answer nearer a blind guess (1/K of K classes) than certainty is "unsure": top probability under
+# (1 + 1/K) / 2, 55% for 10 digits. The built-in CNN: 6 of its 1,000 test digits (0.6%); photos of
+# uniform noise: 17-35%.
+MOST_INK = 0.35  # mean of an MNIST-style input above this is a filled shape, not a pen stroke: the
+# built-in CNN's 1,000 test digits hold 0.03-0.30 (median 0.13); a filled disc 0.42, which it calls 0 at 99%
 FRAME = 200  # grey of the line around each pictured step
 _MODE_NAMES = {
     "1": "1-bit black and white", "L": "grey", "LA": "grey with transparency", "P": "palette colours",
@@ -96,6 +102,7 @@ class Prepared:
     notes: tuple[str, ...]  # sentences naming the file: animated, transparent, 16-bit, no digit found
     photo: np.ndarray  # (h, w, 3) uint8: the upright image as pictured
     to_input: tuple[float, float, float]  # (s, tx, ty): photo point (x, y) lies at input (s*x+tx, s*y+ty)
+    digest: str  # sha256 of the file's bytes: the same picture under another name, or another under the same
 
 
 def prepare(data: bytes, name: str, image_shape: tuple[int, int, int], digits: bool) -> Prepared:
@@ -117,7 +124,8 @@ def prepare(data: bytes, name: str, image_shape: tuple[int, int, int], digits: b
     else:
         more, x, (s, tx, ty) = _plain_steps(img, c, side)
     d = photo.width / img.width  # photo pixels per work pixel
-    return Prepared(name, x, (*steps, *more), tuple(notes), np.asarray(photo), (s / d, tx, ty))
+    digest = hashlib.sha256(data).hexdigest()
+    return Prepared(name, x, (*steps, *more), tuple(notes), np.asarray(photo), (s / d, tx, ty), digest)
 
 
 def _stored_mode(data: bytes) -> str:
@@ -232,6 +240,30 @@ def top_k(probs: np.ndarray, class_names: tuple[str, ...], k: int = 5) -> list[t
     """The k most probable classes, most probable first."""
     order = np.argsort(-probs, kind="stable")[:k]
     return [(class_names[i], float(probs[i])) for i in order]
+
+
+def doubt(probs: np.ndarray, x: torch.Tensor, mnist_style: bool, class_names: tuple[str, ...]) -> str | None:
+    """One plain sentence when the answer is probably not worth trusting, or None.
+
+    Unsure: the top probability is nearer a blind guess than certainty. Unlike any digit: an input
+    prepared the MNIST way that holds more ink (its mean, 0..1) than MOST_INK. A CNN gives *some* class
+    to anything, a photo of noise included, so the page says when the answer is likely meaningless.
+    """
+    k = len(class_names)
+    best = int(probs.argmax())
+    top = float(probs[best])
+    what = "a digit" if tuple(class_names) == tuple("0123456789") else f"any of the {k} classes it knows"
+    if top < (1 + 1 / k) / 2:
+        return (
+            f"The model is unsure: its top answer, {class_names[best]}, gets only {top:.0%}, nearer a blind "
+            f"guess ({1 / k:.0%}) than certainty. This may not be {what} at all."
+        )
+    if mnist_style and float(x.mean()) > MOST_INK:
+        return (
+            f"This image holds more ink than any digit the model learned from ({float(x.mean()):.0%} of the "
+            "picture): it may not be a digit at all, whatever the model says."
+        )
+    return None
 
 
 def batch_table(names: list[str], probs: np.ndarray, class_names: tuple[str, ...]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ st.title(":material/photo_camera: Predict")
 st.caption(
     "Photograph a digit written on paper, drop in any picture, or draw one: see every step on its way "
     "into the network, the classes it finds most likely, its feature maps, and a Grad-CAM heatmap of "
-    "the pixels that drove its answer."
+    "the pixels that drove its answer (Grad-CAM: which parts of the image raised the score of a class)."
 )
 
 model_col, image_col = st.columns(2, gap="large")
@@ -54,6 +54,7 @@ one, p = prepared[pick], probs[pick]
 best = int(p.argmax())
 number = 4 if len(prepared) > 1 else 3
 st.subheader(f"{number}. '{one.name}': the model says **{predictor.class_names[best]}** ({p[best]:.0%})")
+lab.caution(one, p, predictor, digits)
 
 st.markdown("**On its way into the network**: each step the image goes through, left to right.")
 lab.steps(one)

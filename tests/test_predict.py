@@ -149,6 +149,32 @@ def test_a_blank_page_is_said_to_hold_no_digit():
     assert "shows no clear digit" in " ".join(prepared.notes)
 
 
+def test_doubt_flags_noise_and_filled_shapes_but_hardly_any_test_digit(builtin, test_digits):
+    probs = predict.probabilities(builtin, test_digits.x_test)
+    pairs = zip(probs, test_digits.x_test, strict=True)
+    doubted = [predict.doubt(p, x, True, builtin.class_names) for p, x in pairs]
+    assert sum(d is not None for d in doubted) <= 10  # 6 of the 1,000 when measured
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:200, 0:200]
+    disc = np.where((yy - 100) ** 2 + (xx - 100) ** 2 < 70**2, 0, 255).astype(np.uint8)
+    pictures = {
+        "noise.png": Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)),
+        "disc.png": Image.fromarray(disc),  # a filled black disc: the model says 0, and is sure of it
+    }
+    for name, picture in pictures.items():
+        prepared = predict.prepare(encode(picture, "PNG"), name, (1, 28, 28), True)
+        p = predict.probabilities(builtin, prepared.x[None])[0]
+        sentence = predict.doubt(p, prepared.x, True, builtin.class_names)
+        assert sentence is not None and "may not be a digit at all" in sentence, name
+    assert "more ink than any digit" in sentence and float(p.max()) > 0.9  # the disc: sure, and wrong
+    two = predict.doubt(np.array([0.7, 0.3]), torch.zeros(1, 4, 4), False, ("cat", "dog"))
+    assert two == (
+        "The model is unsure: its top answer, cat, gets only 70%, nearer a blind guess (50%) than "
+        "certainty. This may not be any of the 2 classes it knows at all."
+    )
+    assert predict.doubt(np.array([0.8, 0.2]), torch.ones(1, 4, 4), False, ("cat", "dog")) is None
+
+
 def test_top_k_and_the_batch_table():
     probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.1, 0.4]])
     assert predict.top_k(probs[0], ("a", "b", "c"), 2) == [("b", 0.7), ("c", 0.2)]

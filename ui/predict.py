@@ -243,6 +243,22 @@ def steps(prepared: predict.Prepared) -> None:
         col.caption(step.caption)
 
 
+GRAD_CAM = (
+    "Grad-CAM (gradient-weighted class activation mapping) asks which feature maps of the last conv "
+    "layer raise a class's score, and where in the picture those maps fire: a heatmap of the evidence "
+    "for that class."
+)
+
+
+def caution(
+    prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Predictor, digits: bool
+) -> None:
+    """A warning when the answer is probably meaningless (unsure, or no digit-like image)."""
+    sentence = predict.doubt(probs, prepared.x, digits, predictor.class_names)
+    if sentence:
+        st.warning(sentence, icon=":material/help:")
+
+
 def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Predictor) -> None:
     """Top-k bars beside the Grad-CAM heatmap of a class the student picks (the top one first)."""
     top = predict.top_k(probs, predictor.class_names, min(5, len(predictor.class_names)))
@@ -251,7 +267,10 @@ def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Pre
     with right:
         names = [name for name, _ in predict.top_k(probs, predictor.class_names, len(probs))]
         explain = st.selectbox(
-            "Grad-CAM: which pixels raised the score of", names, key=f"{LAB}:explain:{prepared.name}"
+            "Grad-CAM: which pixels raised the score of",
+            names,
+            key=f"{LAB}:explain:{prepared.digest}",  # by content: every drawing is named drawing.png
+            help=GRAD_CAM,
         )  # the most probable class first; any other answers "why not ...?"
         target = predictor.class_names.index(explain if explain in names else names[0])
         try:
