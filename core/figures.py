@@ -324,32 +324,51 @@ def grad_norm_heatmap(
     return go.Figure(dict(data=[heat], layout=layout))
 
 
+LABEL_ROW = 15  # px of plot height a layer's row needs for its value to be written beside its bar
+
+
 def grad_norm_bars(
     record: StepRecord | None,
     layer_names: Sequence[str],
     *,
     x_range: tuple[float, float] | None = None,
 ) -> go.Figure:
-    """Each layer's gradient norm at one step, log x axis, input layer at the bottom."""
+    """Each layer's gradient norm at one step, log x axis, input layer at the bottom; each value written
+    at full size beside its bar (inside, plotly shrinks it to the bar's thickness), room made for it on
+    the right, when the rows are tall enough to hold it."""
     values = [record.grad_norms[name] for name in layer_names] if record else [math.nan] * len(layer_names)
+    height = _layer_height(len(layer_names))
+    labelled = (height - 100) / max(1, len(layer_names)) >= LABEL_ROW  # ~100 px: title and x axis
     bars = dict(
         type="bar",
         x=[v if v > 0 and math.isfinite(v) else None for v in values],
         y=list(layer_names),  # every layer gets its row, also before the first step
         orientation="h",
         marker=dict(color=COLORS["train"]),
-        text=[f"{v:.1e}" if math.isfinite(v) else "" for v in values],
-        textposition="auto",
+        text=[short_number(v) if labelled and math.isfinite(v) else "" for v in values],
+        textposition="outside",
+        constraintext="none",
+        cliponaxis=False,
         hovertemplate="%{y}: %{x:.2e}<extra></extra>",
     )
+    span = x_range or log_range(values)
+    if span is not None and labelled:
+        span = (span[0], span[1] + max(0.35, 0.3 * (span[1] - span[0])))  # room for "8e-13" after the bar
     step = f" at step {record.step}" if record else ""
     layout = _layout(
         f"Gradient norm per layer{step}",
-        height=_layer_height(len(layer_names)),
-        xaxis=log_axis(x_range or log_range(values), "gradient norm (log scale)"),
+        height=height,
+        xaxis=log_axis(span, "gradient norm (log scale)"),
         yaxis=dict(type="category", categoryorder="array", categoryarray=list(layer_names)),
     )
     return go.Figure(dict(data=[bars], layout=layout))
+
+
+def short_number(value: float) -> str:
+    """Two significant digits, an exponent only where needed and without padding: 0.12, 3.4, 8e-13, 1.2e4."""
+    text = f"{value:.2g}"
+    mantissa, e, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if e else text
 
 
 def activation_stats_chart(stats: dict[str, ActivationStats] | None, step: int | None = None) -> go.Figure:
@@ -398,8 +417,22 @@ def activation_stats_chart(stats: dict[str, ActivationStats] | None, step: int |
     return go.Figure(dict(data=data, layout=layout))
 
 
-def _boundary_traces(xs, ys, score, points, labels, axis: str = "", size: int = 5) -> list[dict]:
-    """A class-1 score heatmap (blue = class 1) and the test points of each class, on axes x{axis}/y{axis}."""
+# What the red-blue colours of a decision boundary mean: the model's score (its probability) for class 1.
+SCORE_KEY = dict(
+    title=dict(text="model's score<br>for class 1", side="top"),
+    tickvals=[0, 0.5, 1],
+    ticktext=["0: class 0", "0.5", "1: class 1"],
+    thickness=12,
+    len=0.75,
+)
+FEATURES = ("feature x₁", "feature x₂")  # the axes of a 2-D dataset (standardised)
+
+
+def _boundary_traces(
+    xs, ys, score, points, labels, axis: str = "", size: int = 5, key: bool = True
+) -> list[dict]:
+    """A class-1 score heatmap (blue = class 1, with its colour key when `key`) and the test points of
+    each class, on axes x{axis}/y{axis}."""
     axes = dict(xaxis=f"x{axis}", yaxis=f"y{axis}")
     traces = [
         dict(
@@ -411,7 +444,8 @@ def _boundary_traces(xs, ys, score, points, labels, axis: str = "", size: int = 
             zmax=1,
             colorscale="RdBu",
             opacity=0.7,
-            showscale=False,
+            showscale=key,
+            colorbar=SCORE_KEY,
             hovertemplate="score for class 1: %{z:.2f}<extra></extra>",
             **axes,
         )
@@ -441,13 +475,13 @@ def decision_boundary(
     *,
     title: str = "What the model predicts",
 ) -> go.Figure:
-    """Class-1 score over a 2-D grid (blue = class 1), with the test points on top."""
+    """Class-1 score over a 2-D grid (blue = class 1, with its colour key), with the test points on top."""
     data = _boundary_traces(grid_x, grid_y, score, points, labels)
     layout = _layout(
         title,
         legend=LEGEND_BELOW,
-        xaxis=dict(showgrid=False),
-        yaxis=dict(scaleanchor="x", scaleratio=1, showgrid=False),
+        xaxis=dict(showgrid=False, title=dict(text=FEATURES[0])),
+        yaxis=dict(scaleanchor="x", scaleratio=1, showgrid=False, title=dict(text=FEATURES[1])),
     )
     return go.Figure(dict(data=data, layout=layout))
 
@@ -517,13 +551,23 @@ def boundary_grid(
         axis = "" if i == 0 else str(i + 1)
         x0, x1 = c / cols + gap / 2, (c + 1) / cols - gap / 2
         y1, y0 = 1 - r / rows - gap, 1 - (r + 1) / rows + gap / 2
+        below = i + cols >= len(panels)  # no panel under this one: its x axis is titled
         layout[f"xaxis{axis}"] = dict(
-            domain=[x0, x1], anchor=f"y{axis}", showticklabels=False, showgrid=False
+            domain=[x0, x1],
+            anchor=f"y{axis}",
+            showticklabels=False,
+            showgrid=False,
+            title=dict(text=FEATURES[0] if below else "", standoff=4),
         )
         layout[f"yaxis{axis}"] = dict(
-            domain=[y0, y1], anchor=f"x{axis}", showticklabels=False, showgrid=False, scaleanchor=f"x{axis}"
+            domain=[y0, y1],
+            anchor=f"x{axis}",
+            showticklabels=False,
+            showgrid=False,
+            scaleanchor=f"x{axis}",
+            title=dict(text=FEATURES[1] if c == 0 else "", standoff=4),
         )
-        data += _boundary_traces(xs, ys, score, points, labels, axis=axis, size=4)
+        data += _boundary_traces(xs, ys, score, points, labels, axis=axis, size=4, key=i == 0)
         layout["annotations"].append(
             dict(
                 text=f"<b>{label}</b>",

@@ -72,6 +72,35 @@ def test_every_figure_builds_from_records_and_from_nothing():
         assert fig.layout.template.layout.xaxis.tickfont.size >= 14
 
 
+def test_gradient_norms_are_written_readably_beside_their_bars():
+    fig = figures.grad_norm_bars(record(3, [8e-13, 0.0123, 250.0]), LAYERS)
+    bars = fig.data[0]
+    assert list(bars.text) == ["8e-13", "0.012", "2.5e2"]  # never ".0000000000008", never "8.0e-13"
+    assert bars.textposition == "outside" and bars.constraintext == "none"  # full size, not squeezed inside
+    low, high = figures.log_range([8e-13, 0.0123, 250.0])
+    assert fig.layout.xaxis.range[0] == low and fig.layout.xaxis.range[1] > high + 0.3 * (high - low) - 1e-9
+    many = [f"hidden {i}" for i in range(60)]  # rows too thin to hold a value: hover only
+    thin = StepRecord(1, 0.5, 0.01, dict.fromkeys(many, 0.1), 1.0, False, None)
+    assert not any(figures.grad_norm_bars(thin, many).data[0].text)
+    readable = {0.3: "0.3", 3.4: "3.4", 12.0: "12", 1.5e-13: "1.5e-13", 2e4: "2e4"}
+    assert {v: figures.short_number(v) for v in readable} == readable
+
+
+def test_decision_boundaries_have_axis_titles_and_a_colour_key():
+    grid = np.linspace(-1, 1, 4)
+    one = figures.decision_boundary(grid, grid, np.full((4, 4), 0.5), np.zeros((2, 2)), np.array([0, 1]))
+    assert one.layout.xaxis.title.text == "feature x₁" and one.layout.yaxis.title.text == "feature x₂"
+    heat = one.data[0]
+    assert heat.showscale and "score" in heat.colorbar.title.text and "class 1" in heat.colorbar.ticktext[-1]
+    panels = {name: (grid, grid, np.full((4, 4), 0.5)) for name in ("a", "b", "c", "d")}
+    many = figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))
+    assert [t.showscale for t in many.data if t.type == "heatmap"] == [True, False, False, False]  # one key
+    x_titles = [many.layout[f"xaxis{s}"].title.text for s in ("", "2", "3", "4")]
+    assert x_titles == ["", "feature x₁", "feature x₁", "feature x₁"]  # under the last panel of each column
+    y_titles = [many.layout[f"yaxis{s}"].title.text for s in ("", "2", "3", "4")]
+    assert y_titles == ["feature x₂", "", "", "feature x₂"]  # beside the first column
+
+
 @pytest.mark.parametrize(
     ("ratio", "words"),
     [(1.2e-6, "about a millionth (1.2e-06)"), (8e-10, "about a billionth"), (0.02, "about 1/50"),
