@@ -46,6 +46,7 @@ def test_training_fills_the_evaluation_and_offers_a_checkpoint_that_loads_back()
     assert "macro" in at.dataframe[0].value["average"].tolist() or any(
         "macro" in df.value.to_string() for df in at.dataframe
     )
+    assert "**macro**: the plain mean over classes" in texts(at.caption)  # the averages, glossed
     button = next(b for b in at.get("download_button") if "checkpoint" in str(b.proto).lower())
     assert button is not None
     shape, names = run.images.image_shape, run.class_names
@@ -92,6 +93,7 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
 def test_a_good_zip_trains_on_its_own_classes():
     at = choose_zip(open_lab(SMALL))
     assert "Upload a zip" in texts(at.info)
+    assert "`clouds/cirrus/*.jpg`" in at.get("file_uploader")[0].proto.label  # the wildcards stay as typed
     upload(at, "pets.zip", good_zip(classes=("cats", "dogs", "owls"), per_class=6, size=40))
     run = runs(at)["A"]
     assert run.class_names == ("cats", "dogs", "owls") and run.images.image_shape == (3, 28, 28)

@@ -227,7 +227,8 @@ def _read_zip(data: bytes, name: str, size: int, test_fraction: float, seed: int
 
 def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
     upload = st.file_uploader(
-        "A zip with one folder of images per class (for example clouds/cirrus/*.jpg, clouds/cumulus/*.jpg)",
+        "A zip with one folder of images per class "
+        "(for example `clouds/cirrus/*.jpg`, `clouds/cumulus/*.jpg`)",
         type=["zip"],
         key=f"{LAB}:zip",
         help=f"At most {imagefiles.MAX_UPLOAD_BYTES // 2**20} MB and {imagefiles.MAX_ZIP_ENTRIES:,} files; "
@@ -282,7 +283,7 @@ def draw_data(images: ImageSet, label: str) -> None:
     if low < 0.5 * total / len(counts):
         st.warning(
             f"Imbalanced: the smallest class has {low} images, under half the average. Watch its recall, "
-            "and prefer macro averages to accuracy."
+            "and prefer macro averages (the plain mean over classes) to accuracy."
         )
     chart(figures_images.class_counts(counts), key="class-counts")
     per_class = 8
@@ -370,6 +371,7 @@ def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
                 st.info("Train first: press **Play**. The metrics are computed on the test set.")
                 continue
             st.dataframe(averages_table(report), hide_index=True, width="stretch")
+            st.caption(AVERAGES_GLOSS)
             fig = figures_images.confusion_matrix(report, run.class_names)
             event = chart(fig, key=f"confusion-{label}", on_select="rerun", selection_mode="points")
             cell = _clicked(event, run.class_names)
@@ -392,6 +394,14 @@ def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
                 icon=":material/download:",
                 help="Weights and architecture, for the Predict page or your own PyTorch code.",
             )  # fmt: skip
+
+
+AVERAGES_GLOSS = (
+    "Precision: of the images given a class, the share that were that class. Recall: of a class's "
+    "images, the share found. **micro**: counted over all test images at once (equal to accuracy when "
+    "each image has one class); **macro**: the plain mean over classes, so a small class counts as much "
+    "as a big one; **weighted**: the mean over classes, each weighted by its number of test images."
+)
 
 
 def averages_table(report) -> pd.DataFrame:
