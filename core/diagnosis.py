@@ -14,13 +14,16 @@ EXPLODING_RATIO = 1e3
 DEAD_SHARE = 0.5
 SATURATED_SHARE = 0.5
 WINDOW = 10  # recent steps the diagnosis looks at
-UNIT_PROBLEMS = (  # ActivationStats field, share that counts, what is happening, what to try
+LEARNING = 0.5  # the loss is falling: the last WINDOW steps' mean at most half the first WINDOW's
+UNIT_PROBLEMS = (  # ActivationStats field, share that counts, what is happening, what to try, when learning
     (
         "dead",
         DEAD_SHARE,
-        "{share:.0%} of the units in {name} are dead: they output zero for every example, "
-        "so no gradient flows through them.",
+        "{share:.0%} of the units in {name} are dead: they output zero for every example of a training "
+        "batch, so no gradient flows through them.",
         "Try LeakyReLU or ELU, Kaiming initialization, or a lower learning rate.",
+        "Dead units are capacity the network does not use: LeakyReLU, ELU or Kaiming initialization "
+        "keep more of them alive.",
     ),
     (
         "saturated",
@@ -28,6 +31,8 @@ UNIT_PROBLEMS = (  # ActivationStats field, share that counts, what is happening
         "{share:.0%} of the outputs of {name} sit in the flat ends of the activation, where its "
         "slope is almost zero: saturated units pass almost no gradient.",
         "Try smaller initial weights (Xavier), BatchNorm, or ReLU-like activations.",
+        "Saturated units learn slowly: smaller initial weights (Xavier) or BatchNorm keep more of them "
+        "in the activation's steep middle.",
     ),
 )
 
@@ -102,22 +107,37 @@ def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> D
             "Try smaller initial weights (Xavier or Kaiming), gradient clipping, "
             "BatchNorm, or a lower learning rate.",
         )
-    sampled = next((r.activations for r in reversed(records) if r.activations), None) or {}
-    for kind, threshold, what, advice in UNIT_PROBLEMS:
-        shares = {name: getattr(stats, kind) for name, stats in sampled.items()}
-        name, share = max(shares.items(), key=lambda item: item[1], default=("", 0.0))
-        if share >= threshold:
-            return Diagnosis(kind, what.format(share=share, name=name), advice)
     clipped = sum(r.clipped for r in recent)
     note = (
         f" Clipping scaled the gradient down in {clipped} of the last {len(recent)} steps." if clipped else ""
     )
-    return Diagnosis(
-        "healthy",
-        f"Gradients reach every layer at similar sizes (first layer / last layer = "
-        f"{ratio:.2g}): a healthy flow.{note}",
-        "",
-    )
+    flow = f"gradients reach every layer at similar sizes (first layer / last layer = {ratio:.2g})"
+    sampled = next((r.activations for r in reversed(records) if r.activations), None) or {}
+    for kind, threshold, what, advice, learning_advice in UNIT_PROBLEMS:
+        shares = {name: getattr(stats, kind) for name, stats in sampled.items()}
+        name, share = max(shares.items(), key=lambda item: item[1], default=("", 0.0))
+        if share < threshold:
+            continue
+        fall = _loss_fall(records)
+        if fall is None:
+            return Diagnosis(kind, what.format(share=share, name=name), advice)
+        return Diagnosis(  # a note, not a warning: the run learns with the units it has left
+            "info",
+            f"{what.format(share=share, name=name)} Yet the loss fell from {fall[0]:.2g} to {fall[1]:.2g} "
+            f"and {flow}: the other units carry the learning.{note}",
+            learning_advice,
+        )
+    return Diagnosis("healthy", f"{flow[0].upper()}{flow[1:]}: a healthy flow.{note}", "")
+
+
+def _loss_fall(records: Sequence[StepRecord]) -> tuple[float, float] | None:
+    """(then, now): the mean batch loss of the first and the last WINDOW steps, when it has at least
+    halved since; None while the run is too short to tell or its loss has not fallen that far."""
+    losses = [r.loss for r in records if math.isfinite(r.loss)]
+    if len(losses) < 2 * WINDOW:
+        return None
+    then, now = statistics.fmean(losses[:WINDOW]), statistics.fmean(losses[-WINDOW:])
+    return (then, now) if now <= LEARNING * then else None
 
 
 def _ratio(first: float, last: float) -> float:

@@ -47,29 +47,35 @@ GRADIENT_PRESETS: dict[str, Preset] = {
         Preset(
             "Vanishing: deep sigmoid, default init",
             "Vanishing",
-            "Ten sigmoid layers: the first layer's gradient is millions of times smaller "
-            "than the last one's, and the loss barely moves.",
+            "Ten sigmoid layers: the first layer's gradient is about a billionth of the last one's (the "
+            "diagnosis gives the measured ratio), so the first layers never learn: the loss sinks to a "
+            "coin flip's (ln 2 ≈ 0.69) and stays there.",
             VANISHING,
         ),
         Preset(
             "Cured: ELU + Kaiming + BatchNorm",
             "Cured",
-            "The same ten layers with ELU, Kaiming initialization and BatchNorm: every "
-            "layer gets a gradient of similar size and the spiral is learned.",
+            "The same ten layers with ELU, Kaiming initialization and BatchNorm: every layer gets a "
+            "gradient within about ten times the last one's, and the spiral is learned.",
             CURED,
         ),
         Preset(
             "Exploding: large normal init",
             "Exploding",
-            "Weights drawn from Normal(0, 0.4) grow the signal layer after layer; the "
-            "first SGD steps are huge and the run diverges within a few steps.",
+            "Weights drawn from Normal(0, 0.4) grow the signal layer after layer (the tenth layer's "
+            "outputs spread about 30 times wider than the first's); the first gradient's norm is about "
+            "70, SGD's first steps are huge, the loss leaps thousands of times higher and the run "
+            "diverges within five steps.",
             EXPLODING,
         ),
         Preset(
             "Clipped: the same with gradient clipping",
             "Clipped",
-            "The same network with gradients clipped to a norm of 0.5: every step stays "
-            "bounded, the run does not diverge and it learns.",
+            "The same network with gradients clipped to a norm of 0.5: the first gradient (a norm of "
+            "about 70) is scaled down over a hundredfold and most later ones are clipped too, so no step "
+            "is huge; the run does not diverge and ends near 97% test accuracy. The large initial weights "
+            "leave about half the units of some layers dead, which the diagnosis notes, but the live ones "
+            "are enough.",
             CLIPPED,
         ),
         Preset(

@@ -124,6 +124,24 @@ def test_diagnosis_names_each_failure():
     assert healthy.kind == "healthy" and "Clipping" in healthy.what and not healthy.severe
 
 
+def test_dead_or_saturated_units_in_a_run_that_learns_are_a_note_not_a_warning():
+    dead = {"hidden 1": ActivationStats(0, 0, 0.6, 0), "hidden 2": ActivationStats(0, 1, 0.0, 0)}
+
+    def run(losses, acts=dead):
+        return [record(i + 1, [0.5, 0.5, 1.0], loss=loss, acts=acts) for i, loss in enumerate(losses)]
+
+    falling = diagnose(run([4.0] * 10 + [2.0] * 10 + [0.1] * 10))
+    assert falling.kind == "info" and not falling.severe
+    assert "60% of the units in hidden 1 are dead" in falling.what
+    assert "the loss fell from 4 to 0.1" in falling.what and "carry the learning" in falling.what
+    stuck = diagnose(run([0.8] * 10 + [0.69] * 20))  # at a coin flip's loss: the dead units are the story
+    assert stuck.kind == "dead" and stuck.severe
+    assert diagnose(run([4.0] * 10 + [0.1] * 5)).kind == "dead"  # too short to tell: the warning stands
+    flat = {"hidden 1": ActivationStats(0.5, 0.5, 0.0, 0.7)}
+    assert diagnose(run([2.0] * 10 + [0.5] * 10, acts=flat)).kind == "info"
+    assert diagnose(run([2.0] * 20, acts=flat)).kind == "saturated"
+
+
 def test_divergence_diagnosis_gives_the_step_and_the_peak_norm():
     recs = [
         record(1, [1.0, 1.0, 1.0], total=3e8),
