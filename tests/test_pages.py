@@ -35,6 +35,10 @@ def test_home_page_lists_the_labs():
     assert not at.exception
     assert "Gradient Playground" in at.title[0].value
     assert any("vanish" in md.value for md in at.markdown)
+    labels = [link.proto.label for link in at.get("page_link")]
+    assert labels[0] == "Gradients lab" and labels[-1] == "Sequences lab" and len(labels) == 6
+    (style,) = [h.proto.body for h in at.get("html")]
+    assert "[data-testid='stPageLink'] p {font-size: 1.4rem" in style  # 22 px, over 16 px descriptions
 
 
 def test_lab_loads_with_its_defaults():
