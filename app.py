@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from ui.charts import present_toggle, read_present_link, write_present_link
+from ui.charts import present_style, present_toggle, read_present_link, write_present_link
 from ui.live import leave_other_pages
 from ui.startup import warm_up
 
 st.set_page_config(page_title="Gradient Playground", page_icon=":material/science:", layout="wide")
 warm_up()
 read_present_link()
+present_style()
 page = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -507,9 +507,10 @@ def race_curves(
         steps = [e.step for e in good]
         if metric == "loss":
             for split, width, dash in (("train", 2, "solid"), ("test", 1.5, "dot")):
-                data.append(
+                data.append(  # one legend entry per racer: the title says which line is train or test
                     dict(type="scatter", x=steps, y=[getattr(e, f"{split}_loss") for e in good],
-                         name=f"{label}: {split}", mode="lines", legendgroup=label,
+                         name=label, mode="lines", legendgroup=label, showlegend=split == "train",
+                         hovertemplate=f"{label}, {split}: %{{y:.3g}} at step %{{x}}<extra></extra>",
                          line=dict(color=color, width=width, dash=dash))
                 )  # fmt: skip
         else:
@@ -526,8 +527,8 @@ def race_curves(
             )
     if metric == "loss":
         losses = [y for trace in data for y in trace["y"]]
-        yaxis = log_axis(log_range(losses), "loss (log scale; solid train, dotted test)")
-        title = "Loss on the whole train and test sets"
+        yaxis = log_axis(log_range(losses), "loss (log scale)")
+        title = "Loss: train (solid) and test (dotted), whole sets"
     else:
         yaxis = dict(title=dict(text="test accuracy (%)"), range=[0, 101])
         title = "Test accuracy"

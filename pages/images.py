@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.vision import ImageRun
 from ui import images as lab
+from ui.charts import presenting
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
@@ -41,7 +42,8 @@ with aug_tab:
 with eval_tab:
     lab.draw_evaluation(runs, lab.source_label(settings))
 with train_tab:
-    index = st.number_input(
+    # in presenter mode the picker waits in the sidebar: the first screen is for the curves
+    index = (st.sidebar if presenting() else st).number_input(
         "Test image for the feature maps", 0, len(images.x_test) - 1, 0, key=f"{lab.LAB}:test_image"
     )
     transport(lab.LAB)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import sequences as lab
+from ui.charts import presenting
 from ui.controls import write_link
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
@@ -19,7 +20,7 @@ settings = lab_top(
 with st.sidebar:
     lab.sidebar(settings)
 
-with st.expander("Data, windows and split", expanded=True):
+with st.expander("Data, windows and split", expanded=not presenting()):  # presenter: the forecast first
     series, data_key, windows = lab.data_box(settings)
 write_link(settings)
 

@@ -154,7 +154,8 @@ def test_divergence_diagnosis_gives_the_step_and_the_peak_norm():
 def test_race_and_surface_figures():
     evals = {"SGD": [EvalRecord(0, 0.7, 0.5, 0.7, 0.5), EvalRecord(10, 0.5, 0.7, 0.6, 0.65)], "Adam": []}
     loss = figures.race_curves(evals, metric="loss")
-    assert [t.name for t in loss.data] == ["SGD: train", "SGD: test", "Adam: train", "Adam: test"]
+    assert [t.name for t in loss.data] == ["SGD", "SGD", "Adam", "Adam"]  # train solid, test dotted
+    assert [t.showlegend for t in loss.data] == [True, False, True, False]  # one legend entry per racer
     assert list(figures.race_curves(evals, metric="accuracy").data[0].y) == [50.0, 65.0]  # test accuracy
     grid = np.linspace(-1, 1, 3)
     panels = {name: (grid, grid, np.full((3, 3), 0.5)) for name in ("a", "b", "c", "d")}

@@ -51,11 +51,35 @@ def write_present_link() -> None:
         st.query_params[PRESENT] = "1"
 
 
-def for_projector(fig):
+# Presenter mode's page: Streamlit's empty header and its 6rem top padding give way to the lab, so
+# that at 1366 x 768 the transport buttons and the key chart fit on the first screen.
+_PRESENTER_CSS = """<style>
+header[data-testid="stHeader"] { background: transparent; height: 2.25rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 0.75rem; padding-bottom: 2rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem 0; }
+[data-testid="stMainBlockContainer"] [data-testid="stAlert"] p { font-size: 1.05rem; }
+</style>"""
+
+
+def present_style() -> None:
+    """The presenter's page layout (see _PRESENTER_CSS); nothing outside presenter mode."""
+    if presenting():
+        st.html(_PRESENTER_CSS)
+
+
+def present_first():
+    """In presenter mode, a container drawn above whatever the caller draws next (a lab's key chart
+    goes there, before its metrics); outside it, None."""
+    return st.container() if presenting() else None
+
+
+def for_projector(fig, height: int | None = None):
     """A copy of fig with the presenter template and lines half as thick again."""
     spec = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
     layout = dict(spec.get("layout", {}))
     layout["template"] = PRESENTER
+    if height:
+        layout["height"] = height
     data = []
     for trace in spec.get("data", []):
         trace = dict(trace)
@@ -69,9 +93,11 @@ def for_projector(fig):
     return go.Figure(dict(spec, data=data, layout=layout))  # one validation, as core.figures does
 
 
-def chart(fig, *, key: str, where=None, **kwargs):
-    """st.plotly_chart with our template (theme=None): see core.figures.TEMPLATE."""
+def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwargs):
+    """st.plotly_chart with our template (theme=None): see core.figures.TEMPLATE. In presenter mode
+    the figure gets PRESENTER's type and lines, and `present_height` px if given (a key chart that
+    must fit the projector's first screen)."""
     where = st if where is None else where
     if presenting():
-        fig = for_projector(fig)
+        fig = for_projector(fig, present_height)
     return where.plotly_chart(fig, theme=None, key=key, config=CONFIG, **kwargs)

@@ -13,7 +13,7 @@ from core.diagnosis import diagnose
 from core.live import RunView, Snapshot
 from core.presets import Preset
 from ui import controls, fields
-from ui.charts import chart
+from ui.charts import chart, present_first, presenting
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
@@ -115,6 +115,7 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
     befores = [b for b in snap.befores.values() if b.label == name]
     last = next((r for r in reversed(run.records) if math.isfinite(r.grad_norm_total)), None)
     evals = run.evals[-1]
+    first = present_first()  # presenter mode: loss and heatmap above the numbers, on the first screen
     cols = st.columns(4)
     cols[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
     at = f"at step {evals.step}" if evals.step != run.step else "now"
@@ -158,7 +159,17 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
     boundary = None
     if run.data.n_features == 2:
         boundary = slow_panel(f"grad:{key}:boundary", snap, run.step, lambda: _boundary(run))
-    if wide:
+    if first is not None:
+        with first:
+            left, right = st.columns(2) if wide else (st.container(), st.container())
+            chart(loss_fig, key=f"loss-{key}", where=left, present_height=330 if wide else 250)
+            chart(heat, key=f"heat-{key}", where=right, present_height=330 if wide else 250)
+        left, right = st.columns(2)
+        chart(bars, key=f"bars-{key}", where=left)
+        chart(acts, key=f"acts-{key}", where=right)
+        if boundary is not None:
+            chart(boundary, key=f"boundary-{key}")
+    elif wide:
         left, right = st.columns([3, 2])
         chart(loss_fig, key=f"loss-{key}", where=left)
         if boundary is not None:
@@ -193,7 +204,7 @@ def draw_all(snap: Snapshot, errors: Mapping[str, str]) -> None:
     columns = st.columns(len(labels)) if len(labels) > 1 else [st.container()]
     for column, label in zip(columns, sorted(labels), strict=True):
         with column:
-            if len(labels) > 1:
+            if len(labels) > 1 and not presenting():  # the charts' titles say A and B
                 st.subheader(f"Configuration {label}")
             if label in errors:
                 st.error(errors[label])

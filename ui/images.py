@@ -24,7 +24,7 @@ from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
 from core.vision import ImageRun, ImageRunConfig
 from ui import fields
-from ui.charts import chart
+from ui.charts import chart, present_first
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
@@ -449,6 +449,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     if not runs:
         return
     multi = len(runs) > 1
+    first_screen = present_first()  # presenter mode: the curves above the numbers
     cols = st.columns(len(runs)) if multi else [st.container()]
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         last = run.evals[-1]
@@ -465,12 +466,12 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
             if run.status.value == "diverged":
                 st.error(run.message)
     series = {(label if multi else ""): run.evals for label, run in runs.items()}
-    left, right = st.columns(2)
+    left, right = (first_screen or st).columns(2)
     before = before_lines(snap.befores.values(), "test_loss", several=multi)
     loss = figures_images.image_curves(series, metric="loss", before=before, marks=snap.lr_changes)
-    chart(loss, key="img-loss", where=left)
+    chart(loss, key="img-loss", where=left, present_height=300)
     accuracy = figures_images.image_curves(series, metric="accuracy", marks=snap.lr_changes)
-    chart(accuracy, key="img-acc", where=right)
+    chart(accuracy, key="img-acc", where=right, present_height=300)
     first = next(iter(runs.values()))
     reports = {(label if multi else ""): run.report for label, run in runs.items() if run.report is not None}
     left, right = st.columns(2)

@@ -25,7 +25,7 @@ from core.multitask.sweep import SHARES, Sweep, start_sweep, sweep_of
 from core.presets import Preset
 from core.registry import OPTIMIZERS
 from ui import fields
-from ui.charts import chart
+from ui.charts import chart, present_first, presenting
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import REDRAW_SECONDS, before_lines, shown_here
@@ -275,6 +275,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
         st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
     if not runs:
         return
+    first_screen = present_first()  # presenter mode: the weighted parts above the numbers
     cols = st.columns(len(runs))
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         with col:
@@ -312,13 +313,21 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
         charts.append(("angle", figures.angle_error(angle, chance["angle"])))
     for i, (name, fig) in enumerate(charts):
         if i % 2 == 0:
-            row = st.columns(2)
-        chart(fig, key=f"mt-{name}", where=row[i % 2])
+            row = (first_screen if i == 0 and first_screen else st).columns(2)
+        chart(fig, key=f"mt-{name}", where=row[i % 2], present_height=330 if i < 2 else None)
 
 
 def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:
     """The weights as raw factors and in sum-to-one form, and the normalisers each run measured."""
     number = st.column_config.NumberColumn
+    if presenting():  # the table in a fold: the weighted parts' chart needs the first screen
+        with st.expander("The loss weights, in numbers"):
+            _weights_tables(runs, number)
+    else:
+        _weights_tables(runs, number)
+
+
+def _weights_tables(runs: Mapping[str, MultiTaskRun], number) -> None:
     cols = st.columns(len(runs)) if runs else []
     for col, (label, run) in zip(cols, runs.items(), strict=True):
         with col:

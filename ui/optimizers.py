@@ -215,8 +215,9 @@ def draw_race(snap: Snapshot, target: float) -> None:
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "train_loss", several=True)
     loss = figures.race_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
-    chart(loss, key="race-loss", where=left)
-    chart(figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes), key="race-acc", where=right)
+    chart(loss, key="race-loss", where=left, present_height=330)
+    accuracy = figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes)
+    chart(accuracy, key="race-acc", where=right, present_height=330)
     first = next(iter(runs.values()))
     if first.data.n_features == 2 and first.data.n_classes == 2:
         test = first.data.x_test.cpu().numpy(), first.data.y_test.cpu().numpy()

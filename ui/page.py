@@ -8,6 +8,7 @@ from types import ModuleType
 
 import streamlit as st
 
+from ui.charts import presenting
 from ui.controls import ControlStore, show_link_problems
 from ui.presets import preset_row
 from ui.runs import sync_runs
@@ -21,7 +22,8 @@ def lab_top(
     """Title and caption, the session's settings (from the link on a first visit), the link's
     problems in one sentence each, and the row of presets (`lab.PRESETS` unless given)."""
     st.title(title)
-    st.caption(caption)
+    if not presenting():  # the teacher says it; the class needs the room for the charts
+        st.caption(caption)
     settings = lab.store()
     if st.query_params.get("hide"):
         st.sidebar.caption("This link hides some settings. Remove `hide=…` from the address to see them all.")

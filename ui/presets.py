@@ -3,6 +3,7 @@ that carries both (`?preset=<name>`), so a shared link opens on the lesson, not 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import streamlit as st
@@ -10,6 +11,7 @@ import streamlit as st
 from ui.charts import presenting
 from ui.controls import ControlStore
 
+MOST_PER_ROW = 6  # preset buttons side by side; more and their labels are cut ("Learning r…")
 PRESET, TAB = "preset", "tab"  # link parameters (ui.controls.PAGE_PARAMS keeps them)
 
 
@@ -65,7 +67,11 @@ def preset_row(
     _from_link(lab, presets, apply, store)
     if not presenting():
         st.markdown("**Presets:** one click sets up a lesson.")
-    for col, preset in zip(st.columns(len(presets)), presets.values(), strict=True):
+    items = list(presets.values())
+    rows = math.ceil(len(items) / MOST_PER_ROW)  # balanced rows: 8 presets are 4 + 4, never a cut label
+    per_row = math.ceil(len(items) / rows)
+    cols = [col for i in range(0, len(items), per_row) for col in st.columns(per_row)]
+    for col, preset in zip(cols, items, strict=False):
         col.button(
             preset.short,
             on_click=_choose,

@@ -22,7 +22,7 @@ from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
 from core.sequences.run import Forecast, SeqRun
 from core.sequences.windows import Windows, make_windows
 from ui import fields
-from ui.charts import chart
+from ui.charts import chart, present_first
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
 from ui.runs import session_worker
@@ -212,6 +212,7 @@ def draw_runs(snap: Snapshot) -> None:
         return
     first = next(iter(runs.values()))
     unit = first.series.unit
+    first_screen = present_first()  # presenter mode: the forecast above the table
     table = pd.DataFrame(results_rows(runs))
     # the baselines have no training: a dash in their timing and train-MSE cells, not "None" (Streamlit
     # 1.67 draws a missing number as "None" whatever a Styler's na_rep says, so the cells are text)
@@ -229,8 +230,9 @@ def draw_runs(snap: Snapshot) -> None:
     forecasts = slow_panel(
         "seq:forecasts", snap, step, lambda: {label: run.forecast() for label, run in runs.items()}
     )
-    chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key="seq-multi")
-    st.caption(
+    chart(figs.forecast_chart(forecasts, kind="multi", unit=unit), key="seq-multi", where=first_screen,
+          present_height=360)  # fmt: skip
+    (first_screen or st).caption(
         long_forecast_caption(forecasts, "the day before" if first.series.season else "the stretch before")
     )
     left, right = st.columns(2)

@@ -23,10 +23,11 @@ def test_a_race_of_three_optimizers_draws_three_curves(page: Page, app_url: str,
     expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(120))
     settle(page)  # the last redraw and the final rerun replace every chart: wait until one copy is left
 
-    loss_chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss on the whole train and test sets")
+    loss_chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Loss: train (solid) and test (dotted)")
     expect(loss_chart).to_have_count(1)
-    for racer in ("SGD", "SGD + momentum", "Adam"):  # the three default racers, each in the legend
-        expect(loss_chart.locator(".legendtext").filter(has_text=f"{racer}: train")).to_have_count(1)
+    expect(loss_chart.locator(".legendtext")).to_have_count(3)  # the three default racers, once each
+    for racer in ("SGD", "momentum", "Adam"):
+        expect(loss_chart.locator(".legendtext").filter(has_text=racer).first).to_be_visible()
     assert loss_chart.locator(".scatterlayer .trace").count() == 6  # train and test curve per racer
     expect(page.get_by_role("button", name="Download the table (CSV)")).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()  # the results table (Race tab)
