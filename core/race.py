@@ -23,19 +23,38 @@ class Racer:
     optim: OptimConfig
 
 
+def _settings(optim: OptimConfig) -> dict[str, str]:
+    """Setting -> its words ("lr 0.1", "momentum 0.9"), "" when off, for the settings this optimizer uses."""
+    spec = OPTIMIZERS.get(optim.name)
+    words = {"lr": f"lr {optim.lr:g}"}
+    if spec.uses_momentum:
+        nesterov = " (Nesterov)" if optim.nesterov else ""
+        words["momentum"] = f"momentum {optim.momentum:g}{nesterov}" if optim.momentum else ""
+    if spec.uses_betas:
+        words["betas"] = f"betas ({optim.beta1:g}, {optim.beta2:g})"
+    words["weight decay"] = f"weight decay {optim.weight_decay:g}" if optim.weight_decay else ""
+    schedule = SCHEDULES.get(optim.schedule).label.split(" (")[0].lower() + " schedule"
+    words["schedule"] = schedule if optim.schedule != "none" else ""
+    return words
+
+
 def describe(optim: OptimConfig) -> str:
     """The settings that matter for this optimizer, in one short line."""
-    spec = OPTIMIZERS.get(optim.name)
-    parts = [f"lr {optim.lr:g}"]
-    if spec.uses_momentum and optim.momentum:
-        parts.append(f"momentum {optim.momentum:g}" + (" (Nesterov)" if optim.nesterov else ""))
-    if spec.uses_betas:
-        parts.append(f"betas ({optim.beta1:g}, {optim.beta2:g})")
-    if optim.weight_decay:
-        parts.append(f"weight decay {optim.weight_decay:g}")
-    if optim.schedule != "none":
-        parts.append(SCHEDULES.get(optim.schedule).label.split(" (")[0].lower() + " schedule")
-    return f"{spec.label}: " + ", ".join(parts)
+    return f"{OPTIMIZERS.get(optim.name).label}: " + ", ".join(w for w in _settings(optim).values() if w)
+
+
+def racer_names(optims: Sequence[OptimConfig]) -> list[str]:
+    """A legend name per racer: its optimizer and learning rate, and any other setting in which the
+    racers that use it differ ("SGD, lr 0.1", "SGD, lr 0.1, momentum 0.9", "Adam, lr 0.01"); a racer
+    that is the same as an earlier one gets "(2)"."""
+    settings = [_settings(o) for o in optims]
+    keys = list(dict.fromkeys(k for words in settings for k in words if k != "lr"))
+    differ = [k for k in keys if len({words[k] for words in settings if k in words}) > 1]
+    names = [
+        ", ".join([OPTIMIZERS.get(o.name).label, words["lr"], *(words[k] for k in differ if words.get(k))])
+        for o, words in zip(optims, settings, strict=True)
+    ]
+    return unique_labels(names)
 
 
 def unique_labels(names: Sequence[str]) -> list[str]:

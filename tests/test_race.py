@@ -9,7 +9,8 @@ import pytest
 
 from core.config import OptimConfig
 from core.errors import ConfigError
-from core.race import Race, Racer, describe, same_start, unique_labels
+from core.presets import RACE_PRESETS
+from core.race import Race, Racer, describe, racer_names, same_start, unique_labels
 from core.registry import SCHEDULES
 from core.training import Run
 from tests.conftest import with_changes
@@ -78,6 +79,23 @@ def test_describe_names_only_the_settings_that_apply():
     assert describe(OptimConfig(name="sgd", lr=0.1, momentum=0.9, nesterov=True, schedule="cosine")) == (
         "SGD: lr 0.1, momentum 0.9 (Nesterov), cosine schedule"
     )
+
+
+def test_racers_are_named_by_the_settings_that_tell_them_apart():
+    sgd, adam = OptimConfig(name="sgd", lr=0.1, momentum=0.0), OptimConfig(name="adam", lr=0.01)
+    heavy = OptimConfig(name="sgd", lr=0.1, momentum=0.9)
+    assert racer_names([sgd, heavy, adam]) == ["SGD, lr 0.1", "SGD, lr 0.1, momentum 0.9", "Adam, lr 0.01"]
+    assert racer_names([adam, dataclasses.replace(adam, beta2=0.9)]) == [
+        "Adam, lr 0.01, betas (0.9, 0.999)",
+        "Adam, lr 0.01, betas (0.9, 0.9)",
+    ]
+    assert racer_names([adam, adam]) == ["Adam, lr 0.01", "Adam, lr 0.01 (2)"]  # never two lines of one name
+    names = {p.short: racer_names(p.racers) for p in RACE_PRESETS.values()}
+    assert names == {
+        "SGD vs Adam": ["SGD, lr 0.01", "Adam, lr 0.01"],
+        "LR race": ["SGD, lr 0.001", "SGD, lr 1", "SGD, lr 5"],
+        "Schedule": ["SGD, lr 0.5", "SGD, lr 0.5, cosine schedule"],  # momentum 0.9 is shared: not named
+    }
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES.names())

@@ -18,7 +18,7 @@ from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError
 from core.live import Snapshot
 from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
-from core.race import MAX_RACERS, describe, results_table
+from core.race import MAX_RACERS, describe, racer_names, results_table
 from core.registry import DATASETS, OPTIMIZERS
 from ui import fields
 from ui.charts import chart
@@ -211,6 +211,11 @@ def draw_race(snap: Snapshot, target: float) -> None:
     runs = snap.runs
     if not runs:
         return
+    # the legends, the panels and the table name each racer by its settings ("SGD, lr 0.1")
+    names = dict(zip(runs, racer_names([run.cfg.optim for run in runs.values()]), strict=True))
+    changes = {names[label]: c for label, c in snap.lr_changes.items() if label in names}
+    snap = dataclasses.replace(snap, runs={names[k]: run for k, run in runs.items()}, lr_changes=changes)
+    runs = snap.runs
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "train_loss", several=True)
@@ -262,7 +267,9 @@ def draw_surface(s: ControlStore) -> None:
     spec = surfaces.SURFACES.get(name)
     st.caption(spec.description)
     paths, problems = {}, []
-    for label, optim in lanes(s).items():
+    optims = list(lanes(s).values())
+    named = dict(zip(racer_names(optims), optims, strict=True))  # "SGD, lr 0.1": legends say which is which
+    for label, optim in named.items():
         try:
             path = surface_path(name, (v["start_x"], v["start_y"]), optim, v["path_steps"])
         except ConfigError as err:
@@ -282,7 +289,7 @@ def draw_surface(s: ControlStore) -> None:
                               minimum=spec.global_min), key="surface-paths", where=left)  # fmt: skip
     chart(figures.path_losses({k: p.losses for k, p in paths.items()}), key="surface-losses", where=right)
     rows = [
-        {"optimizer": label, "settings": describe(lanes(s)[label]), "final x": p.points[-1][0],
+        {"optimizer": label, "settings": describe(named[label]), "final x": p.points[-1][0],
          "final y": p.points[-1][1], "final loss": p.losses[-1],
          "first step length": p.step_lengths()[0] if p.step_lengths() else None,
          "last step length": p.step_lengths()[-1] if p.step_lengths() else None}
