@@ -68,7 +68,7 @@ def test_changing_one_racer_keeps_the_others_in_their_places_and_restarts_the_ra
 def test_a_link_out_of_range_is_clamped_with_a_warning():
     at = open_lab({"racers": "99"})
     assert at.slider(key="opt:w:racers").value == 6
-    assert any("99 is out of range for racers" in w.value for w in at.warning)
+    assert any("The link set 'Racers' to 99; the most is 6, so it uses 6." in w.value for w in at.warning)
 
 
 def test_a_link_restores_the_racers():

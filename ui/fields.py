@@ -75,7 +75,8 @@ TRAINING = {
         ),
         Control(
             "train.probe_every", "Activation statistics every k steps", "slider", low=1, high=50, step=1,
-            help="Forward hooks cost ~30% of a step; sampling keeps them almost free.",
+            help="The statistics come from forward hooks (small functions PyTorch calls with each layer's "
+            "output as it is computed). They cost ~30% of a step; sampling keeps them almost free.",
         ),
         Control("train.clip_norm", "Gradient clipping (max norm)", "choice",
                 (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0), {0.0: "off"}),
