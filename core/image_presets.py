@@ -40,10 +40,14 @@ IMAGE_PRESETS: dict[str, Preset] = {
             FLIP_ON,
         ),
         Preset(
-            "Rotation turns 6 into 9",
+            "Large rotations: a 6 or a 9?",
             "Rotation",
-            "MNIST without and with random rotations of up to 180 degrees: a 6 turned upside down is a 9, "
-            "so the recall of 6 and 9 falls, and accuracy with it.",
+            "MNIST without and with random rotations of up to 180 degrees. A 6 turned upside down looks "
+            "like a 9: at most evaluations of the rotated run, 6 and 9 are the pair the confusion matrix "
+            "mixes up most (at step 150, 41 of the 75 test 6s are called 9). By step 300 the network has "
+            "begun to tell them apart by their strokes, and its errors have spread over many digits (4 "
+            "called 7 above all): every digit at every angle is more to learn, so accuracy ends near 73% "
+            "against 95%.",
             ROTATION_OFF,
             ROTATION_ON,
         ),
