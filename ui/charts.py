@@ -61,6 +61,29 @@ header[data-testid="stHeader"] { background: transparent; height: 2.25rem; }
 </style>"""
 
 
+PRESENT_MIN_PX = 16  # the smallest chart text in presenter mode (a figure's own 13 px labels grow to it)
+_FONTS = ("font", "textfont", "tickfont", "insidetextfont", "outsidetextfont")
+
+
+def _at_least(node, px: int):
+    """A copy of a figure's dict (or list) in which no font's explicit size is below px."""
+    if isinstance(node, list):
+        return [_at_least(item, px) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in _FONTS and isinstance(value, dict) and isinstance(value.get("size"), (int, float)):
+            value = dict(value, size=max(value["size"], px))
+        if key == "template":
+            out[key] = value
+        elif isinstance(value, (dict, list)):
+            out[key] = _at_least(value, px)
+        else:
+            out[key] = value
+    return out
+
+
 def present_style() -> None:
     """The presenter's page layout (see _PRESENTER_CSS); nothing outside presenter mode."""
     if presenting():
@@ -80,9 +103,10 @@ def for_projector(fig, height: int | None = None):
     layout["template"] = PRESENTER
     if height:
         layout["height"] = height
+    layout = _at_least(layout, PRESENT_MIN_PX)
     data = []
     for trace in spec.get("data", []):
-        trace = dict(trace)
+        trace = _at_least(dict(trace), PRESENT_MIN_PX)
         if isinstance(trace.get("line"), dict):
             trace["line"] = dict(trace["line"], width=1.5 * trace["line"].get("width", 2))
         if isinstance(trace.get("marker"), dict) and "size" in trace["marker"]:
