@@ -194,10 +194,15 @@ def test_the_charts_build_for_every_kind_of_run(glyphs):
     runs = {s: MultiTaskRun(config(s), glyphs, CPU) for s in ("char_alphabet", "angle_alphabet", "char")}
     for run in runs.values():
         run.advance(6)
-    parts = figures.loss_parts({label: run.records for label, run in runs.items()})
+    parts = figures.loss_parts(
+        {label: run.records for label, run in runs.items()}, dict.fromkeys(runs, "none")
+    )
     names = [t.name for t in parts.data]
-    assert "char_alphabet: total" in names and "angle_alphabet: weighted angle" in names
-    assert "char: weighted character" not in names  # one task: its part is its total
+    assert "char_alphabet: total = sum of the weighted parts" in names
+    assert "angle_alphabet: weighted alphabet, cross-entropy" in names
+    assert "char: total: character cross-entropy" in names  # one task: its part is its total
+    assert not any(name.startswith("char: weighted") for name in names)
+    assert parts.layout.yaxis.title.text == "loss (log scale; units in the legend)"
     scores = figures.task_scores({k: r.evals for k, r in runs.items()}, runs["char_alphabet"].chance())
     assert "chance: alphabet" in [t.name for t in scores.data]
     angle = figures.angle_error({"angle_alphabet": runs["angle_alphabet"].evals}, 500.0)
@@ -212,6 +217,32 @@ def test_the_charts_build_for_every_kind_of_run(glyphs):
         sweep, points=(dataclasses.replace(sweep.points[0], diverged=True), sweep.points[1])
     )
     assert isinstance(fake, Sweep) and figures.tradeoff(fake).layout.annotations[0].text == "diverged"
+
+
+def test_the_total_never_hides_a_part_without_saying_so(glyphs):
+    """The raw angle MSE is ~99.7% of the total: its dotted line runs inside the total's pale band, and its
+    legend entry says so; normalised, both parts show apart from the total, in units of their start."""
+    raw = MultiTaskRun(config("angle_alphabet"), glyphs, CPU)
+    normalised = MultiTaskRun(config("angle_alphabet", loss=dict(normalise="start")), glyphs, CPU)
+    for run in (raw, normalised):
+        run.advance(6)
+    fig = figures.loss_parts({"A": raw.records, "B": normalised.records}, {"A": "none", "B": "start"})
+    lines = {t.name: t for t in fig.data}
+    assert list(lines) == [
+        "A: total = sum of the weighted parts",
+        "A: weighted angle, MSE (degrees²) ≈ total",
+        "A: weighted alphabet, cross-entropy",
+        "B: total = sum of the weighted parts",
+        "B: weighted angle, ÷ its start",
+        "B: weighted alphabet, ÷ its start",
+    ]
+    total, angle = (
+        lines["A: total = sum of the weighted parts"],
+        lines["A: weighted angle, MSE (degrees²) ≈ total"],
+    )
+    assert min(angle.y / total.y) > 0.97  # the same line to the eye: drawn thin on top of a wide pale band
+    assert total.line.width >= 3 * angle.line.width and total.opacity < 1 and angle.line.dash != "solid"
+    assert [t.name for t in fig.data].index(angle.name) > [t.name for t in fig.data].index(total.name)
 
 
 def test_every_task_has_a_label_and_a_loss():

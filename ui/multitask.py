@@ -306,7 +306,8 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     evals = {label: run.evals for label, run in runs.items()}
     chance = {t: v for run in runs.values() for t, v in run.chance().items()}
     before = before_lines(snap.befores.values(), "total", several=True, source="records")
-    charts = [("parts", figures.loss_parts(records, before=before, marks=snap.lr_changes))]
+    normalise = {label: run.cfg.loss.normalise for label, run in runs.items()}  # each part's unit
+    charts = [("parts", figures.loss_parts(records, normalise, before=before, marks=snap.lr_changes))]
     if any(not TASKS[t].regression for t in chance):
         charts.append(("scores", figures.task_scores(evals, chance)))
     if angle := {label: e for label, e in evals.items() if "angle" in runs[label].tasks}:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 
 from core.figures import LEGEND_BELOW, PALETTE, _layout, binned, log_axis, log_range, step_figure
@@ -15,6 +16,7 @@ from core.multitask.sweep import Sweep
 DASH = {"char": "solid", "alphabet": "dash", "angle": "dot"}
 TASK_COLORS = {"char": "#1f77b4", "alphabet": "#d62728", "angle": "#2ca02c"}
 GREY = "#7f7f7f"
+DOMINANT = 0.97  # a part at least this share of the total (median over the run) lies on the total's line
 
 
 def _name(label: str, what: str) -> str:
@@ -22,31 +24,43 @@ def _name(label: str, what: str) -> str:
 
 
 def loss_parts(
-    series: Mapping[str, Sequence[MTStepRecord]], before: Mapping | None = None, marks: Mapping | None = None
+    series: Mapping[str, Sequence[MTStepRecord]],
+    normalise: Mapping[str, str],
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
 ) -> go.Figure:
-    """Each run's total training loss (thick) and its weighted parts (thin, one dash per task), log axis;
-    `before` and `marks` as in core.figures.with_events."""
+    """Each run's total training loss (a wide pale band) and its weighted parts (thin, one dash per task,
+    drawn on top), log axis. A part that is nearly all of the total lies inside the band, where it stays
+    visible, and its legend entry says "≈ total". Each part's unit is in its legend entry: its own
+    (`normalise[label]` "none") or "÷ its start"; `before` and `marks` as in core.figures.with_events."""
     data, values = [], []
     for i, (label, records) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         good = [r for r in records if math.isfinite(r.total)]
         if not good:
             continue
-        lines = [("total", 3, "solid", [r.total for r in good])]
-        if len(good[0].parts) > 1:  # one task: its part is the total
-            lines += [
-                (f"weighted {TASKS[t].label}", 1.5, DASH[t], [r.parts[t] for r in good])
-                for t in good[0].parts
-            ]
-        for what, width, dash, ys in lines:
-            x, y = binned([r.step for r in good], ys)
-            values += y.tolist()
+        steps, totals = binned([r.step for r in good], [r.total for r in good])
+        tasks = list(good[0].parts)
+        units = {t: TASKS[t].loss_label if normalise[label] == "none" else "÷ its start" for t in tasks}
+        if len(tasks) == 1:  # one task: its part is the total
+            lines = [(f"total: {TASKS[tasks[0]].label} {units[tasks[0]]}", "total", totals)]
+        else:
+            lines = [("total = sum of the weighted parts", "total", totals)]
+            for t in tasks:
+                _, ys = binned([r.step for r in good], [r.parts[t] for r in good])
+                hides = float(np.median(ys / totals)) >= DOMINANT  # the band would hide it: say so
+                name = f"weighted {TASKS[t].label}, {units[t]}" + (" ≈ total" if hides else "")
+                lines.append((name, t, ys))
+        for what, kind, ys in lines:
+            values += ys.tolist()
+            band = kind == "total"
             data.append(
-                dict(type="scatter", x=x, y=y, mode="lines", name=_name(label, what), legendgroup=label,
-                     line=dict(color=color, width=width, dash=dash))
+                dict(type="scatter", x=steps, y=ys, mode="lines", name=_name(label, what), legendgroup=label,
+                     line=dict(color=color, width=8 if band else 2, dash="solid" if band else DASH[kind]),
+                     opacity=0.35 if band else 1.0)
             )  # fmt: skip
     title = "What the optimizer minimises: total = sum of weighted parts"
-    yaxis = log_axis(log_range(values), "loss (log scale)")
+    yaxis = log_axis(log_range(values), "loss (log scale; units in the legend)")
     return step_figure(data, title, yaxis, height=360, before=before, marks=marks)
 
 
