@@ -46,10 +46,13 @@ SEQ_PRESETS: dict[str, SeqPreset] = {
         SeqPreset(
             "GRU vs LSTM on a day of electricity",
             "GRU vs LSTM",
-            "A day of 15-minute readings in, the next day out. Both cells end far below the naive "
-            "forecasts (the table) and their day-ahead forecasts follow the daily shape, though one day's "
-            "window cannot tell a Monday after a quiet Sunday, or a holiday, from any other day. The table "
-            "also shows each cell's parameters and the time a step costs.",
+            "A day of 15-minute readings in, the next day out. Both cells end with about half the test "
+            "MSE of 'the same time the day before' (the table). That naive forecast copies a quiet Sunday "
+            "into a busy Monday and a busy Friday into a quiet Saturday: those are its worst days in the "
+            "day-ahead chart, and there the cells, which learned both kinds of day, err far less. On a CPU "
+            "the LSTM's step is the faster one (the table's ms per step), though it has more weights: "
+            "PyTorch runs a CPU LSTM as one fused oneDNN kernel over the whole window, a GRU as a few small "
+            "operations at each of its 96 time steps.",
             SEQ_BASE,
             ("lstm", "gru"),
         ),
@@ -66,11 +69,12 @@ SEQ_PRESETS: dict[str, SeqPreset] = {
         SeqPreset(
             "A shuffled split leaks the future",
             "Shuffled split",
-            "The same LSTM on Seattle's temperatures, split two ways. By time, the test error is about "
-            "twice the training error: autumn is not the spring and summer it learned from. Dealt at "
-            "random, test windows sit among training windows, so the test error is as low as the "
-            "training error: a score the future will not give. (On these smooth hours 'the day before' "
-            "beats both; the point here is the split.)",
+            "The same LSTM on Seattle's temperatures, split two ways. By time (trained on January to "
+            "mid-October, tested on the rest of the year), the test error is about twice the training "
+            "error: the future is not the past it learned from. Dealt at random, test windows sit among "
+            "training windows, so the test error is as low as the training error: a score the future will "
+            "not give. (On these smooth hours 'the same time the day before' beats both, with an MSE 20 to "
+            "40 times lower; the point here is the split.)",
             LEAKY,
             ("lstm",),
             ("time", "shuffled"),
