@@ -38,7 +38,7 @@ _AXIS = dict(
 TEMPLATE = dict(
     layout=dict(
         font=dict(family='"Source Sans", "Source Sans Pro", sans-serif', size=15, color=INK),
-        title=dict(font=dict(size=18, color=INK), x=0, xanchor="left", xref="paper"),
+        title=dict(font=dict(size=18, color=INK), x=0.01, xanchor="left", xref="container"),
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         colorway=["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"],
@@ -528,7 +528,7 @@ def race_curves(
     if metric == "loss":
         losses = [y for trace in data for y in trace["y"]]
         yaxis = log_axis(log_range(losses), "loss (log scale)")
-        title = "Loss: train (solid) and test (dotted), whole sets"
+        title = "Loss: train solid, test dotted"
     else:
         yaxis = dict(title=dict(text="test accuracy (%)"), range=[0, 101])
         title = "Test accuracy"

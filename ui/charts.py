@@ -84,10 +84,34 @@ def _at_least(node, px: int):
     return out
 
 
+# On a phone (390 px): the preset buttons wrap as a strip of small buttons and the four transport
+# buttons share one row, instead of nine full-width buttons stacked above the first chart; the
+# sidebar opens as a sheet over the lower half of the screen, so the chart a control changes stays
+# in view above it; the chart toolbars (Plotly's and Streamlit's) no longer cover the chart titles.
+PHONE_CSS = """<style>
+@media (max-width: 640px) {
+  .st-key-presets [data-testid="stHorizontalBlock"],
+  .st-key-transport [data-testid="stHorizontalBlock"] { flex-direction: row !important;
+    flex-wrap: wrap !important; gap: 0.35rem !important; }
+  .st-key-presets [data-testid="stColumn"] { flex: 1 1 auto !important; width: auto !important;
+    min-width: 0 !important; }
+  .st-key-presets button { min-height: 2rem !important; padding: 0.15rem 0.6rem !important; }
+  .st-key-presets button p { font-size: 0.85rem !important; }
+  .st-key-transport [data-testid="stColumn"] { flex: 1 1 20% !important; width: auto !important;
+    min-width: 0 !important; }
+  .st-key-transport [data-testid="stColumn"]:last-child { flex: 1 1 100% !important; }
+  .st-key-transport button { padding: 0.25rem 0.3rem !important; }
+  section[data-testid="stSidebar"][data-collapsed="false"] { position: fixed !important; top: 45vh !important;
+    left: 0 !important; height: 55vh !important; max-height: 55vh !important; width: 100vw !important;
+    min-width: 100vw !important; border-top: 2px solid #d0d3da; box-shadow: 0 -6px 18px rgba(0,0,0,0.15); }
+  .modebar-container, [data-testid="stElementToolbar"] { display: none !important; }
+}
+</style>"""
+
+
 def present_style() -> None:
-    """The presenter's page layout (see _PRESENTER_CSS); nothing outside presenter mode."""
-    if presenting():
-        st.html(_PRESENTER_CSS)
+    """The page's own CSS: the phone layout always (PHONE_CSS), the presenter's in presenter mode."""
+    st.html(PHONE_CSS + (_PRESENTER_CSS if presenting() else ""))
 
 
 def present_first():

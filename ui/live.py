@@ -53,7 +53,8 @@ def transport(lab: str) -> Sequence:
     """The Play, Pause, Step and Reset buttons and the speed; returns a container just below them."""
     worker = session_worker(lab)
     snap = worker.snapshot()
-    cols = st.columns([1, 1, 1, 1, 2.6], vertical_alignment="center")
+    # keyed: on a phone ui.charts.PHONE_CSS keeps the four buttons on one row instead of a stack
+    cols = st.container(key="transport").columns([1, 1, 1, 1, 2.6], vertical_alignment="center")
     common = dict(width="stretch")
     cols[0].button(
         "Play",

@@ -70,7 +70,8 @@ def preset_row(
     items = list(presets.values())
     rows = math.ceil(len(items) / MOST_PER_ROW)  # balanced rows: 8 presets are 4 + 4, never a cut label
     per_row = math.ceil(len(items) / rows)
-    cols = [col for i in range(0, len(items), per_row) for col in st.columns(per_row)]
+    row = st.container(key="presets")  # on a phone: a wrapping strip of small buttons (ui.charts.PHONE_CSS)
+    cols = [col for i in range(0, len(items), per_row) for col in row.columns(per_row)]
     for col, preset in zip(cols, items, strict=False):
         col.button(
             preset.short,

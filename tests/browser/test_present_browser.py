@@ -69,3 +69,38 @@ def test_a_shared_lesson_link_opens_its_lesson_and_its_tab(new_page, app_url: st
     expect(fresh.get_by_role("tab", name="Loss surface", selected=True)).to_be_visible(timeout=120_000)
     settle(fresh)
     expect(fresh.get_by_role("tab", name="Loss surface", selected=True)).to_be_visible()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_a_phone_shows_play_early_and_opens_the_controls_below_the_chart(
+    new_page, app_url: str, artifacts: Path
+):
+    page = new_page()
+    page.set_viewport_size(PHONE)
+    page.goto(f"{app_url}/gradients", wait_until="domcontentloaded", timeout=120_000)
+    play = page.get_by_role("button", name="Play")
+    expect(play).to_be_visible(timeout=120_000)
+    settle(page)
+    presets = page.locator(".st-key-presets button")
+    boxes = [presets.nth(i).bounding_box() for i in range(presets.count())]
+    rows = {round(box["y"]) for box in boxes if box}
+    assert len([box for box in boxes if box]) == 5
+    assert len(rows) <= 2, f"5 preset buttons on {len(rows)} rows: a stack, not a strip"
+    transport = [page.get_by_role("button", name=n).bounding_box()["y"] for n in ("Play", "Pause", "Step")]
+    assert max(transport) - min(transport) < 5, "Play, Pause and Step share one row"
+    assert play.bounding_box()["y"] < 0.7 * PHONE["height"], "Play on the first screen"
+    loss = page.locator(".st-key-loss-single")
+    loss.scroll_into_view_if_needed()
+    page.get_by_test_id("stExpandSidebarButton").click()
+    sheet = page.get_by_test_id("stSidebar")
+    expect(sheet.get_by_text("Hidden layers", exact=True)).to_be_visible()
+    page.wait_for_timeout(800)
+    top = sheet.bounding_box()["y"]
+    assert top >= 0.4 * PHONE["height"], f"the controls cover the page from y={top}"
+    chart = loss.bounding_box()
+    assert chart["y"] < top, "some of the loss chart shows above the open controls"
+    page.screenshot(path=str(artifacts / "phone-gradients-controls.png"))
+    assert page.locator(".modebar-container").first.is_hidden(), "no chart toolbar over the titles"
+    assert_no_stack_trace(page)
