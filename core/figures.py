@@ -661,7 +661,7 @@ def surface_paths(
     if frames:
         replay = dict(frame=dict(duration=70, redraw=False), fromcurrent=False, transition=dict(duration=0))
         layout["updatemenus"] = [
-            dict(type="buttons", x=0, y=1.02, xanchor="left", yanchor="bottom", showactive=False,
+            dict(type="buttons", x=1, y=1.02, xanchor="right", yanchor="bottom", showactive=False,
                  buttons=[dict(label="▶ Replay the steps", method="animate", args=[None, replay])])
         ]  # fmt: skip
     return go.Figure(dict(data=data, layout=layout, frames=frames))

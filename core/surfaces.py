@@ -104,13 +104,26 @@ SURFACES.add(
 )
 
 
-def grid(name: str, resolution: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The surface on a resolution x resolution grid over its plot window: xs (R,), ys (R,), z (R, R)."""
+def window(name: str, start: Point, margin: float = 0.5) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The surface's plot window, widened to hold the start (with a margin): a start at (5, 5) on a
+    surface drawn over ±2 must not begin off the picture."""
+    spec = SURFACES.get(name)
+    (x0, x1), (y0, y1) = spec.x_range, spec.y_range
+    x, y = start
+    return (min(x0, x - margin), max(x1, x + margin)), (min(y0, y - margin), max(y1, y + margin))
+
+
+def grid(
+    name: str, resolution: int = 80, view: tuple[tuple[float, float], tuple[float, float]] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The surface on a resolution x resolution grid over its plot window (or `view`, see window):
+    xs (R,), ys (R,), z (R, R)."""
     if not 2 <= resolution <= 1000:
         raise ConfigError(f"The grid resolution must be between 2 and 1000, not {resolution}.")
     spec = SURFACES.get(name)
-    xs = np.linspace(*spec.x_range, resolution)
-    ys = np.linspace(*spec.y_range, resolution)
+    x_range, y_range = view or (spec.x_range, spec.y_range)
+    xs = np.linspace(*x_range, resolution)
+    ys = np.linspace(*y_range, resolution)
     gx, gy = np.meshgrid(xs, ys)  # (R, R) each; rows follow y
     z = spec.f(torch.from_numpy(gx), torch.from_numpy(gy)).numpy()
     return xs, ys, z

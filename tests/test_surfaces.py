@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from core import surfaces
 from core.config import OptimConfig
 from core.errors import ConfigError
 from core.registry import OPTIMIZERS
@@ -152,3 +153,12 @@ def test_presets_use_known_surfaces_and_optimizers():
     for p in SURFACE_PRESETS.values():
         assert p.surface in SURFACES and len(p.racers) >= 2 and 1 <= p.steps <= 2000
         assert all(cfg.name in OPTIMIZERS for _, cfg in p.racers)
+
+
+def test_the_plot_window_holds_any_allowed_start():
+    spec = surfaces.SURFACES.get("bowl")
+    assert surfaces.window("bowl", (0.0, 0.0)) == (spec.x_range, spec.y_range)  # inside: unchanged
+    (x0, x1), (y0, y1) = surfaces.window("bowl", (5.0, -5.0))
+    assert x1 >= 5.5 and y0 <= -5.5 and x0 == spec.x_range[0] and y1 == spec.y_range[1]
+    xs, ys, z = surfaces.grid("bowl", resolution=20, view=((x0, x1), (y0, y1)))
+    assert xs[-1] == x1 and ys[0] == y0 and z.shape == (20, 20)

@@ -236,11 +236,16 @@ def draw_race(snap: Snapshot, target: float) -> None:
         )
         chart(grid, key="race-boundaries")
     table = pd.DataFrame(results_table(runs, target, snap.lr_changes))
+    shown = table.copy()
+    reach = f"steps to train loss {target:g}"
+    if reach in shown:  # not reached yet: a dash, not "None" (the CSV keeps the empty cell)
+        shown[reach] = ["—" if pd.isna(v) else f"{int(v):,}" for v in shown[reach]]
     st.dataframe(
-        table, hide_index=True, key="race-table",
+        shown, hide_index=True, key="race-table",
         column_config={"train loss": st.column_config.NumberColumn(format="%.4f"),
                        "test loss": st.column_config.NumberColumn(format="%.4f"),
-                       "test accuracy": st.column_config.NumberColumn(format="percent")},
+                       "test accuracy": st.column_config.NumberColumn(format="percent"),
+                       reach: st.column_config.TextColumn(alignment="right")},
     )  # fmt: skip
     if all(run.done for run in runs.values()):
         st.download_button(
@@ -256,8 +261,8 @@ def surface_path(name: str, start: tuple[float, float], optim: OptimConfig, step
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def surface_grid(name: str):
-    return surfaces.grid(name)
+def surface_grid(name: str, view: tuple[tuple[float, float], tuple[float, float]]):
+    return surfaces.grid(name, view=view)
 
 
 def draw_surface(s: ControlStore) -> None:
@@ -283,16 +288,24 @@ def draw_surface(s: ControlStore) -> None:
             )
     for problem in problems:
         st.error(problem)
-    xs, ys, z = surface_grid(name)
+    xs, ys, z = surface_grid(name, surfaces.window(name, (v["start_x"], v["start_y"])))
     left, right = st.columns([3, 2])
     chart(figures.surface_paths(xs, ys, z, {k: p.points for k, p in paths.items()}, title=spec.label,
                               minimum=spec.global_min), key="surface-paths", where=left)  # fmt: skip
     chart(figures.path_losses({k: p.losses for k, p in paths.items()}), key="surface-losses", where=right)
     rows = [
-        {"optimizer": label, "settings": describe(named[label]), "final x": p.points[-1][0],
-         "final y": p.points[-1][1], "final loss": p.losses[-1],
-         "first step length": p.step_lengths()[0] if p.step_lengths() else None,
-         "last step length": p.step_lengths()[-1] if p.step_lengths() else None}
+        {"optimizer": label, "settings": describe(named[label]), "final x": _num(p.points[-1][0]),
+         "final y": _num(p.points[-1][1]), "final loss": _num(p.losses[-1]),
+         "first step length": _num(p.step_lengths()[0] if p.step_lengths() else None),
+         "last step length": _num(p.step_lengths()[-1] if p.step_lengths() else None)}
         for label, p in paths.items()
     ]  # fmt: skip
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    right_aligned = st.column_config.TextColumn(alignment="right")
+    numbers = ("final x", "final y", "final loss", "first step length", "last step length")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, column_config=dict.fromkeys(numbers, right_aligned))
+
+
+def _num(value: float | None) -> str:
+    """A table cell: 3 significant digits ('8e-13', not '.0000000000008' cut on the left); '—' for none.
+    Text cells, since Streamlit 1.67 draws a missing number as 'None' whatever a Styler says."""
+    return "—" if value is None else f"{value:.3g}"
