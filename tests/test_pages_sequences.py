@@ -41,6 +41,7 @@ def chart_titles(at: AppTest) -> str:
 def test_the_lab_trains_three_cells_side_by_side():
     at = click(open_lab(), "Play")
     assert list(runs(at)) == ["RNN", "LSTM", "GRU"] and all(run.done for run in runs(at).values())
+    assert any("one fused kernel" in c.value for c in at.caption)  # why the LSTM steps faster than the GRU
     titles = chart_titles(at)
     for words in (
         "Where the split falls",

@@ -222,9 +222,17 @@ def draw_runs(snap: Snapshot) -> None:
         table[column] = [form.format(v) if pd.notna(v) else "—" for v in table[column]]
         config[column] = st.column_config.TextColumn(labels.get(column, column), alignment="right")
     st.dataframe(table, hide_index=True, key="seq-table", column_config=config)
+    timing = ""
+    cells = {run.cfg.model.cell for run in runs.values()}
+    if {"lstm", "gru"} <= cells and first.device.type == "cpu":
+        timing = (
+            " On a CPU the LSTM steps faster than the GRU although it computes more: PyTorch runs it as "
+            "one fused kernel (oneDNN), while the GRU is many small matrix products."
+        )
     st.caption(
         " · ".join(f"**{label}** {verdict(run)}" for label, run in runs.items())
         + ". MSE in normalised units: 1 is as bad as always guessing the training mean."
+        + timing
     )
     step = min(run.step for run in runs.values())
     forecasts = slow_panel(

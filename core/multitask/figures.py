@@ -59,7 +59,7 @@ def loss_parts(
                      line=dict(color=color, width=8 if band else 2, dash="solid" if band else DASH[kind]),
                      opacity=0.35 if band else 1.0)
             )  # fmt: skip
-    title = "What the optimizer minimises: total = sum of weighted parts"
+    title = "Total loss = sum of the weighted parts"
     yaxis = log_axis(log_range(values), "loss (log scale; units in the legend)")
     return step_figure(data, title, yaxis, height=360, before=before, marks=marks)
 
