@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.presets import GRADIENT_PRESETS
 from ui import gradients as lab
+from ui import lessons
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
@@ -16,6 +17,7 @@ settings = lab_top(
     "activation and an initializer, press **Play**, and watch each layer's gradient norm.",
     presets=GRADIENT_PRESETS,
 )
+lessons.panel(lab, settings, presets=GRADIENT_PRESETS)
 
 with st.sidebar:
     settings.widget(lab.COMPARE)
@@ -40,4 +42,4 @@ if len(runs) == 2:
         else "different initial weights (their layers or initializers differ)"
     )
     side.caption(f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
-live_view(lab.LAB, lambda snap: lab.draw_all(snap, errors))
+live_view(lab.LAB, lessons.checked(lab, settings, lambda snap: lab.draw_all(snap, errors)))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.vision import ImageRun
 from ui import images as lab
+from ui import lessons
 from ui.charts import presenting
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
@@ -16,6 +17,7 @@ settings = lab_top(
     "Convolution, padding and pooling; augmentation, and when not to augment; precision and recall "
     "per class. Build a CNN, press **Play**, and watch its feature maps and per-class recall change.",
 )
+lessons.panel(lab, settings)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -47,4 +49,4 @@ with train_tab:
         "Test image for the feature maps", 0, len(images.x_test) - 1, 0, key=f"{lab.LAB}:test_image"
     )
     transport(lab.LAB)
-    live_view(lab.LAB, lambda snap: lab.draw_live(snap, errors, int(index)))
+    live_view(lab.LAB, lessons.checked(lab, settings, lambda snap: lab.draw_live(snap, errors, int(index))))

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.multitask.run import MultiTaskRun
+from ui import lessons
 from ui import multitask as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
@@ -16,6 +17,7 @@ settings = lab_top(
     "for the character and the alphabet at once from one weighted loss, and see why losses on different "
     "scales must be normalised before they are weighted.",
 )
+lessons.panel(lab, settings)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -42,4 +44,4 @@ with train_tab:
             "A fair comparison: A and B start from the same weights where their layers match and see the "
             "same batches."
         )
-    live_view(lab.LAB, lambda snap: lab.draw_live(snap, errors))
+    live_view(lab.LAB, lessons.checked(lab, settings, lambda snap: lab.draw_live(snap, errors)))

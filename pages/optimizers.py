@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import lessons
 from ui import optimizers as lab
 from ui.controls import write_link
 from ui.live import live_view, transport
@@ -16,6 +17,7 @@ settings = lab_top(
     "SGD, momentum, Adagrad, RMSprop, Adam: the same network, the same starting weights, the same "
     "batches. Only the optimizer differs, so the race is fair. Then watch them walk a loss surface.",
 )
+lessons.panel(lab, settings)
 
 with st.sidebar:
     settings.widget(lab.RACERS)
@@ -44,4 +46,5 @@ with race_tab:
         for label, error in errors.items():
             st.error(f"{label}: {error}")
         transport(lab.LAB)
-        live_view(lab.LAB, lambda snap: lab.draw_race(snap, settings.values["target"]))
+        draw = lessons.checked(lab, settings, lambda snap: lab.draw_race(snap, settings.values["target"]))
+        live_view(lab.LAB, draw)

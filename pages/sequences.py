@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import lessons
 from ui import sequences as lab
 from ui.charts import presenting
 from ui.controls import write_link
@@ -16,6 +17,7 @@ settings = lab_top(
     "Cut a series into windows, split it by time, and let an RNN, an LSTM and a GRU forecast the "
     "next values: on the same windows, the same batches, against forecasts that need no training.",
 )
+lessons.panel(lab, settings)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -38,4 +40,4 @@ side.caption(
     f"A fair comparison: every cell on a split sees the same {len(windows.train_starts):,} training "
     "windows in the same batches."
 )
-live_view(lab.LAB, lab.draw_runs)
+live_view(lab.LAB, lessons.checked(lab, settings, lab.draw_runs))

@@ -337,6 +337,7 @@ def test_a_verdict_is_met_only_when_every_rule_holds_and_says_what_is_missing():
     missing = evaluate(exercise, kept_values, mlp(VANISHING), {})
     assert missing.missing.startswith("best test accuracy") and missing.missing.endswith("of 85%")
     assert evaluate(exercise, kept_values, {}, {}).missing.startswith("no run")
+    assert evaluate(exercise, kept_values, {"B": runs["A"]}, {}).missing.startswith("no run")  # A not built
 
 
 def test_rules_read_settings_and_say_their_current_values():

@@ -162,13 +162,16 @@ class Verdict:
         return f"{self.progress}, but {'; '.join(self.broken)}" if self.broken else ""
 
 
+NO_RUN = "no run to check: these settings could not be built"
+
+
 def evaluate(exercise: Exercise, values: Mapping[str, Any], runs: Runs, lr_changes: LrChanges) -> Verdict:
     """The exercise's verdict: met only when every rule holds and the run reached the goal."""
     broken = tuple(text for rule in exercise.rules if (text := rule.broken(values)))
-    if not runs:
-        progress = Progress(False, "no run: these settings could not be built")
-    else:
-        progress = exercise.check(runs, lr_changes)
+    try:
+        progress = exercise.check(runs, lr_changes) if runs else Progress(False, NO_RUN)
+    except (KeyError, IndexError, StopIteration):  # the run it checks is missing (it could not be built)
+        progress = Progress(False, NO_RUN)
     return Verdict(progress.met and not broken, progress.met, progress.text, broken)
 
 

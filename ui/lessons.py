@@ -1,0 +1,323 @@
+"""A lab's guided lesson and exercises: one compact panel near the top of its page, and the exercise's
+check inside the live redraw.
+
+The panel is an expander, collapsed unless a lesson step or an exercise is on (a link such as
+`?lesson=gradients&step=2` or `?exercise=sigmoid-85` turns one on). A step loads its preset through the
+lab's own `apply_preset`, asks its question, and once the runs have finished reveals what they measured
+(core.lessons). An exercise's verdict is drawn at every redraw of the live view, from the snapshot
+being drawn and the lab's settings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from types import ModuleType
+
+import streamlit as st
+
+from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reveal
+from core.live import Snapshot
+from ui.controls import PAGE_PARAMS, ControlStore
+from ui.presets import PRESET, TAB
+from ui.runs import session_worker
+
+LINK_NAMES = {
+    "grad": "gradients",
+    "opt": "optimizers",
+    "img": "images",
+    "mt": "multitask",
+    "seq": "sequences",
+}
+MODES = {"lesson": "Guided lesson", "exercise": "Exercises"}
+LINK_KEYS = ("lesson", "step", "exercise")
+MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~$:])")
+
+
+def plain(text: str) -> str:
+    """Text shown as it is: Markdown's and Streamlit's special characters escaped (class names come from
+    uploads, settings from links)."""
+    return MARKDOWN.sub(r"\\\1", text)
+
+
+def _key(lab: str, name: str) -> str:
+    return f"lessons:{lab}:{name}"
+
+
+def _store(lab: ModuleType) -> ControlStore:
+    return ControlStore(lab.LAB, lab.DEFAULTS)
+
+
+# ---- loading setups --------------------------------------------------------------------------------
+
+
+def _load(lab: ModuleType, presets: Mapping, name: str, values: Mapping | None = None) -> None:
+    """Apply one of the lab's presets (and values on top), as its button would; remember the result."""
+    preset = presets.get(name)
+    if preset is None:  # a renamed preset: one sentence on screen (a test checks every name)
+        st.session_state[_key(lab.LAB, "problems")] = [f"This setup is missing from the lab: {name}."]
+        return
+    lab.apply_preset(preset)
+    if values:
+        _store(lab).set(values)
+    st.session_state.pop(f"{lab.LAB}:preset", None)  # the preset's lesson box would give the answer away
+    if PRESET in st.query_params:  # nor may the link name another preset than the one loaded
+        del st.query_params[PRESET]
+    if tab := getattr(preset, "tab", None):  # the page tab the preset's story is on
+        st.session_state[TAB] = tab
+    st.session_state[_key(lab.LAB, "loaded")] = dict(_store(lab).values)
+
+
+def _go(lab: ModuleType, presets: Mapping, lesson: Lesson, n: int) -> None:
+    """Show step n (1-based) of the lesson: its preset loaded, its answer not yet given."""
+    st.session_state[_key(lab.LAB, "mode")] = "lesson"
+    st.session_state[_key(lab.LAB, "step")] = n
+    st.session_state.pop(_key(lab.LAB, f"answer:{n}"), None)
+    _load(lab, presets, lesson.steps[n - 1].preset)
+
+
+def _end(lab: ModuleType) -> None:
+    st.session_state[_key(lab.LAB, "step")] = None
+
+
+def _start_exercise(lab: ModuleType, presets: Mapping, exercise: Exercise) -> None:
+    _load(lab, presets, exercise.start, exercise.start_values)
+
+
+def _chosen(lab: ModuleType, presets: Mapping, exercises: Mapping[str, Exercise]) -> None:
+    """The exercise picker's callback: the chosen exercise starts from its own setup."""
+    if (chosen := exercises.get(st.session_state[_key(lab.LAB, "exercise")])) is not None:
+        _start_exercise(lab, presets, chosen)
+
+
+def _mode_changed(lab: ModuleType) -> None:
+    key = _key(lab.LAB, "mode")
+    if st.session_state[key] is None:  # a click on the chosen mode unselects it: keep it chosen
+        st.session_state[key] = st.session_state.get(_key(lab.LAB, "last_mode"), "lesson")
+    st.session_state[_key(lab.LAB, "last_mode")] = st.session_state[key]
+
+
+# ---- the link --------------------------------------------------------------------------------------
+
+
+def _read_link(lab: ModuleType, presets: Mapping, lesson: Lesson, exercises: Mapping[str, Exercise]) -> None:
+    """On the session's first visit, a lesson step or an exercise from the link. A link that carries
+    settings of its own keeps them (a student's shared attempt); a bare one loads the setup."""
+    flag = _key(lab.LAB, "linked")
+    if st.session_state.get(flag):
+        return
+    st.session_state[flag] = True
+    params = st.query_params.to_dict()
+    own_settings = any(key not in PAGE_PARAMS for key in params)
+    problems = []
+    if "lesson" in params:
+        if params["lesson"] != lesson.lab:
+            problems.append(f"This link asks for another lab's lesson; this lab's lesson is '{lesson.lab}'.")
+        else:
+            n, problem = _step_of(params.get("step", "1"), len(lesson.steps))
+            problems += [problem] if problem else []
+            st.session_state[_key(lab.LAB, "mode")] = "lesson"
+            st.session_state[_key(lab.LAB, "step")] = n
+            if not own_settings:
+                _go(lab, presets, lesson, n)
+    elif "exercise" in params:
+        exercise = exercises.get(params["exercise"])
+        if exercise is None:
+            names = ", ".join(exercises)
+            problems.append(f"This link asks for an exercise this lab does not have; its exercises: {names}.")
+        else:
+            st.session_state[_key(lab.LAB, "mode")] = "exercise"
+            st.session_state[_key(lab.LAB, "exercise")] = exercise.id
+            if not own_settings:
+                _start_exercise(lab, presets, exercise)
+    st.session_state[_key(lab.LAB, "problems")] = problems
+
+
+def _step_of(text: str, steps: int) -> tuple[int, str | None]:
+    """(step, problem): the link's step, or the nearest one there is."""
+    try:
+        n = int(text)
+    except ValueError:
+        return 1, "This link's lesson step is not a number, so the lesson starts at step 1."
+    if 1 <= n <= steps:
+        return n, None
+    nearest = min(max(n, 1), steps)
+    return nearest, f"This lesson has steps 1 to {steps}, so the link opens step {nearest}."
+
+
+def _write_link(lab: ModuleType, lesson: Lesson) -> None:
+    """Mirror the lesson's step or the exercise into the link (the lab's write_link keeps them)."""
+    wanted: dict[str, str] = {}
+    mode = st.session_state.get(_key(lab.LAB, "mode"))
+    if mode == "lesson" and (n := st.session_state.get(_key(lab.LAB, "step"))):
+        wanted = {"lesson": lesson.lab, "step": str(n)}
+    elif mode == "exercise" and (exercise := st.session_state.get(_key(lab.LAB, "exercise"))):
+        wanted = {"exercise": exercise}
+    for key in LINK_KEYS:
+        if key in wanted and st.query_params.get(key) != wanted[key]:
+            st.query_params[key] = wanted[key]
+        elif key not in wanted and key in st.query_params:
+            del st.query_params[key]
+
+
+# ---- the panel -------------------------------------------------------------------------------------
+
+
+def active_exercise(lab: str) -> Exercise | None:
+    """The exercise this lab's page checks now, if any."""
+    if st.session_state.get(_key(lab, "mode")) != "exercise":
+        return None
+    chosen = st.session_state.get(_key(lab, "exercise"))
+    return next((e for e in exercises_of(LINK_NAMES[lab]) if e.id == chosen), None)
+
+
+def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = None) -> None:
+    """The guided lesson and the exercises of the lab, in one expander (`lab.PRESETS` unless given)."""
+    presets = lab.PRESETS if presets is None else presets
+    lesson = LESSONS.get(LINK_NAMES[lab.LAB])
+    exercises = {e.id: e for e in exercises_of(lesson.lab)}
+    _read_link(lab, presets, lesson, exercises)
+    mode_key = _key(lab.LAB, "mode")
+    st.session_state.setdefault(mode_key, "lesson")
+    n = st.session_state.get(_key(lab.LAB, "step"))
+    exercise = active_exercise(lab.LAB)
+    if st.session_state[mode_key] == "lesson" and n:
+        label, on = f"Guided lesson · step {n} of {len(lesson.steps)}: {lesson.steps[n - 1].title}", True
+    elif exercise is not None:
+        label, on = f"Exercise: {exercise.title}", True
+    else:
+        label, on = "Guided lesson and exercises", False
+    with st.expander(label, expanded=on, icon=":material/school:"):
+        for problem in st.session_state.pop(_key(lab.LAB, "problems"), []):
+            st.warning(plain(problem))
+        st.segmented_control(
+            "Mode",
+            list(MODES),
+            format_func=MODES.get,
+            key=mode_key,
+            on_change=_mode_changed,
+            args=(lab,),
+            label_visibility="collapsed",
+        )
+        if st.session_state[mode_key] == "lesson":
+            _lesson_view(lab, presets, lesson, settings)
+        else:
+            _exercise_view(lab, presets, exercises, settings)
+    _write_link(lab, lesson)
+
+
+def _lesson_view(lab: ModuleType, presets: Mapping, lesson: Lesson, settings: ControlStore) -> None:
+    n = st.session_state.get(_key(lab.LAB, "step"))
+    total = len(lesson.steps)
+    if not n:
+        st.markdown(f"**{lesson.title}.** {lesson.intro}")
+        st.caption(" · ".join(f"{i}. {step.title}" for i, step in enumerate(lesson.steps, 1)))
+        st.button(
+            "Start the lesson",
+            icon=":material/school:",
+            type="primary",
+            on_click=_go,
+            args=(lab, presets, lesson, 1),
+        )
+        return
+    step = lesson.steps[n - 1]
+    head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
+    head.markdown(f"**Step {n} of {total} · {step.title}**")
+    back.button("Back", icon=":material/arrow_back:", width="stretch", disabled=n == 1, on_click=_go,
+                args=(lab, presets, lesson, n - 1), key=_key(lab.LAB, "back"))  # fmt: skip
+    if n < total:
+        forward.button("Next", icon=":material/arrow_forward:", width="stretch", on_click=_go,
+                       args=(lab, presets, lesson, n + 1), key=_key(lab.LAB, "next"))  # fmt: skip
+    else:
+        forward.button("Finish", icon=":material/done_all:", width="stretch", on_click=_end, args=(lab,),
+                       key=_key(lab.LAB, "finish"))  # fmt: skip
+    if settings.values != st.session_state.get(_key(lab.LAB, "loaded"), settings.values):
+        cols = st.columns([5, 2], vertical_alignment="center")
+        cols[0].caption("You changed this step's setup: what it measures below comes from your own run.")
+        cols[1].button("Load the step's setup again", on_click=_go, args=(lab, presets, lesson, n),
+                       key=_key(lab.LAB, "reload"), width="stretch")  # fmt: skip
+    answer = st.radio(
+        f"**{step.question}**",
+        range(len(step.choices)),
+        format_func=step.choices.__getitem__,
+        index=None,
+        horizontal=True,
+        key=_key(lab.LAB, f"answer:{n}"),
+    )
+    shown = reveal(step, session_worker(lab.LAB).snapshot().runs)
+    if answer is None and shown is not None:
+        st.caption("The run has finished: pick the class's prediction to see what it measured.")
+        return
+    if answer is None:
+        st.caption(f"Decide with the class and pick an answer, then press **Play**. Watch {step.watch}")
+        return
+    if shown is None:
+        st.caption(f"Your prediction is in. Now press **Play** and watch {step.watch}")
+        return
+    if shown.shown == answer:
+        box, icon, verdict = st.success, "✔", f"**Right: {step.choices[answer].lower()}.**"
+    else:
+        box, icon, verdict = (
+            st.warning,
+            ":material/close:",
+            f"**Not this time: {step.choices[shown.shown].lower()}.**",
+        )
+    box(f"{verdict}  \n**Measured:** {plain(shown.measured)}  \n**Why:** {shown.why}", icon=icon)
+
+
+def _exercise_view(
+    lab: ModuleType, presets: Mapping, exercises: Mapping[str, Exercise], settings: ControlStore
+) -> None:
+    key = _key(lab.LAB, "exercise")
+    cols = st.columns([5, 2], vertical_alignment="bottom")
+    cols[0].selectbox(
+        "Exercise",
+        list(exercises),
+        format_func=lambda i: exercises[i].title,
+        index=None,
+        placeholder="Choose an exercise",
+        key=key,
+        on_change=_chosen,
+        args=(lab, presets, exercises),
+    )
+    exercise = exercises.get(st.session_state.get(key))
+    if exercise is None:
+        st.caption(
+            "Each exercise sets a goal and loads a starting point; change the settings, press **Play**, and "
+            "the page checks your run against the goal as it plays."
+        )
+        return
+    cols[1].button("Start it again", icon=":material/restart_alt:", width="stretch", on_click=_start_exercise,
+                   args=(lab, presets, exercise), key=_key(lab.LAB, "restart"))  # fmt: skip
+    st.markdown(exercise.task)
+    hint, keep = st.columns([1, 5], vertical_alignment="center")
+    with hint.popover("Hint", icon=":material/lightbulb:"):
+        st.write(exercise.hint)
+    if exercise.rules:
+        keep.caption("Keep " + "; ".join(rule.text for rule in exercise.rules) + ".")
+    st.caption("The check under the Play button follows your run as it plays: ✔ when the goal is met.")
+
+
+# ---- the live check ------------------------------------------------------------------------------
+
+
+def show_check(exercise: Exercise, values: Mapping, snap: Snapshot) -> None:
+    """The exercise's verdict on this snapshot, in one line: ✔, or what is still missing."""
+    verdict = evaluate(exercise, values, snap.runs, snap.lr_changes)
+    if verdict.met:
+        st.success(f"**{exercise.title}**: goal met. {plain(verdict.progress)}.", icon="✔")
+    else:
+        st.info(f"**{exercise.title}**: {plain(verdict.missing)}.", icon=":material/flag:")
+
+
+def checked(lab: ModuleType, settings: ControlStore, draw: Callable[[Snapshot], None]) -> Callable:
+    """draw, preceded at every redraw by the check of the exercise on show (draw itself when none is)."""
+    exercise = active_exercise(lab.LAB)
+    if exercise is None:
+        return draw
+
+    def draw_checked(snap: Snapshot) -> None:
+        show_check(exercise, settings.values, snap)
+        draw(snap)
+
+    return draw_checked
