@@ -101,3 +101,24 @@ def test_a_table_without_timestamps_says_so():
 def test_the_same_column_twice_is_refused():
     with pytest.raises(CsvError, match="other than the timestamp"):
         series_from_frame(frame(table(hourly(20), range(20))), "time", "time")
+
+
+@pytest.mark.parametrize(
+    ("freq", "n", "step_text", "season"),
+    [("500ms", 300, "500 ms", None), ("250ms", 2000, "250 ms", None), ("1us", 50, "1 µs", None),
+     ("1500ms", 50, "1,500 ms", None), ("1min", 2880, "1 min", 1440), ("1min", 2000, "1 min", None),
+     ("2D", 20, "2 days", None), ("7min", 500, "7 min", None)],
+)  # fmt: skip
+def test_steps_below_a_second_are_described_and_a_day_longer_than_half_the_series_is_no_season(
+    freq, n, step_text, season
+):
+    times = [str(t) for t in pd.date_range("2024-01-01", periods=n, freq=freq)]
+    s = series_from_frame(frame(table(times, range(n))), "time", "load", "fast.csv")
+    assert s.step_text == step_text and s.season == season
+    note = s.season_note
+    assert (note == "") == (season is not None)
+    if season is None:  # one sentence saying why there is no 'day before' to compare with
+        assert note.startswith("No daily season: ") and note.endswith("not the day before.")
+        assert note.count(". ") == 0
+    if freq == "500ms":
+        assert "a day is 172,800 steps, more than half of the series' 300" in note

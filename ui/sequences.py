@@ -13,7 +13,7 @@ import streamlit as st
 from core import figures_sequences as figs
 from core.data.series import SERIES, Series, SeriesConfig, series_from_frame, timestamp_columns
 from core.data.tabular import CsvError, read_csv
-from core.errors import ConfigError
+from core.errors import ConfigError, escape_markdown, shorten
 from core.live import Snapshot
 from core.sequences.compare import honest_run, lab_configs, results_rows, verdict
 from core.sequences.config import SPLITS, SeqConfig, seq_config, seq_values
@@ -140,7 +140,7 @@ def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None
     try:
         windows = make_windows(series.values, dataclasses.replace(cfg.window, split=split), cfg.train.seed)
     except ConfigError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
         return None, None, None
     chart(figs.series_split(series.times, series.values, windows.split_at, name=series.name, unit=series.unit,
                           shuffled=split == "shuffled"), key="seq-split")  # fmt: skip
@@ -149,13 +149,14 @@ def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None
 
 
 def describe_windows(series: Series, w: Windows, cfg: SeqConfig) -> str:
-    """The shapes and the normalisation, in two sentences."""
+    """Where the series comes from, its step, the shapes and the normalisation (Markdown-escaped: the
+    note and the unit may quote an uploaded file's name and column)."""
     unit = f" {series.unit}" if series.unit else ""
     source = (
         "the training period only" if w.split == "time" else "the whole series (a shuffled split has no past)"
     )
-    return (
-        f"{series.note} {len(series):,} values every {series.step_text}. "
+    return escape_markdown(
+        f"{series.note} {len(series):,} values every {series.step_text}. {series.season_note} "
         f"{len(w.train_starts):,} training and {len(w.test_starts):,} test windows; a batch has shape "
         f"({cfg.train.batch_size}, {w.seq_len}, 1) = (batch, sequence, features) and its targets "
         f"({cfg.train.batch_size}, {w.horizon}). Normalised as (value − {w.mean:.4g}) / {w.std:.4g}{unit}, "
@@ -185,11 +186,11 @@ def uploaded_series() -> tuple[Series | None, str | None]:
         )
         series = series_from_frame(frame, time_column, value_column, upload.name)
     except CsvError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
         return None, None
     except Exception:  # a file the reader did not foresee: one sentence here, the trace in the log
         log.exception("could not read the uploaded series")
-        st.error(f"The file '{upload.name}' could not be read as a time series.")
+        st.error(escape_markdown(f"The file '{shorten(upload.name)}' could not be read as a time series."))
         return None, None
     return series, f"{digest}:{time_column}:{value_column}"
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from core.data.tabular import CsvError, _count, _short
+from core.data.tabular import CsvError, _count
+from core.errors import shorten
 from core.registry import Registry
 
 DAY = np.timedelta64(1, "D")
@@ -17,6 +18,10 @@ MAX_POINTS = 100_000  # a longer series makes every evaluation slow on a shared 
 MIN_POINTS = 10  # fewer cannot hold a window, a target and a test period
 MAX_ABS_VALUE = 1e30  # far beyond any measurement; keeps the float64 statistics finite
 TIME_HINT = "such as 2024-03-01 14:15"
+STEP_UNITS = (  # (nanoseconds, unit) in which a time step is described, the largest that divides it
+    (86_400 * 10**9, "day"), (3_600 * 10**9, "h"), (60 * 10**9, "min"), (10**9, "s"), (10**6, "ms"),
+    (10**3, "µs"), (1, "ns"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,10 +42,31 @@ class Series:
         return self.times[1] - self.times[0]
 
     @property
+    def steps_per_day(self) -> float:
+        return float(DAY / self.step)
+
+    @property
     def season(self) -> int | None:
-        """Steps in one day when the step divides a day (96 at 15 min, 24 hourly), else None."""
-        steps = DAY / self.step
-        return int(steps) if steps >= 2 and float(steps).is_integer() else None
+        """Steps in one day (96 at 15 min, 24 hourly) when the step divides a day and the series holds
+        at least two days, else None: there is no 'same time the day before' to forecast from."""
+        steps = self.steps_per_day
+        return int(steps) if 2 <= steps <= len(self) / 2 and steps.is_integer() else None
+
+    @property
+    def season_note(self) -> str:
+        """One sentence when the series has no daily season, else ''."""
+        steps = self.steps_per_day
+        if self.season is not None:
+            return ""
+        if steps < 2:
+            why = f"one step is {self.step_text}"
+        elif steps > len(self) / 2:
+            why = f"a day is {steps:,.0f} steps, more than half of the series' {len(self):,}"
+        else:
+            why = f"a day is not a whole number of {self.step_text} steps"
+        return (
+            f"No daily season: {why}, so the naive forecast repeats the stretch before, not the day before."
+        )
 
     @property
     def step_text(self) -> str:
@@ -48,13 +74,13 @@ class Series:
 
 
 def describe_step(step: np.timedelta64) -> str:
-    """'15 min', '1 h', '1 day' for a time step."""
-    seconds = int(step / np.timedelta64(1, "s"))
-    for size, unit in ((86_400, "day"), (3_600, "h"), (60, "min"), (1, "s")):
-        if seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}" + ("s" if unit == "day" and n != 1 else "")
-    return f"{seconds} s"  # unreachable: every whole number of seconds divides by 1
+    """'15 min', '1 h', '2 days', '500 ms' for a positive time step (datetime64[ns] resolution)."""
+    ns = int(step / np.timedelta64(1, "ns"))
+    for size, unit in STEP_UNITS:
+        if ns % size == 0:
+            n = ns // size
+            return f"{n:,} {unit}" + ("s" if unit == "day" and n != 1 else "")
+    return f"{ns:,} ns"  # unreachable: every whole number of nanoseconds divides by 1
 
 
 # ---- built-in series --------------------------------------------------------------------------
@@ -188,7 +214,7 @@ def timestamp_columns(frame: pd.DataFrame, name: str = "") -> list[str]:
         if len(filled) and _parse_times(filled.iloc[:1]).notna().all():
             found.append(column)
     if not found:
-        the = f"the file '{_short(name)}'" if name else "the file"
+        the = f"the file '{shorten(name)}'" if name else "the file"
         raise CsvError(
             f"No column of {the} holds dates and times ({TIME_HINT}); a series needs a timestamp column."
         )
@@ -210,9 +236,8 @@ def series_from_frame(frame: pd.DataFrame, time_column: str, value_column: str, 
         raise CsvError("Pick a value column other than the timestamp column.")
     times = _checked_times(frame[time_column], time_column)
     values = _checked_values(frame[value_column], value_column)
-    return Series(
-        _short(value_column), "", times, values, f"Column '{_short(value_column)}' of {name or 'your file'}."
-    )
+    source = f"'{shorten(name)}'" if name else "your file"
+    return Series(shorten(value_column), "", times, values, f"Column '{shorten(value_column)}' of {source}.")
 
 
 def _checked_times(column: pd.Series, label: str) -> np.ndarray:
@@ -222,9 +247,9 @@ def _checked_times(column: pd.Series, label: str) -> np.ndarray:
     if len(bad):
         row = int(bad[0])
         cell = raw.iloc[row]
-        what = "is empty" if pd.isna(cell) else f"('{_short(cell)}') cannot be read as a date and time"
+        what = "is empty" if pd.isna(cell) else f"('{shorten(cell)}') cannot be read as a date and time"
         raise CsvError(
-            f"Row {row + 1} of the timestamp column '{_short(label)}' {what}; use dates {TIME_HINT}."
+            f"Row {row + 1} of the timestamp column '{shorten(label)}' {what}; use dates {TIME_HINT}."
         )
     times = parsed.to_numpy(dtype="datetime64[ns]")
     steps = np.diff(times)
@@ -260,20 +285,21 @@ def _checked_values(column: pd.Series, label: str) -> np.ndarray:
     if len(text):
         row = int(text[0])
         raise CsvError(
-            f"Column '{_short(label)}' holds text ('{_short(raw.iloc[row])}' in row {row + 1}), so it cannot "
-            "be forecast; pick a column of numbers."
+            f"Column '{shorten(label)}' holds text ('{shorten(raw.iloc[row])}' in row {row + 1}), so it "
+            "cannot be forecast; pick a column of numbers."
         )
     values = numbers.to_numpy(dtype=np.float64)
     missing = np.flatnonzero(np.isnan(values))
     if len(missing):
         raise CsvError(
-            f"Column '{_short(label)}' has {_count(len(missing), 'missing value')} (empty, NA or NaN cells), "
-            f"the first in row {missing[0] + 1}; fill them in, since a series needs a value at every time."
+            f"Column '{shorten(label)}' has {_count(len(missing), 'missing value')} (empty, NA or NaN "
+            f"cells), the first in row {missing[0] + 1}; fill them in, since a series needs a value at every "
+            "time."
         )
     huge = np.flatnonzero(~(np.abs(values) <= MAX_ABS_VALUE))
     if len(huge):
         raise CsvError(
-            f"Column '{_short(label)}' holds a value that is infinite or beyond ±{MAX_ABS_VALUE:.0e} "
+            f"Column '{shorten(label)}' holds a value that is infinite or beyond ±{MAX_ABS_VALUE:.0e} "
             f"({values[huge[0]]:g} in row {huge[0] + 1}); fix or remove it."
         )
     return values

@@ -12,6 +12,7 @@ import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from core.data import Dataset, split_and_standardise
+from core.errors import shorten
 
 MAX_BYTES = 20_000_000  # larger uploads are refused before decoding
 MAX_ROWS = 200_000  # data rows; more would make every epoch slow on a shared CPU
@@ -23,7 +24,6 @@ MAX_ABS_VALUE = 1e30  # far beyond any measurement; keeps the float64 sums of st
 SEPARATORS = (",", ";", "\t")  # tried in this order; ties go to the earlier one
 SNIFF_CHARS = 64_000  # the start of the text (to the end of its line) that decides the separator
 SNIFF_ROWS = 50  # rows of that start compared for a consistent width
-SHOWN = 40  # longest cell or column text quoted in a message
 SIGNATURES = {  # leading bytes of files students upload by mistake -> what they are
     b"PK\x03\x04": "an Excel workbook or a zip archive",
     b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
@@ -89,7 +89,7 @@ def read_csv(data: bytes, name: str = "") -> pd.DataFrame:
     Columns without a name or with a repeated name are refused, except wholly empty
     unnamed columns (trailing separators), which are dropped.
     """
-    the = f"the file '{name}'" if name else "the file"
+    the = f"the file '{shorten(name)}'" if name else "the file"
     if len(data) > MAX_BYTES:
         raise CsvError(f"{_cap(the)} is {len(data) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:g} MB.")
     text = _decode(data, the)
@@ -173,13 +173,13 @@ def _check_header(header: list[str], rows: list[tuple[int, list[str]]], the: str
     """Refuse a table too narrow or too wide, a header of numbers, or early rows longer than it."""
     if len(header) < 2:
         raise CsvError(
-            f"{_cap(the)} has a single column ('{_short(header[0])}'); a table needs feature columns and "
+            f"{_cap(the)} has a single column ('{shorten(header[0])}'); a table needs feature columns and "
             "a label column, separated by commas, semicolons or tabs."
         )
     if len(header) > MAX_COLUMNS:
         raise CsvError(f"{_cap(the)} has {len(header)} columns; the limit is {MAX_COLUMNS}.")
     if all(_is_number(cell) for cell in header):
-        shown = ", ".join(f"'{_short(cell)}'" for cell in header[:3]) + (", …" if len(header) > 3 else "")
+        shown = ", ".join(f"'{shorten(cell)}'" for cell in header[:3]) + (", …" if len(header) > 3 else "")
         raise CsvError(
             f"{_cap(the)} has no header row: its first line holds numbers ({shown}); add a first line "
             "with a name for each column."
@@ -203,7 +203,7 @@ def _tidy(df: pd.DataFrame, sep: str, the: str) -> pd.DataFrame:
     repeated = df.columns[df.columns.duplicated()]
     if len(repeated):
         raise CsvError(
-            f"{_cap(the)} has more than one column named '{_short(repeated[0])}'; give each its own name."
+            f"{_cap(the)} has more than one column named '{shorten(repeated[0])}'; give each its own name."
         )
     if df.shape[1] < 2:
         raise CsvError(
@@ -238,11 +238,11 @@ def dataset_from_frame(
 ) -> Dataset:
     """Classes from `label_column` (sorted values), every other column a numeric feature; split by seed."""
     if label_column not in df.columns:
-        raise CsvError(f"There is no column '{_short(label_column)}'; the columns are {_names(df.columns)}.")
+        raise CsvError(f"There is no column '{shorten(label_column)}'; the columns are {_names(df.columns)}.")
     features = df.drop(columns=[label_column])
     if features.shape[1] == 0:
         raise CsvError(
-            f"Besides the label '{_short(label_column)}' the table needs at least one feature column."
+            f"Besides the label '{shorten(label_column)}' the table needs at least one feature column."
         )
     if len(df) < MIN_ROWS:
         raise CsvError(f"The table has {len(df)} rows; training and testing need at least {MIN_ROWS}.")
@@ -256,7 +256,7 @@ def _classes(label: pd.Series, column: str) -> tuple[np.ndarray, tuple[str, ...]
     missing = int(label.isna().sum())
     if missing:
         raise CsvError(
-            f"The label column '{_short(column)}' has {_count(missing, 'missing value')} "
+            f"The label column '{shorten(column)}' has {_count(missing, 'missing value')} "
             "(empty, NA or NaN cells); fill them or remove those rows."
         )
     if not is_numeric_dtype(label):
@@ -264,19 +264,19 @@ def _classes(label: pd.Series, column: str) -> tuple[np.ndarray, tuple[str, ...]
     codes, values = pd.factorize(label, sort=True)
     if len(values) < 2:
         raise CsvError(
-            f"The label column '{_short(column)}' holds a single class ('{_short(_class_name(values[0]))}'); "
-            "a classifier needs at least 2."
+            f"The label column '{shorten(column)}' holds a single class "
+            f"('{shorten(_class_name(values[0]))}'); a classifier needs at least 2."
         )
     if len(values) > MAX_CLASSES:
         raise CsvError(
-            f"The label column '{_short(column)}' has {len(values)} different values; a label needs 2 to "
+            f"The label column '{shorten(column)}' has {len(values)} different values; a label needs 2 to "
             f"{MAX_CLASSES} classes, so this looks like a measurement rather than a category."
         )
     counts = np.bincount(codes, minlength=len(values))
     rare = int(counts.argmin())
     if counts[rare] < MIN_CLASS_ROWS:
         raise CsvError(
-            f"Class '{_short(_class_name(values[rare]))}' of the label '{_short(column)}' has only "
+            f"Class '{shorten(_class_name(values[rare]))}' of the label '{shorten(column)}' has only "
             f"{_count(int(counts[rare]), 'row')}; every class needs at least {MIN_CLASS_ROWS}."
         )
     return codes.astype(np.int64), tuple(_class_name(v) for v in values)
@@ -291,7 +291,7 @@ def _features(features: pd.DataFrame) -> np.ndarray:
         text = values[numbers.isna() & values.notna()]
         if len(text):
             raise CsvError(
-                f"Column '{_short(column)}' holds text ('{_short(text.iloc[0])}'), so it cannot be a "
+                f"Column '{shorten(column)}' holds text ('{shorten(text.iloc[0])}'), so it cannot be a "
                 "feature; drop it or choose it as the label."
             )
         columns.append(numbers.to_numpy(dtype=np.float64))
@@ -302,7 +302,7 @@ def _features(features: pd.DataFrame) -> np.ndarray:
         others = int((gaps > 0).sum()) - 1
         also = f", as {'does' if others == 1 else 'do'} {_count(others, 'other column')}" if others else ""
         raise CsvError(
-            f"Column '{_short(features.columns[first])}' has {_count(int(gaps[first]), 'missing value')} "
+            f"Column '{shorten(features.columns[first])}' has {_count(int(gaps[first]), 'missing value')} "
             f"(empty, NA or NaN cells){also}; fill them or remove those rows."
         )
     huge = ~(np.abs(x) <= MAX_ABS_VALUE)
@@ -311,7 +311,7 @@ def _features(features: pd.DataFrame) -> np.ndarray:
         bad = x[huge[:, first], first]
         verb = "is" if len(bad) == 1 else "are"
         raise CsvError(
-            f"Column '{_short(features.columns[first])}' holds {_count(len(bad), 'value')} that {verb} "
+            f"Column '{shorten(features.columns[first])}' holds {_count(len(bad), 'value')} that {verb} "
             f"infinite or beyond ±{MAX_ABS_VALUE:.0e} (such as {bad[0]:g}); fix or remove those rows."
         )
     return x
@@ -346,13 +346,7 @@ def _class_name(value) -> str:
     return str(value)
 
 
-def _short(value) -> str:
-    """A cell or a column name cut to SHOWN characters for a message."""
-    text = str(value)
-    return text if len(text) <= SHOWN else text[: SHOWN - 1] + "…"
-
-
 def _names(columns) -> str:
     """Up to ten column names in quotes, then how many more."""
-    shown = ", ".join(f"'{_short(c)}'" for c in list(columns)[:10])
+    shown = ", ".join(f"'{shorten(c)}'" for c in list(columns)[:10])
     return shown + (f" and {len(columns) - 10} more" if len(columns) > 10 else "")
