@@ -2,7 +2,9 @@
 
 Every upload is refused or read with one sentence a student can act on; no PIL or zipfile
 exception escapes. Nothing is extracted to disk: zip entries are read into memory one at a
-time, bounded by their declared sizes, which are capped before anything is decompressed.
+time through core.data.zips, which never decompresses more than an entry's declared size + 1
+bytes (declared sizes are capped before anything is decompressed) and checks each CRC-32.
+Names quoted in a sentence are shortened to 40 characters (core.errors.shorten).
 
 Caps, and why:
 - MAX_UPLOAD_BYTES (50 MiB): one image or one zip as uploaded; larger ones are refused unread.
@@ -13,11 +15,18 @@ Caps, and why:
 - MIN_SIDE (8 px): an image narrower than that holds no picture (a 1x1 tracking pixel, an
   icon sliver); stretched to a model's input it is a flat smear, so prediction refuses it and
   a zip skips it with a note.
+- MAX_ZIP_PIXELS (100 million): the decoded pixels of all images of one zip (or of one batch of
+  uploads) together, counted from each header (after a JPEG's reduced-scale draft) before its
+  pixels are decoded. A 50 MB zip of photos holds far fewer; a zip of flat drawings, which
+  compress ~1,000 times, could otherwise hold thousands of 50-megapixel images (measured:
+  a flat 49-megapixel PNG of 160 kB takes ~2.3 s to decode and resize here, see SECURITY.md).
 - MAX_ZIP_ENTRIES (5,000), MAX_UNCOMPRESSED_BYTES (300 MiB), MAX_COMPRESSION_RATIO (200 over
   more than 20 MiB): a zip of photos barely compresses (JPEG, PNG are compressed already);
   a zip bomb compresses thousands of times. The entry count and directory size are read from
-  the zip's end record before zipfile parses the directory (measured: 300,000 empty entries in
-  a 26 MB zip took zipfile 4 s and ~300 MB to list).
+  the end record zipfile will use (zip64's when present) before zipfile parses the directory
+  (measured: 300,000 empty entries in a 26 MB zip took zipfile 4 s and ~300 MB to list).
+- 16-bit, 32-bit and floating-point images are scaled to 8 bits in float32 bands of about a
+  million pixels: no full-size temporary beyond the decoded image itself.
 - MAX_CLASSES (100), MIN_CLASS_IMAGES (2): each class needs an image to train on and one to test.
 """
 
@@ -28,7 +37,6 @@ import io
 import math
 import re
 import stat
-import struct
 import unicodedata
 import zipfile
 from collections import Counter
@@ -39,11 +47,13 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as F
 
+from core.data import zips
 from core.data.images import ImageSet, stratified_split
-from core.errors import ConfigError
+from core.errors import ConfigError, shorten
 
 MAX_UPLOAD_BYTES = 50 * 2**20  # one uploaded image or zip
 MAX_IMAGE_PIXELS = 50_000_000  # width x height from the header, before decoding
+MAX_ZIP_PIXELS = 100_000_000  # decoded pixels of one zip's (or one batch's) images together
 MIN_SIDE = 8  # pixels; a thinner image carries no picture
 MAX_ZIP_ENTRIES = 5_000  # files and folders listed in one zip
 MAX_DIRECTORY_BYTES_PER_ENTRY = 1024  # a zip's file list, on average per allowed entry (names ~20-300 B)
@@ -69,13 +79,13 @@ _OTHER_FILES = {  # leading bytes of files students pick by mistake -> what they
 }
 _IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis"}
-_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 _UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20
 _MILLION_PIXELS = MAX_IMAGE_PIXELS // 10**6
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")  # in PIL's DecompressionBombError message
 _DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # more than 8 bits per pixel
 _ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+BAND_PIXELS = 2**20  # a high-bit-depth image is scaled to 8 bits this many pixels at a time
 
 # reason -> (singular, plural) opening of the note that lists the skipped entries
 _SKIP_NOTES = {
@@ -111,18 +121,45 @@ class ImageFileError(ConfigError):
         self.reason = reason
 
 
+class PixelBudget:
+    """The decoded pixels that a set of images read together (one zip, one batch) may still cost.
+
+    Each image spends its pixels from its header, before they are decoded; an image that would
+    overspend raises PixelBudgetError and spends nothing.
+    """
+
+    def __init__(self, pixels: int | None = None):
+        self.total = self.left = MAX_ZIP_PIXELS if pixels is None else pixels
+
+    def spend(self, pixels: int, name: str) -> None:
+        if pixels > self.left:
+            raise PixelBudgetError(
+                f"The image '{name}' is left out: with it, the images read together would pass "
+                f"{self.total / 1e6:,.0f} million pixels.",
+                "over the pixel budget",
+            )
+        self.left -= pixels
+
+
+class PixelBudgetError(ImageFileError):
+    """An image that the pixel budget of its zip or batch cannot pay for."""
+
+
 # ---- one image ------------------------------------------------------------------------------
 
 
-def open_image(data: bytes, name: str, *, draft_side: int | None = None) -> tuple[Image.Image, list[str]]:
+def open_image(
+    data: bytes, name: str, *, draft_side: int | None = None, budget: PixelBudget | None = None
+) -> tuple[Image.Image, list[str]]:
     """Decode untrusted bytes into an upright RGB image, with notes (sentences) on what was changed.
 
     Animated images give their first frame; transparency is filled with white; CMYK, palette,
     1-bit and 16-bit images become 8-bit RGB; EXIF orientation is applied. `draft_side` lets a
-    JPEG decode at a reduced scale that still keeps at least that many pixels on each side.
-    Raises ImageFileError for anything that cannot be read.
+    JPEG decode at a reduced scale that still keeps at least that many pixels on each side;
+    `budget` pays for the pixels decoded. Raises ImageFileError for anything that cannot be read.
     """
-    img, changes = _decode(data, name, draft_side)
+    name = shorten(name)
+    img, changes = _decode(data, name, draft_side, budget)
     notes = []
     if "frames" in changes:
         notes.append(f"The image '{name}' is animated; only its first frame is used.")
@@ -150,8 +187,11 @@ def image_to_tensor(img: Image.Image, size: int, channels: int = 3) -> torch.Ten
     return F.pil_to_tensor(img).to(torch.float32).div_(255.0)  # (C, size, size)
 
 
-def _decode(data: bytes, name: str, draft_side: int | None) -> tuple[Image.Image, set[str]]:
+def _decode(
+    data: bytes, name: str, draft_side: int | None, budget: PixelBudget | None = None
+) -> tuple[Image.Image, set[str]]:
     """Bytes -> loaded, upright RGB image and the set of changes made ("frames", "pages", "transparent")."""
+    name = shorten(name)
     if not data:
         raise ImageFileError(f"The file '{name}' is empty.", "not an image")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -191,6 +231,11 @@ def _decode(data: bytes, name: str, draft_side: int | None) -> tuple[Image.Image
             changes.add("pages" if img.format == "TIFF" else "frames")
         if draft_side and img.format in ("JPEG", "MPO"):
             img.draft(None, (draft_side, draft_side))  # decode at 1/2, 1/4 or 1/8 scale when that is enough
+    except Exception:
+        raise _corrupt(name) from None
+    if budget is not None:
+        budget.spend(img.width * img.height, name)  # the size that will be decoded, draft included
+    try:
         img.load()  # raises on a truncated file: ImageFile.LOAD_TRUNCATED_IMAGES is left at PIL's False
     except Exception:
         raise _corrupt(name) from None
@@ -224,22 +269,48 @@ def _deep_to_rgb(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer or float grey -> 8-bit RGB, scaled rather than clipped at 255.
 
     I;16* is 0..65535. Mode I (32-bit) and F have no fixed range: I up to 255 is read as 8-bit,
-    up to 65535 as 16-bit, F within 0..1 as a fraction; anything else is stretched min..max.
+    up to 65535 as 16-bit, F within 0..1 as a fraction; anything else is stretched over its finite
+    minimum..maximum (NaN is black; infinities clip to black or white). Two passes over bands of
+    BAND_PIXELS in float32: the only full-size array is the 8-bit result.
     """
-    a = np.nan_to_num(np.asarray(img, dtype=np.float64))  # (H, W)
-    low, high = float(a.min()), float(a.max())
+    low, high = _finite_range(img)
     if img.mode.startswith("I;16"):
-        scale = 65535.0
+        low, scale = 0.0, 65535.0
     elif img.mode == "F" and low >= 0.0 and high <= 1.0:
-        scale = 1.0
+        low, scale = 0.0, 1.0
     elif img.mode == "I" and low >= 0.0 and high <= 255.0:
-        scale = 255.0
+        low, scale = 0.0, 255.0
     elif img.mode == "I" and low >= 0.0 and high <= 65535.0:
-        scale = 65535.0
+        low, scale = 0.0, 65535.0
     else:
-        a, scale = a - low, max(high - low, 1e-12)
-    grey = np.clip(np.rint(a * (255.0 / scale)), 0, 255).astype(np.uint8)
+        scale = max(high - low, 1e-12)
+    grey = np.empty((img.height, img.width), np.uint8)  # (H, W)
+    for top, band in _bands(img):
+        band -= np.float32(low)
+        band *= np.float32(255.0 / scale)
+        np.nan_to_num(band, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
+        np.clip(band, 0.0, 255.0, out=band)
+        np.rint(band, out=band)
+        grey[top : top + len(band)] = band  # cast to uint8 in place
     return Image.fromarray(grey, mode="L").convert("RGB")
+
+
+def _finite_range(img: Image.Image) -> tuple[float, float]:
+    """(min, max) of the image's finite pixels, (0, 0) if none is finite; band by band."""
+    low, high = math.inf, -math.inf
+    for _, band in _bands(img):
+        finite = band[np.isfinite(band)]
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    return (low, high) if low <= high else (0.0, 0.0)
+
+
+def _bands(img: Image.Image):
+    """(first row, (rows, W) float32 array) of about BAND_PIXELS pixels each, top to bottom."""
+    rows = max(1, BAND_PIXELS // img.width)
+    for top in range(0, img.height, rows):
+        bottom = min(img.height, top + rows)
+        yield top, np.asarray(img.crop((0, top, img.width, bottom)), dtype=np.float32)  # (rows, W)
 
 
 def _not_an_image(data: bytes, name: str) -> ImageFileError:
@@ -300,17 +371,24 @@ def read_image_zip(
         )
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"The test fraction must be between 0 and 1, not {test_fraction}.")
+    name = shorten(name)  # as every sentence quotes it
     zf = _open_zip(data, name)
     files = _safe_files(zf, name)
     skipped: dict[str, list[str]] = {}
     by_class, folders = _layout(files, skipped)
     tensors, labels, changes = [], [], Counter()
     class_names = []
+    budget = PixelBudget()
     for folder in sorted(by_class):
         n_before = len(tensors)
         for path, info in by_class[folder]:
             try:
-                img, made = _decode(_read_entry(zf, info, path), path, draft_side=size)
+                img, made = _decode(_read_entry(data, info, path), path, size, budget)
+            except PixelBudgetError:
+                raise ImageFileError(
+                    f"The zip file '{name}' holds more than {budget.total / 1e6:,.0f} million pixels "
+                    "of images; make them smaller (a few hundred pixels a side is plenty) or zip fewer."
+                ) from None
             except ImageFileError as e:
                 skipped.setdefault(e.reason, []).append(path)
                 continue
@@ -334,11 +412,10 @@ def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
         raise ImageFileError(
             f"The zip file '{name}' is {_megabytes(len(data))} MB; the limit is {_UPLOAD_MB} MB."
         )
-    listed, directory_bytes = _end_record(data)
-    if listed > MAX_ZIP_ENTRIES or directory_bytes > MAX_ZIP_ENTRIES * MAX_DIRECTORY_BYTES_PER_ENTRY:
-        raise _too_many(name, listed if listed < 0xFFFF else None)
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        return zips.open_zip(data, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRIES * MAX_DIRECTORY_BYTES_PER_ENTRY)
+    except zips.ZipProblem as problem:
+        raise ImageFileError(f"The zip file '{name}' {problem}.") from None
     except Exception:
         if data.startswith(b"PK"):
             raise ImageFileError(f"The zip file '{name}' is damaged and cannot be opened.") from None
@@ -347,27 +424,6 @@ def _open_zip(data: bytes, name: str) -> zipfile.ZipFile:
                 f"The file '{name}' is an image, not a zip archive; upload a zip with one folder per class."
             ) from None
         raise ImageFileError(f"The file '{name}' is not a zip archive.") from None
-    if len(zf.infolist()) > MAX_ZIP_ENTRIES:
-        raise _too_many(name, len(zf.infolist()))
-    return zf
-
-
-def _end_record(data: bytes) -> tuple[int, int]:
-    """(entries, directory bytes) that the zip's end record announces; (0, 0) where it has none.
-
-    Read before zipfile parses the directory, whose work is bounded by the directory's announced
-    size (zipfile reads no more). 0xFFFF entries means a zip64 archive of 65,535 or more.
-    """
-    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # 22-byte record + up to 64 KiB comment
-    if at < 0 or len(data) < at + 22:
-        return 0, 0  # no end record: zipfile will refuse the file
-    count, directory_bytes = struct.unpack_from("<HI", data, at + 10)
-    return count, directory_bytes
-
-
-def _too_many(name: str, n: int | None) -> ImageFileError:
-    held = f"{n:,} entries" if n is not None else "too many entries"
-    return ImageFileError(f"The zip file '{name}' holds {held}; the limit is {MAX_ZIP_ENTRIES:,}.")
 
 
 def _safe_files(zf: zipfile.ZipFile, name: str) -> list[tuple[str, zipfile.ZipInfo | None]]:
@@ -384,17 +440,18 @@ def _safe_files(zf: zipfile.ZipFile, name: str) -> list[tuple[str, zipfile.ZipIn
         parts = path.split("/")
         if path.startswith("/") or _DRIVE.match(path) or ".." in parts:
             raise ImageFileError(
-                f"The zip file '{name}' is refused: its entry '{info.filename}' points outside its folder."
+                f"The zip file '{name}' is refused: its entry '{shorten(info.filename)}' points outside its "
+                "folder."
             )
         if stat.S_ISLNK(info.external_attr >> 16):
             raise ImageFileError(
-                f"The zip file '{name}' is refused: its entry '{info.filename}' is a symbolic link."
+                f"The zip file '{name}' is refused: its entry '{shorten(info.filename)}' is a symbolic link."
             )
         if info.flag_bits & 0x1:
             raise ImageFileError(
                 f"The zip file '{name}' is password-protected; zip the folder again without a password."
             )
-        if info.compress_type not in _COMPRESSIONS:
+        if info.compress_type not in zips.COMPRESSIONS:
             raise ImageFileError(
                 f"The zip file '{name}' uses a compression method this app cannot read; "
                 "zip the folder again with your computer's standard zip tool."
@@ -458,14 +515,14 @@ def _layout(
     return by_class, folders | set(by_class)
 
 
-def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> bytes:
-    """The entry's bytes (never more than its declared size, which is capped); unreadable -> corrupt."""
+def _read_entry(data: bytes, info: zipfile.ZipInfo, path: str) -> bytes:
+    """The entry's bytes: never more than its declared size (capped) is decompressed; damaged -> corrupt."""
     if info.file_size > MAX_UPLOAD_BYTES:
-        raise ImageFileError(f"The file '{path}' is too large.", "image too large")
+        raise ImageFileError(f"The file '{shorten(path)}' is too large.", "image too large")
     try:
-        return zf.read(info)  # zipfile stops at the declared size and checks the CRC
-    except Exception:
-        raise _corrupt(path) from None
+        return zips.read_member(data, info)
+    except zips.ZipProblem as problem:
+        raise ImageFileError(f"The file '{shorten(path)}' {problem}.", "corrupt image") from None
 
 
 def _check_classes(
@@ -489,11 +546,11 @@ def _check_classes(
         )
     if len(class_names) == 1:
         raise ImageFileError(
-            f"The zip file '{name}' has only one class folder ('{class_names[0]}'); "
+            f"The zip file '{name}' has only one class folder ('{shorten(class_names[0])}'); "
             "it needs at least two classes."
         )
     counts = np.bincount(labels, minlength=len(class_names))
-    small = [f"'{c}'" for c, n in zip(class_names, counts, strict=True) if n < MIN_CLASS_IMAGES]
+    small = [f"'{shorten(c)}'" for c, n in zip(class_names, counts, strict=True) if n < MIN_CLASS_IMAGES]
     if small:
         which = f"class folder {small[0]}" if len(small) == 1 else f"class folders {_listing(small)}"
         raise ImageFileError(
@@ -509,9 +566,9 @@ def _notes(skipped: dict[str, list[str]], empty_folders: list[str], changes: Cou
         paths = sorted(skipped.get(reason, []))
         if paths:
             opening = one if len(paths) == 1 else many.format(n=len(paths))
-            notes.append(f"{opening}: {_listing(paths)}.")
+            notes.append(f"{opening}: {_listing([shorten(path) for path in paths])}.")
     for folder in empty_folders:
-        notes.append(f"Folder '{folder}' has no images and is left out.")
+        notes.append(f"Folder '{shorten(folder)}' has no images and is left out.")
     if changes["frames"]:
         notes.append(f"Used the first frame of {_count(changes['frames'], 'animated image')}.")
     if changes["pages"]:
