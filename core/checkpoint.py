@@ -1,26 +1,46 @@
 """Checkpoints of trained CNNs: weights plus the app's own metadata, loaded with weights_only=True.
 
 A checkpoint is a plain dict of tensors, strings and numbers, so torch.load never unpickles
-code. The architecture is rebuilt from the stored CNNConfig fields and the class names, and a
-file that is not ours, was edited, or does not fit its own architecture is refused with one
-sentence.
+code. A file that is not ours, was changed, does not fit its own architecture or holds weights
+that are not numbers is refused with one sentence, and every cost is bounded before it is paid:
+- the file: at most MAX_BYTES. Its zip records (core.data.zips, whose end-record checks make
+  zipfile and torch's own reader see the same records): at most MAX_RECORDS, each stored
+  uncompressed as torch.save writes them (a compressed record could inflate ~1,000 times inside
+  torch.load), each CRC-32 checked, the records other than tensors (the pickle above all) at most
+  MAX_METADATA_BYTES together;
+- the pickle is read first with every tensor on the meta device: no tensor data is read. The
+  class names are capped (MAX_CLASSES, MAX_CLASS_NAME characters), and the architecture the
+  metadata describes is laid out on the meta device too: the file's tensors must have its state
+  dict's names, shapes and dtypes, and the tensor records' sizes must be exactly those tensors'
+  bytes, before any record is loaded or any weight allocated. Loading then costs the model's own
+  size twice (the file's tensors and the model), never more;
+- every floating-point tensor must be finite: a diverged run's NaN weights answer nothing, so
+  to_bytes refuses to save them too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
 
 from core.cnn import CNN, CNNConfig, build_cnn
+from core.data import zips
+from core.data.imagefiles import MAX_CLASSES
 from core.errors import ConfigError
 
 FORMAT = "gradient-playground/cnn"
 VERSION = 1
 MAX_BYTES = 100 * 2**20  # a 4-block CNN with 128 channels and a wide head stays far below this
+MAX_RECORDS = 256  # zip records: ours hold 6 of metadata and at most 2 per conv and 5 per BatchNorm layer
+MAX_METADATA_BYTES = 256 * 2**10  # the pickle and torch's small records; ours take ~2-30 KB
+MAX_CLASS_NAME = 255  # characters: a folder name's limit on common file systems
+_TENSOR_RECORD = re.compile(r"[^/]+/data/\d+")  # "archive/data/0": one tensor's storage
 
 
 class CheckpointError(ConfigError):
@@ -47,7 +67,14 @@ def to_bytes(
     dataset: str,
     test_accuracy: float | None,
 ) -> bytes:
-    """The checkpoint file's bytes: torch.save of plain data only."""
+    """The checkpoint file's bytes: torch.save of plain data only; CheckpointError if a weight is not a
+    number (the run diverged), since such a file would be refused on loading."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if not _finite(state):
+        raise CheckpointError(
+            "This run diverged: some of its weights are not numbers (NaN or infinite), so it cannot be "
+            "saved as a checkpoint."
+        )
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -56,7 +83,7 @@ def to_bytes(
         "class_names": list(class_names),
         "dataset": dataset,
         "test_accuracy": -1.0 if test_accuracy is None else float(test_accuracy),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -64,17 +91,78 @@ def to_bytes(
 
 
 def from_bytes(data: bytes, name: str = "the checkpoint") -> Checkpoint:
-    """Rebuild the CNN; CheckpointError with one sentence naming the file if it cannot be used."""
+    """Rebuild the CNN; CheckpointError with one sentence naming the file if it cannot be used.
+
+    `name` opens every sentence ("The file 'cats.pt'"): the caller shortens the file's name.
+    """
     if not data:
         raise CheckpointError(f"{name} is empty.")
     if len(data) > MAX_BYTES:
         raise CheckpointError(
             f"{name} is larger than {MAX_BYTES // 2**20} MB, too large for a checkpoint of this app."
         )
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise CheckpointError(f"{name} is not a PyTorch checkpoint file (a .pt file saved by this app).")
+    tensor_records = _checked_records(data, name)
+    payload = _load(data, name, "meta")  # the pickle alone: every tensor on the meta device
+    cfg, shape, names = _metadata(payload, name)
     try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        expected = CNN(cfg, shape, len(names), seed=0).state_dict()  # on the meta device: no memory
+    except ConfigError as err:
+        raise CheckpointError(f"{name} describes a network that cannot be built: {err}") from None
+    except Exception:  # a setting of the wrong type
+        raise _changed(name) from None
+    if not _fits(payload.get("state_dict"), expected, tensor_records):
+        raise _changed(name)
+    state = _load(data, name, "cpu")["state_dict"]  # the records: exactly the model's bytes
+    if not _finite(state):
+        raise CheckpointError(
+            f"{name} holds weights that are not numbers (NaN or infinite): the run it was saved from "
+            "diverged, so it cannot predict anything."
+        )
+    model = build_cnn(cfg, shape, len(names), seed=0)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    accuracy = payload.get("test_accuracy", -1.0)
+    accuracy = float(accuracy) if isinstance(accuracy, int | float) and 0 <= accuracy <= 1 else None
+    dataset = payload.get("dataset", "")
+    return Checkpoint(model, cfg, shape, names, dataset if isinstance(dataset, str) else "", accuracy)
+
+
+def _checked_records(data: bytes, name: str) -> Counter:
+    """Check the zip's records before torch reads any; the sizes of its tensor records (size -> count)."""
+    try:
+        zf = zips.open_zip(data, MAX_RECORDS, MAX_RECORDS * 1024)
+    except zips.ZipProblem as problem:
+        raise CheckpointError(f"{name} {problem}, so it is not a checkpoint of this app.") from None
+    except Exception:  # not a zip at all: torch.save always writes one
+        raise CheckpointError(
+            f"{name} is not a PyTorch checkpoint file (a .pt file saved by this app)."
+        ) from None
+    infos = zf.infolist()
+    if len({info.filename for info in infos}) < len(infos):
+        raise CheckpointError(f"{name} lists a record twice, so it was changed; it is not loaded.")
+    if any(info.compress_type != zipfile.ZIP_STORED for info in infos):
+        raise CheckpointError(
+            f"{name} holds compressed records, which PyTorch never writes, so it is not a checkpoint saved "
+            "by this app."
+        )
+    tensors = [info for info in infos if _TENSOR_RECORD.fullmatch(info.filename)]
+    if sum(info.file_size for info in infos) - sum(info.file_size for info in tensors) > MAX_METADATA_BYTES:
+        raise CheckpointError(
+            f"{name} holds more than {MAX_METADATA_BYTES // 2**10} KB besides its weights, far more than "
+            "this app's metadata, so it is not loaded."
+        )
+    for info in infos:
+        try:
+            zips.stored_member(data, info)
+        except zips.ZipProblem as problem:
+            raise CheckpointError(f"{name} {problem}; it is not loaded.") from None
+    return Counter(info.file_size for info in tensors)
+
+
+def _load(data: bytes, name: str, device: str) -> dict:
+    """torch.load with weights_only=True, onto `device` ('meta' reads the pickle and no tensor data)."""
+    try:
+        payload = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except Exception:  # weights_only refuses pickled code and unknown types: not ours
         raise CheckpointError(
             f"{name} is not a checkpoint of this app: it holds objects other than weights, "
@@ -86,24 +174,53 @@ def from_bytes(data: bytes, name: str = "the checkpoint") -> Checkpoint:
         raise CheckpointError(
             f"{name} was saved by another version of this app (format {payload.get('version')})."
         )
-    try:
-        fields = {f.name for f in dataclasses.fields(CNNConfig)}
-        cfg = CNNConfig(**{k: v for k, v in payload["config"].items() if k in fields})
-        shape = tuple(int(v) for v in payload["image_shape"])
-        names = tuple(str(n) for n in payload["class_names"])
-        if len(shape) != 3 or shape[0] not in (1, 3) or not 8 <= shape[1] <= 256 or len(names) < 2:
-            raise ValueError("bad metadata")
-        model = build_cnn(cfg, shape, len(names), seed=0)
-        model.load_state_dict(payload["state_dict"], strict=True)
-    except ConfigError as err:
-        raise CheckpointError(f"{name} describes a network that cannot be built: {err}") from None
-    except Exception:
-        raise CheckpointError(
-            f"{name} does not match its own architecture (its weights or metadata were changed), "
-            "so it is not loaded."
-        ) from None
-    model.eval()
-    accuracy = float(payload.get("test_accuracy", -1.0))
-    return Checkpoint(
-        model, cfg, shape, names, str(payload.get("dataset", "")), accuracy if accuracy >= 0 else None
+    return payload
+
+
+def _metadata(payload: dict, name: str) -> tuple[CNNConfig, tuple[int, int, int], tuple[str, ...]]:
+    """The architecture, input shape and class names the metadata states, checked for plain values."""
+    broken = _changed(name)
+    config, shape, names = payload.get("config"), payload.get("image_shape"), payload.get("class_names")
+    if not (isinstance(config, dict) and isinstance(shape, list) and isinstance(names, list)):
+        raise broken
+    if len(names) > MAX_CLASSES:
+        raise CheckpointError(f"{name} has {len(names):,} classes; the limit is {MAX_CLASSES}.")
+    if len(names) < 2 or not all(isinstance(n, str) and 0 < len(n) <= MAX_CLASS_NAME for n in names):
+        raise broken
+    if len(shape) != 3 or not all(isinstance(v, int) for v in shape):
+        raise broken
+    if shape[0] not in (1, 3) or not 8 <= shape[1] <= 256 or not 8 <= shape[2] <= 256:
+        raise broken
+    fields = {f.name for f in dataclasses.fields(CNNConfig)}
+    values = {k: v for k, v in config.items() if k in fields}
+    if not all(isinstance(v, int | float | str) for v in values.values()):
+        raise broken
+    return CNNConfig(**values), (shape[0], shape[1], shape[2]), tuple(names)
+
+
+def _changed(name: str) -> CheckpointError:
+    return CheckpointError(
+        f"{name} does not match its own architecture (its weights or metadata were changed), so it is "
+        "not loaded."
     )
+
+
+def _fits(state, expected: dict[str, torch.Tensor], tensor_records: Counter) -> bool:
+    """Whether the file's tensors (meta) are exactly the architecture's: names, shapes, dtypes, each a
+    whole contiguous storage of its own, and the tensor records' sizes exactly those storages."""
+    if not isinstance(state, dict) or state.keys() != expected.keys():
+        return False
+    sizes = Counter()
+    for key, want in expected.items():
+        got = state[key]
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape or got.dtype != want.dtype:
+            return False
+        nbytes = got.numel() * got.element_size()
+        if not got.is_contiguous() or got.storage_offset() != 0 or got.untyped_storage().nbytes() != nbytes:
+            return False
+        sizes[nbytes] += 1
+    return sizes == tensor_records
+
+
+def _finite(state: dict[str, torch.Tensor]) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())

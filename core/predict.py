@@ -24,8 +24,8 @@ from PIL import Image
 
 from core.checkpoint import Checkpoint
 from core.cnn import CNN
-from core.data.imagefiles import FORMATS, image_to_tensor, open_image
-from core.errors import ConfigError
+from core.data.imagefiles import FORMATS, PixelBudget, image_to_tensor, open_image
+from core.errors import ConfigError, escape_html, shorten
 from core.figures import _layout
 from core.mosaic import _viridis, to_uint8
 
@@ -105,14 +105,23 @@ class Prepared:
     digest: str  # sha256 of the file's bytes: the same picture under another name, or another under the same
 
 
-def prepare(data: bytes, name: str, image_shape: tuple[int, int, int], digits: bool) -> Prepared:
-    """Untrusted bytes -> the model's input and each step; ImageFileError (one sentence) if unreadable."""
-    img, notes = open_image(data, name, draft_side=DRAFT_SIDE)
+def prepare(
+    data: bytes,
+    name: str,
+    image_shape: tuple[int, int, int],
+    digits: bool,
+    budget: PixelBudget | None = None,
+) -> Prepared:
+    """Untrusted bytes -> the model's input and each step; ImageFileError (one sentence) if unreadable.
+
+    `budget` pays for the decoded pixels of a batch read together.
+    """
+    img, notes = open_image(data, name, draft_side=DRAFT_SIDE, budget=budget)
     mode = _stored_mode(data)
     if mode.startswith("I;16") or mode in ("I", "F"):
-        notes.append(f"The image '{name}' has more than 8 bits per pixel; it was scaled to 8 bits.")
+        notes.append(f"The image '{shorten(name)}' has more than 8 bits per pixel; it was scaled to 8 bits.")
     elif mode == "CMYK":
-        notes.append(f"The image '{name}' is in CMYK (print) colours; it was converted to RGB.")
+        notes.append(f"The image '{shorten(name)}' is in CMYK (print) colours; it was converted to RGB.")
     img.thumbnail((WORK_SIDE, WORK_SIDE))  # keeps the aspect ratio
     photo = img.copy()
     photo.thumbnail((SHOW_SIDE, SHOW_SIDE))
@@ -157,7 +166,9 @@ def _digit_steps(
     steps.append(Step("inverted" if light else "not inverted", _picture(ink), what))
     paper, top = float(np.median(ink)), float(np.percentile(ink, 99.5))
     if top - paper < MIN_CONTRAST:
-        notes.append(f"The image '{name}' shows no clear digit: nothing stands out from its background.")
+        notes.append(
+            f"The image '{shorten(name)}' shows no clear digit: nothing stands out from its background."
+        )
     cut = paper + INK_CUT * (top - paper)
     ink = np.clip((ink - cut) / max(top - cut, 1e-6), 0.0, 1.0)
     steps.append(Step("cleaned", _picture(ink), f"paper ({paper:.2f}) → 0, ink → 1"))
@@ -255,8 +266,8 @@ def doubt(probs: np.ndarray, x: torch.Tensor, mnist_style: bool, class_names: tu
     what = "a digit" if tuple(class_names) == tuple("0123456789") else f"any of the {k} classes it knows"
     if top < (1 + 1 / k) / 2:
         return (
-            f"The model is unsure: its top answer, {class_names[best]}, gets only {top:.0%}, nearer a blind "
-            f"guess ({1 / k:.0%}) than certainty. This may not be {what} at all."
+            f"The model is unsure: its top answer, {shorten(class_names[best])}, gets only {top:.0%}, nearer "
+            f"a blind guess ({1 / k:.0%}) than certainty. This may not be {what} at all."
         )
     if mnist_style and float(x.mean()) > MOST_INK:
         return (
@@ -343,8 +354,9 @@ def photo_heat(prepared: Prepared, heat: np.ndarray) -> np.ndarray:
 
 
 def top_k_bars(top: list[tuple[str, float]], title: str = "") -> go.Figure:
-    """Horizontal bars of the top-k probabilities, the most probable on top."""
-    names = [name for name, _ in top]
+    """Horizontal bars of the top-k probabilities, the most probable on top; class names shown as
+    written (Plotly reads tags such as <a href> in labels, so they are escaped)."""
+    names = [escape_html(shorten(name)) for name, _ in top]
     values = [100 * p for _, p in top]
     bar = dict(
         type="bar", orientation="h", x=values, y=names, text=[f"{v:.1f}%" for v in values],

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.errors import escape_markdown, shorten
 from ui import predict as lab
 from ui.startup import ensure_router
 
@@ -34,7 +35,7 @@ if not images:
 
 prepared, errors = lab.prepare_all(images, predictor, digits)
 for error in errors:
-    st.error(error)
+    st.error(escape_markdown(error))
 if not prepared:
     st.stop()
 probs = lab.probabilities(prepared, predictor)
@@ -53,7 +54,8 @@ else:
 one, p = prepared[pick], probs[pick]
 best = int(p.argmax())
 number = 4 if len(prepared) > 1 else 3
-st.subheader(f"{number}. '{one.name}': the model says **{predictor.class_names[best]}** ({p[best]:.0%})")
+name, top = escape_markdown(shorten(one.name)), escape_markdown(shorten(predictor.class_names[best]))
+st.subheader(f"{number}. '{name}': the model says **{top}** ({p[best]:.0%})")
 lab.caution(one, p, predictor, digits)
 
 st.markdown("**On its way into the network**: each step the image goes through, left to right.")

@@ -28,8 +28,13 @@ def open_predict() -> AppTest:
     return open_page("pages/predict.py")
 
 
+def shown(markdown: str) -> str:
+    """Markdown as the page shows it: each backslash escape becomes the character it escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def texts(elements) -> str:
-    return " ".join(str(e.value) for e in elements)
+    return " ".join(shown(str(e.value)) for e in elements)
 
 
 def upload(at: AppTest, files: list[tuple[str, bytes]], key: str = FILES) -> AppTest:
@@ -79,8 +84,9 @@ def test_noise_is_said_to_be_probably_no_digit():
     at = upload(open_predict(), [("noise.png", encode(Image.fromarray(noise), "PNG"))])
     assert "'noise.png': the model says" in texts(at.subheader)
     (warning,) = at.warning
-    assert warning.value.startswith("The model is unsure: its top answer, ")
-    assert "nearer a blind guess (10%) than certainty. This may not be a digit at all." in warning.value
+    sentence = shown(warning.value)
+    assert sentence.startswith("The model is unsure: its top answer, ")
+    assert "nearer a blind guess (10%) than certainty. This may not be a digit at all." in sentence
 
 
 def test_many_images_give_a_table_to_download_and_one_to_look_closer_at():
@@ -105,7 +111,7 @@ def test_every_bad_file_gets_its_sentence_and_the_session_keeps_its_runs_and_res
     assert at.radio(key="pred:model").value == "lab:A"  # the session's trained CNN comes first
     good = [("digit.jpg", digit_photo(4))]
     upload(at, good + [(name, data) for name, data, _ in bad_images()] + odd_mode_images())
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     for name, _, fragment in bad_images():
         mine = [e for e in errors if f"'{name}'" in e]
         assert len(mine) == 1 and fragment in mine[0], (name, mine)
@@ -130,7 +136,7 @@ def test_checkpoints_of_another_kind_are_refused_and_a_good_one_predicts():
     for name, data, fragment in refused_checkpoints():
         upload(at, [(name, data)], key="pred:checkpoint")
         (error,) = at.error
-        assert f"The file '{name}'" in error.value and fragment in error.value
+        assert f"The file '{name}'" in shown(error.value) and fragment in shown(error.value)
         assert at.file_uploader(key=FILES).value  # the images stay
     upload(at, [("mnist-cnn.pt", builtin_model.PATH.read_bytes())], key="pred:checkpoint")
     assert not at.error and "'digit.jpg': the model says" in texts(at.subheader)

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from core import builtin_model, checkpoint, mosaic, predict
-from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError
-from core.errors import ConfigError
+from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError, PixelBudget, PixelBudgetError
+from core.errors import ConfigError, escape_markdown, shorten, spreadsheet_safe
 from core.registry import IMAGE_DATASETS
 from core.training import Status
 from ui.charts import chart
@@ -67,15 +67,17 @@ def _uploaded_checkpoint() -> predict.Predictor | None:
     data = file.getvalue()
     digest = (file.name, hashlib.sha256(data).hexdigest())
     cached = st.session_state.get(f"{LAB}:checkpoint_model")
-    if cached is not None and cached[0] == digest:
-        return cached[1]
-    try:
-        ckpt = checkpoint.from_bytes(data, f"The file '{file.name}'")
-        predictor = predict.from_checkpoint(ckpt, f"The checkpoint '{file.name}' ({ckpt.dataset})")
-    except ConfigError as err:  # CheckpointError included: one sentence naming the file
-        st.error(str(err))
-        return None
-    st.session_state[f"{LAB}:checkpoint_model"] = (digest, predictor)
+    if cached is None or cached[0] != digest:  # a rerun reads the same file (or its refusal) once only
+        try:
+            ckpt = checkpoint.from_bytes(data, f"The file '{shorten(file.name)}'")
+            source = f"The checkpoint '{shorten(file.name)}' ({shorten(ckpt.dataset)})"
+            cached = (digest, predict.from_checkpoint(ckpt, source), None)
+        except ConfigError as err:  # CheckpointError included: one sentence naming the file
+            cached = (digest, None, str(err))
+        st.session_state[f"{LAB}:checkpoint_model"] = cached
+    _, predictor, refusal = cached
+    if refusal:
+        st.error(escape_markdown(refusal))
     return predictor
 
 
@@ -99,16 +101,22 @@ def choose_model() -> predict.Predictor | None:
         label = choice.removeprefix("lab:")
         return _lab_predictor(label, runs[label])
     except ConfigError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
         return None
 
 
 def describe(predictor: predict.Predictor, is_builtin: bool) -> None:
+    """Where the model comes from, its input and its classes (text from a checkpoint, escaped)."""
     c, h, w = predictor.image_shape
     names = predictor.class_names
-    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    shown = ", ".join(shorten(n) for n in names[:12]) + (
+        f" and {len(names) - 12} more" if len(names) > 12 else ""
+    )
     kind = "grey" if c == 1 else "colour"
-    text = f"**{predictor.source}**: {c}×{h}×{w} {kind} input; {len(names)} classes: {shown}."
+    text = (
+        f"**{escape_markdown(predictor.source)}**: {c}×{h}×{w} {kind} input; {len(names)} classes: "
+        f"{escape_markdown(shown)}."
+    )
     if predictor.test_accuracy is not None:
         n_test = builtin_model.HELD_OUT if is_builtin else "its held-out test images"
         text += f" Test accuracy **{predictor.test_accuracy:.1%}** on {n_test}"
@@ -185,27 +193,48 @@ def prepare_all(
 ) -> tuple[list[predict.Prepared], list[str]]:
     """The readable images, prepared, and one sentence for each one that is not.
 
-    Kept in the session for the images now uploaded only (about 1 MB of pictures each), so a rerun
-    reads nothing twice; a server-wide cache would hold every student's photos.
+    Kept in the session for the images now uploaded only (about 1 MB of pictures each), refusals
+    included, so a rerun reads nothing twice; a server-wide cache would hold every student's photos.
+    The images newly read pay for their decoded pixels from one budget, as a zip's do.
     """
     if len(images) > MAX_IMAGES:
         st.warning(f"Only the first {MAX_IMAGES} of your {len(images)} images are used.")
         images = images[:MAX_IMAGES]
     kept = st.session_state.get(f"{LAB}:prepared", {})
     now, prepared, errors = {}, [], []
+    budget = PixelBudget()
     with st.spinner("Reading the images…"):
         for name, data in images:
             key = (hashlib.sha256(data).hexdigest(), name, tuple(predictor.image_shape), digits)
-            try:
-                now[key] = kept.get(key) or predict.prepare(data, name, predictor.image_shape, digits)
+            if key not in kept:
+                kept[key] = _prepared_or_refusal(data, name, predictor, digits, budget)
+            now[key] = kept[key]
+            if isinstance(now[key], predict.Prepared):
                 prepared.append(now[key])
-            except ImageFileError as err:
-                errors.append(str(err))
-            except Exception:  # never a stack trace: the server log keeps it
-                log.exception("could not prepare %s", name)
-                errors.append(f"The image '{name}' could not be read.")
-    st.session_state[f"{LAB}:prepared"] = now
+            else:
+                errors.append(now[key])
+    st.session_state[f"{LAB}:prepared"] = {
+        key: value for key, value in now.items() if not isinstance(value, _BudgetRefusal)
+    }  # a refusal for the batch's pixels is the batch's, not the image's: asked again next time
     return prepared, errors
+
+
+class _BudgetRefusal(str):
+    """The sentence of an image that the batch's pixel budget could not pay for."""
+
+
+def _prepared_or_refusal(
+    data: bytes, name: str, predictor: predict.Predictor, digits: bool, budget: PixelBudget
+) -> predict.Prepared | str:
+    try:
+        return predict.prepare(data, name, predictor.image_shape, digits, budget)
+    except PixelBudgetError as err:
+        return _BudgetRefusal(err)
+    except ImageFileError as err:
+        return str(err)
+    except Exception:  # never a stack trace: the server log keeps it
+        log.exception("could not prepare %s", shorten(name))
+        return f"The image '{shorten(name)}' could not be read."
 
 
 # ---- the views ----------------------------------------------------------------------------------
@@ -213,7 +242,7 @@ def prepare_all(
 
 def notes(prepared: list[predict.Prepared]) -> None:
     """What was changed in any image (animated, transparent, 16-bit, CMYK, no digit): one box, a line each."""
-    lines = [note for p in prepared for note in p.notes]
+    lines = [escape_markdown(note) for p in prepared for note in p.notes]
     if lines:
         st.info("\n\n".join(lines))
 
@@ -227,7 +256,7 @@ def batch(prepared: list[predict.Prepared], probs: np.ndarray, predictor: predic
     )  # fmt: skip
     st.download_button(
         "Download the table (CSV)",
-        table.to_csv(index=False).encode(),
+        table.map(spreadsheet_safe).to_csv(index=False).encode(),  # no file or class name becomes a formula
         file_name="predictions.csv",
         mime="text/csv",
         icon=":material/download:",
@@ -256,7 +285,7 @@ def caution(
     """A warning when the answer is probably meaningless (unsure, or no digit-like image)."""
     sentence = predict.doubt(probs, prepared.x, digits, predictor.class_names)
     if sentence:
-        st.warning(sentence, icon=":material/help:")
+        st.warning(escape_markdown(sentence), icon=":material/help:")
 
 
 def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Predictor) -> None:
@@ -282,11 +311,12 @@ def answer(prepared: predict.Prepared, probs: np.ndarray, predictor: predict.Pre
         a, b = st.columns(2)
         a.image(predict.heat_on_photo(prepared, heat), caption="Grad-CAM over your image", width="stretch")
         b.image(predict.heat_on_input(prepared, heat), caption="over what the model saw", width="stretch")
+        shown = escape_markdown(shorten(explain))
         if heat.max() <= 0:
-            st.caption(f"No region raises the score of '{explain}': the heatmap is empty.")
+            st.caption(f"No region raises the score of '{shown}': the heatmap is empty.")
         else:
             st.caption(
-                f"Yellow and red: the pixels whose features raised the score of '{explain}' most (Grad-CAM "
+                f"Yellow and red: the pixels whose features raised the score of '{shown}' most (Grad-CAM "
                 "at the last conv block, captum's LayerGradCam); dim grey: pixels that did not."
             )
 
