@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -16,12 +17,13 @@ from core.cnn import POOLS, layer_table
 from core.config import to_values
 from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
-from core.errors import ConfigError
+from core.errors import ConfigError, escape_markdown
 from core.image_presets import IMAGE_PRESETS
 from core.live import RunView, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
+from core.training import Status
 from core.vision import ImageRun, ImageRunConfig
 from ui import fields
 from ui.charts import chart, present_first
@@ -211,7 +213,7 @@ def dataset(s: ControlStore) -> tuple[ImageSet | None, str | None]:
             return _torchvision(cfg)
         return load_builtin(cfg), None
     except ConfigError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
     return None, None
 
 
@@ -220,9 +222,15 @@ def source_label(s: ControlStore) -> str:
 
 
 @st.cache_data(max_entries=4, show_spinner="Reading the zip…")
-def _read_zip(data: bytes, name: str, size: int, test_fraction: float, seed: int) -> imagefiles.ZipImport:
-    """Keyed by the file's bytes: the same zip is read once however often the page reruns."""
-    return imagefiles.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
+def _read_zip(
+    data: bytes, name: str, size: int, test_fraction: float, seed: int
+) -> imagefiles.ZipImport | str:
+    """Keyed by the file's bytes: the same zip is read once however often the page reruns, and so is a
+    refused one (its sentence is kept, not its cost paid again)."""
+    try:
+        return imagefiles.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
+    except ConfigError as err:
+        return str(err)
 
 
 def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
@@ -239,8 +247,10 @@ def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
         return None, None
     data = upload.getvalue()
     result = _read_zip(data, upload.name, cfg.size, cfg.test_fraction, cfg.seed)
+    if isinstance(result, str):
+        raise ConfigError(result)
     for note in result.notes:
-        st.warning(note)
+        st.warning(escape_markdown(note))
     key = f"zip:{hashlib.sha256(data).hexdigest()[:16]}:{cfg.size}:{cfg.test_fraction}:{cfg.seed}"
     return result.images, key
 
@@ -295,7 +305,9 @@ def draw_data(images: ImageSet, label: str) -> None:
     rows = [mosaic.to_uint8(images.x_train[torch_index(idx)]) for idx in picks]
     cols = st.columns(min(5, images.n_classes))
     for c, tiles in enumerate(rows):
-        cols[c % len(cols)].image(mosaic.grid(tiles, 4, scale=2), caption=images.class_names[c])
+        cols[c % len(cols)].image(
+            mosaic.grid(tiles, 4, scale=2), caption=escape_markdown(images.class_names[c])
+        )
 
 
 def torch_index(idx: np.ndarray):
@@ -379,21 +391,32 @@ def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
                 st.caption("Click a cell of the confusion matrix to see its test images.")
             else:
                 _misclassified(run, *cell)
-            name = f"cnn-{label_of_data.split(' ')[0].lower()}-step{run.step}-{label.lower()}.pt"
-            with run.reading():  # the weights as they are between two steps
-                saved = checkpoint.to_bytes(
-                    run.model, run.cfg.model, run.images.image_shape, run.class_names, label_of_data,
-                    report.accuracy,
-                )  # fmt: skip
-            st.download_button(
-                "Download the trained model (checkpoint)",
-                data=saved,
-                file_name=name,
-                mime="application/octet-stream",
-                key=f"checkpoint-{label}",
-                icon=":material/download:",
-                help="Weights and architecture, for the Predict page or your own PyTorch code.",
+            _checkpoint_download(run, label, label_of_data)
+
+
+def _checkpoint_download(run: ImageRun, label: str, label_of_data: str) -> None:
+    """The run's checkpoint to download; a run that diverged has none (its weights answer nothing), and
+    a sentence says so."""
+    name = f"cnn-{label_of_data.split(' ')[0].lower()}-step{run.step}-{label.lower()}.pt"
+    saved = None
+    if run.status is not Status.DIVERGED:  # to_bytes refuses non-finite weights too (it may diverge later)
+        with contextlib.suppress(checkpoint.CheckpointError), run.reading():  # weights between two steps
+            saved = checkpoint.to_bytes(
+                run.model, run.cfg.model, run.images.image_shape, run.class_names, label_of_data,
+                run.report.accuracy,
             )  # fmt: skip
+    if saved is None:
+        st.caption("This run diverged, so it has no checkpoint to download: its weights are not numbers.")
+        return
+    st.download_button(
+        "Download the trained model (checkpoint)",
+        data=saved,
+        file_name=name,
+        mime="application/octet-stream",
+        key=f"checkpoint-{label}",
+        icon=":material/download:",
+        help="Weights and architecture, for the Predict page or your own PyTorch code.",
+    )
 
 
 AVERAGES_GLOSS = (
@@ -431,8 +454,8 @@ def _clicked(event, class_names) -> tuple[int, int] | None:
 def _misclassified(run: ImageRun, true: int, pred: int) -> None:
     names = run.class_names
     idx = run.misclassified(true, pred)
-    what = "correctly classified" if true == pred else f"predicted as '{names[pred]}'"
-    st.markdown(f"**True '{names[true]}', {what}: {len(idx)} test images.**")
+    what = "correctly classified" if true == pred else f"predicted as '{escape_markdown(names[pred])}'"
+    st.markdown(f"**True '{escape_markdown(names[true])}', {what}: {len(idx)} test images.**")
     if len(idx):
         tiles = mosaic.to_uint8(run.images.x_test[torch_index(idx[:40])])
         st.image(mosaic.grid(tiles, 10, scale=max(1, 56 // run.images.image_shape[-1])))
