@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import streamlit as st
 
 from core.config import format_value, parse_value
-from core.errors import ConfigError
+from core.errors import ConfigError, escape_markdown, shorten
 
 # Link parameters of the page, not of a lab's settings (presenter mode, the lesson on show, the open
 # tab, hidden controls, a guided lesson's step, an exercise): write_link keeps them.
@@ -167,7 +166,8 @@ def parse_link(
             continue
         if values[key] != parsed:
             problems.append(
-                f"The link set {name} to {control.text(parsed)}; {_nearest(control, parsed, values[key])}."
+                f"The link set {name} to {shorten(control.text(parsed))}; "  # a number: nothing to escape
+                f"{_nearest(control, parsed, values[key])}."
             )
     return values, problems
 
@@ -204,14 +204,10 @@ def _nearest(control: Control, wanted, used) -> str:
     return f"the control does not offer it, so it uses the nearest value it does, {control.text(used)}"
 
 
-MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~$:&])")  # Streamlit renders warnings as Markdown
-
-
-def _quoted(text: str, most: int = 40) -> str:
-    """A link's text as plain words: one line, at most `most` characters, Markdown escaped."""
-    text = " ".join(str(text).split())
-    text = text if len(text) <= most else text[: most - 1] + "…"
-    return MARKDOWN.sub(r"\\\1", text)
+def _quoted(text: str) -> str:
+    """A link's text as plain words: one line, at most 40 characters, Markdown escaped (Streamlit renders
+    warnings as Markdown)."""
+    return escape_markdown(shorten(text))
 
 
 def linked_store(lab: str, defaults: Mapping[str, object], controls: Mapping[str, Control]) -> ControlStore:

@@ -15,7 +15,7 @@ from core import figures, surfaces
 from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
-from core.errors import ConfigError
+from core.errors import ConfigError, escape_markdown, shorten
 from core.live import Snapshot
 from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.race import MAX_RACERS, describe, racer_names, results_table
@@ -171,11 +171,11 @@ def uploaded_dataset(s: ControlStore) -> tuple[Dataset | None, str | None]:
     try:
         frame = read_csv(data, upload.name)
     except CsvError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
         return None, None
     except Exception:  # a file the reader did not foresee: one sentence here, the trace in the log
         log.exception("could not read the uploaded CSV")
-        st.error(f"The file '{upload.name}' could not be read as a table.")
+        st.error(escape_markdown(f"The file '{shorten(upload.name)}' could not be read as a table."))
         return None, None
     columns = list(frame.columns)
     label = st.selectbox("Label column", columns, index=len(columns) - 1, key=f"{LAB}:csv_label:{digest}")
@@ -183,16 +183,18 @@ def uploaded_dataset(s: ControlStore) -> tuple[Dataset | None, str | None]:
     try:
         dataset = dataset_from_frame(frame, label, fraction, seed, name=upload.name)
     except CsvError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
         return None, None
     except Exception:
         log.exception("could not build a dataset from the uploaded CSV")
-        st.error(f"The table in '{upload.name}' could not be turned into features and labels.")
+        st.error(
+            escape_markdown(
+                f"The table in '{shorten(upload.name)}' could not be turned into features and labels."
+            )
+        )
         return None, None
-    st.caption(
-        f"{len(frame):,} rows, {dataset.n_features} features, classes: "
-        + ", ".join(f"{name} ({count})" for name, count in _class_counts(dataset).items())
-    )
+    classes = ", ".join(f"{shorten(name)} ({count})" for name, count in _class_counts(dataset).items())
+    st.caption(escape_markdown(f"{len(frame):,} rows, {dataset.n_features} features, classes: {classes}"))
     return dataset, f"{digest}:{label}:{fraction}:{seed}"
 
 
