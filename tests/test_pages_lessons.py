@@ -115,6 +115,17 @@ def test_a_changed_setup_is_said_and_can_be_loaded_again():
     assert not any("You changed" in c.value for c in at.caption)
 
 
+def test_runs_changed_too_far_for_the_question_say_so_instead_of_a_reveal():
+    at = open_lab("gradients", {"lesson": "gradients", "step": "4"})
+    at.select_slider(key="grad:w:a.train.clip_norm").set_value(0.0)  # the clipping step without clipping
+    at.run()
+    step = LESSONS.get("gradients").steps[3]
+    answer(at, step.question, step.answer)
+    click(at, "Play")
+    assert any("no longer answer this step's question" in c.value for c in at.caption)
+    assert not any("**Measured:**" in box.value for box in [*at.success, *at.warning])
+
+
 def test_a_wrong_prediction_is_told_with_what_the_run_showed():
     at = open_lab("gradients", {"lesson": "gradients", "step": "3"})
     step = LESSONS.get("gradients").steps[2]
@@ -178,5 +189,5 @@ def test_an_exercise_reaches_its_check_mark_as_the_run_plays(lab):
         getattr(at, kind)(key=key).set_value(value)
         at.run()
     click(at, "Play")
-    met = next(s for s in at.success if s.value.startswith(f"**{title}**: goal met"))
+    met = next(s for s in at.success if s.value.startswith(f"**{title}** · goal met"))
     assert met.icon == "✔" and not at.exception

@@ -199,6 +199,7 @@ def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = Non
             args=(lab,),
             label_visibility="collapsed",
         )
+        st.session_state[_key(lab.LAB, "waiting")] = False
         if st.session_state[mode_key] == "lesson":
             _lesson_view(lab, presets, lesson, settings)
         else:
@@ -244,7 +245,12 @@ def _lesson_view(lab: ModuleType, presets: Mapping, lesson: Lesson, settings: Co
         horizontal=True,
         key=_key(lab.LAB, f"answer:{n}"),
     )
-    shown = reveal(step, session_worker(lab.LAB).snapshot().runs)
+    snap = session_worker(lab.LAB).snapshot()
+    shown = reveal(step, snap.runs)
+    st.session_state[_key(lab.LAB, "waiting")] = not snap.finished  # see checked(): the reveal follows
+    if snap.finished and shown is None:
+        st.caption("These runs no longer answer this step's question: load the step's setup again.")
+        return
     if answer is None and shown is not None:
         st.caption("The run has finished: pick the class's prediction to see what it measured.")
         return
@@ -305,19 +311,28 @@ def show_check(exercise: Exercise, values: Mapping, snap: Snapshot) -> None:
     """The exercise's verdict on this snapshot, in one line: ✔, or what is still missing."""
     verdict = evaluate(exercise, values, snap.runs, snap.lr_changes)
     if verdict.met:
-        st.success(f"**{exercise.title}**: goal met. {plain(verdict.progress)}.", icon="✔")
+        st.success(f"**{exercise.title}** · goal met: {plain(verdict.progress)}.", icon="✔")
     else:
-        st.info(f"**{exercise.title}**: {plain(verdict.missing)}.", icon=":material/flag:")
+        st.info(f"**{exercise.title}** · {plain(verdict.missing)}.", icon=":material/flag:")
 
 
 def checked(lab: ModuleType, settings: ControlStore, draw: Callable[[Snapshot], None]) -> Callable:
-    """draw, preceded at every redraw by the check of the exercise on show (draw itself when none is)."""
+    """draw, preceded at every redraw by the check of the exercise on show, and followed by the lesson's
+    reveal: a step's panel drawn while its runs trained is drawn again once they have finished.
+
+    The panel sits above the live view, so it may have been drawn a moment before the runs ended (a run
+    that diverges in four steps ends before the page reaches its charts); live_view reruns the page at
+    the end of a run only if it saw it playing.
+    """
     exercise = active_exercise(lab.LAB)
-    if exercise is None:
-        return draw
+    waiting = _key(lab.LAB, "waiting")
 
     def draw_checked(snap: Snapshot) -> None:
-        show_check(exercise, settings.values, snap)
+        if snap.finished and st.session_state.get(waiting):
+            st.session_state[waiting] = False
+            st.rerun()
+        if exercise is not None:
+            show_check(exercise, settings.values, snap)
         draw(snap)
 
     return draw_checked
