@@ -319,7 +319,7 @@ def grad_norm_heatmap(
         title,
         height=_layer_height(len(layer_names)),
         xaxis=dict(title=dict(text="step")),
-        yaxis=dict(title=dict(text="layer (input at bottom, output at top)"), type="category"),
+        yaxis=dict(title=dict(text="layer (input at bottom)"), type="category"),  # fits a 250 px chart
     )
     return go.Figure(dict(data=[heat], layout=layout))
 
