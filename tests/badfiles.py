@@ -7,10 +7,15 @@ deliberately over the upload cap (50 MiB of zeros, made on demand).
 
 from __future__ import annotations
 
+import bz2
+import ctypes
+import dataclasses
 import functools
+import gc
 import io
 import stat
 import struct
+import time
 import warnings
 import zipfile
 import zlib
@@ -341,3 +346,163 @@ def odd_mode_images() -> list[tuple[str, bytes]]:
         ("photo.webp", encode(solid((0, 200, 0)), "WEBP", lossless=True)),
         ("grey.jpg", encode(solid(100, mode="L"), "JPEG", quality=95)),
     ]
+
+
+# ---- hostile files: cheap to make, costly to read naively; and what reading one costs -------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """What one call cost: the growth of the process's peak resident memory, and wall time."""
+
+    peak_bytes: int
+    seconds: float
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def cost(fn, *args, **kwargs) -> tuple[object, Cost]:
+    """(fn's result or the exception it raised, its Cost). Peak memory is the kernel's high-water mark
+    of resident memory (VmHWM), reset just before the call (/proc/self/clear_refs), less the resident
+    memory then: it counts every allocator (torch's, PIL's, numpy's), not Python's alone. Freed memory
+    is handed back to the system first (malloc_trim), so that the call cannot reuse it unseen."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the resident memory now
+    before = _status_kib("VmRSS")
+    start = time.perf_counter()
+    try:
+        result = fn(*args, **kwargs)
+    except Exception as err:  # the refusal is the result under test
+        result = err
+    seconds = time.perf_counter() - start
+    return result, Cost(max(0, _status_kib("VmHWM") - before) * 1024, seconds)
+
+
+MIB = 2**20
+
+
+def deflate_bomb(inflated: int) -> bytes:
+    """A raw DEFLATE stream of `inflated` zero bytes (a multiple of 1 MiB): ~1 KB per MiB, made in
+    milliseconds by repeating one fully flushed block, which a full flush makes self-contained."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = packer.compress(bytes(MIB)) + packer.flush(zlib.Z_FULL_FLUSH)
+    return block * (inflated // MIB) + zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+
+
+@functools.cache
+def bzip2_bomb(inflated: int) -> bytes:
+    """A BZIP2 stream of `inflated` zero bytes (16 MiB: ~50 bytes, made in ~0.4 s)."""
+    return bz2.compress(bytes(inflated), 9)
+
+
+@dataclasses.dataclass(frozen=True)
+class RawEntry:
+    """A zip entry written byte by byte, so that it may declare what it does not hold."""
+
+    name: str
+    packed: bytes
+    size: int  # the uncompressed size it declares
+    crc: int
+    method: int = zipfile.ZIP_DEFLATED
+
+
+def _local_header(e: RawEntry) -> bytes:
+    name = e.name.encode()
+    return struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, e.method, 0, 0x21, e.crc, len(e.packed), e.size,
+                       len(name), 0) + name + e.packed  # fmt: skip
+
+
+def _central_header(e: RawEntry, offset: int) -> bytes:
+    name = e.name.encode()
+    return struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, e.method, 0, 0x21, e.crc, len(e.packed),
+                       e.size, len(name), 0, 0, 0, 0, 0, offset) + name  # fmt: skip
+
+
+def _end_records(
+    entries: int, size: int, offset: int, classic: tuple[int, int, int] | None, zip64: bool
+) -> bytes:
+    """The end records after a directory of `entries` entries, `size` bytes, at `offset`. `classic`
+    (entries, size, offset) overrides what the classic record says; zip64 adds a zip64 record and its
+    locator before it."""
+    records = b""
+    if zip64:
+        at = offset + size
+        records += struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, size, offset)
+        records += struct.pack("<4sIQI", b"PK\x06\x07", 0, at, 1)
+    n, size, offset = classic or (entries, size, offset)
+    return records + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, n, n, size, offset, 0)
+
+
+def raw_zip(
+    entries: list[RawEntry], classic: tuple[int, int, int] | None = None, zip64: bool = False
+) -> bytes:
+    """A zip written byte by byte from its entries (see _end_records for `classic` and `zip64`)."""
+    body, directory = b"", b""
+    for e in entries:
+        directory += _central_header(e, len(body))
+        body += _local_header(e)
+    return body + directory + _end_records(len(entries), len(directory), len(body), classic, zip64)
+
+
+def as_raw(name: str, data: bytes) -> RawEntry:
+    """An honest stored entry."""
+    return RawEntry(name, data, len(data), zlib.crc32(data), zipfile.ZIP_STORED)
+
+
+def lying_entry_zip(method: int, inflated: int) -> bytes:
+    """A good zip plus 'cats/liar.png', which declares 1,000 bytes but whose stream inflates to
+    `inflated` zero bytes: zipfile's read() inflates it whole (up to 2 GiB for DEFLATE, all of it for
+    BZIP2) before it cuts the result to 1,000 bytes."""
+    packed = deflate_bomb(inflated) if method == zipfile.ZIP_DEFLATED else bzip2_bomb(inflated)
+    liar = RawEntry("cats/liar.png", packed, 1000, zlib.crc32(bytes(1000)), method)
+    return raw_zip([as_raw(name, data) for name, data in good_entries()] + [liar])
+
+
+@functools.cache
+def forged_directory_zip(entries: int, classic_agrees: bool) -> bytes:
+    """A zip whose directory lists `entries` names, all pointing at one tiny entry, announced by a zip64
+    record that zipfile prefers, while the classic record says 3 entries (or 'see zip64')."""
+    one = as_raw("cats/a.txt", b"a")
+    body = _local_header(one)
+    head = _central_header(dataclasses.replace(one, name="000000"), 0)[:-6]  # the same for every name
+    directory = b"".join(head + b"%06d" % i for i in range(entries))
+    classic = (
+        (0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF) if classic_agrees else (3, 3 * len(head + b"000000"), len(body))
+    )
+    return body + directory + _end_records(entries, len(directory), len(body), classic, zip64=True)
+
+
+def honest_zip64(data: bytes) -> bytes:
+    """The same zip with a zip64 end record and its locator, the classic record saying 'see zip64' in
+    every field, as streaming zip tools write it."""
+    at = data.rfind(b"PK\x05\x06")
+    _, _, _, n, _, size, offset, _ = struct.unpack_from("<4s4H2IH", data, at)
+    return data[:at] + _end_records(n, size, offset, (0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF), zip64=True)
+
+
+@functools.cache
+def flat_png(width: int, height: int) -> bytes:
+    """One colour over width x height pixels: a 49-megapixel PNG is ~160 kB."""
+    return encode(Image.new("RGB", (width, height), (200, 30, 30)), "PNG")
+
+
+def deep_image(side: int, mode: str) -> bytes:
+    """A side x side grey gradient in 16-bit ('I;16' PNG), 32-bit integer ('I' TIFF) or float ('F'
+    TIFF) pixels, deflate-compressed; the float one holds a NaN and an infinity."""
+    ramp = np.linspace(0.0, 1.0, side, dtype=np.float32)[None, :].repeat(side, axis=0)  # (side, side)
+    if mode == "I;16":
+        return encode(Image.fromarray((ramp * 65535).astype(np.uint16)), "PNG")
+    if mode == "I":
+        return encode(
+            Image.fromarray((ramp * 1e6).astype(np.int32)), "TIFF", compression="tiff_adobe_deflate"
+        )
+    ramp[0, 0], ramp[0, 1] = np.nan, np.inf
+    return encode(Image.fromarray(ramp * 40.0 - 10.0), "TIFF", compression="tiff_adobe_deflate")

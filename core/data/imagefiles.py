@@ -180,9 +180,12 @@ def image_to_tensor(img: Image.Image, size: int, channels: int = 3) -> torch.Ten
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, not {channels}")
-    img = img.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    if img.mode != mode:  # convert() would copy even an RGB image: 200 MB at 50 megapixels
+        img = img.convert(mode)
     side = min(img.size)
-    img = F.center_crop(img, [side, side])
+    if img.width != img.height:
+        img = F.center_crop(img, [side, side])
     img = F.resize(img, [size, size], antialias=True)  # on PIL: PIL's bilinear, as antialiased as torch's
     return F.pil_to_tensor(img).to(torch.float32).div_(255.0)  # (C, size, size)
 
@@ -240,7 +243,7 @@ def _decode(
     except Exception:
         raise _corrupt(name) from None
     with contextlib.suppress(Exception):  # an unreadable EXIF block leaves the image as stored
-        img = ImageOps.exif_transpose(img)  # phone photos: stored sideways, upright by their EXIF tag
+        ImageOps.exif_transpose(img, in_place=True)  # phone photos, stored sideways; a copy costs 200 MB
     try:
         rgb, transparent = _to_rgb(img)
     except Exception:
@@ -262,7 +265,7 @@ def _to_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
             return rgba.convert("RGB"), False
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB"), True
-    return img.convert("RGB"), False  # RGB, L, P, CMYK, YCbCr, LAB, HSV
+    return (img if img.mode == "RGB" else img.convert("RGB")), False  # RGB, L, P, CMYK, YCbCr, LAB, HSV
 
 
 def _deep_to_rgb(img: Image.Image) -> Image.Image:
@@ -310,7 +313,7 @@ def _bands(img: Image.Image):
     rows = max(1, BAND_PIXELS // img.width)
     for top in range(0, img.height, rows):
         bottom = min(img.height, top + rows)
-        yield top, np.asarray(img.crop((0, top, img.width, bottom)), dtype=np.float32)  # (rows, W)
+        yield top, np.array(img.crop((0, top, img.width, bottom)), dtype=np.float32)  # (rows, W), a copy
 
 
 def _not_an_image(data: bytes, name: str) -> ImageFileError:
