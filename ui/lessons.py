@@ -130,7 +130,8 @@ def _read_link(lab: ModuleType, presets: Mapping, lesson: Lesson, exercises: Map
             st.session_state[_key(lab.LAB, "exercise")] = exercise.id
             if not own_settings:
                 _start_exercise(lab, presets, exercise)
-    st.session_state[_key(lab.LAB, "problems")] = problems
+    key = _key(lab.LAB, "problems")
+    st.session_state[key] = st.session_state.get(key, []) + problems  # after any _load's own
 
 
 def _step_of(text: str, steps: int) -> tuple[int, str | None]:

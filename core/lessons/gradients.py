@@ -96,9 +96,10 @@ LESSON = Lesson(
             "Over the first {steps} steps the first layer's gradient was {relative} the last layer's "
             "(the median ratio), and the test accuracy ended at {acc:.0%}: about a coin flip on two spirals.",
             "Backpropagation multiplies one factor per layer. A sigmoid's slope is at most 0.25, and "
-            "PyTorch's default weights are small, so each layer passes back only a fraction of the "
-            "gradient it receives. Ten such factors multiply to almost nothing: the first layers hardly "
-            "move, and the network cannot learn the spiral.",
+            "PyTorch's default weights (uniform within ±1/√32 for 32 inputs) shrink a gradient by about "
+            "√3 on their own, so each layer passes back at most about 0.25 ÷ √3 ≈ 0.14 of the gradient it "
+            "receives. Ten such factors make about 0.14¹⁰ ≈ 3 × 10⁻⁹: the first layers hardly move, and "
+            "the network cannot learn the spiral.",
         ),
         Step(
             "The same depth, cured",
@@ -132,10 +133,11 @@ LESSON = Lesson(
             _explosion_facts,
             lambda f: 2 if f["diverged"] else 0 if f["acc"] > 0.8 else 1,
             "The run {ending}. The total gradient norm peaked at {peak} (at step {peak_step}).",
-            "With a standard deviation of 0.4 and 32 inputs per unit, each ReLU layer multiplies the "
-            "signal by about 0.4 × √(32 / 2) = 1.6, so ten layers multiply it about 1.6¹⁰ ≈ 110 times. "
-            "The gradients on the way back grow alike, SGD's first steps (lr × gradient) are huge, and "
-            "within a few steps the loss overflows to infinity or NaN: the run stops there.",
+            "With 32 inputs per unit and weights of standard deviation 0.4, each ReLU layer after the "
+            "first multiplies the signal's size by about 0.4 × √(32 / 2) = 1.6, so the nine of them "
+            "multiply it by about 1.6⁹ ≈ 70. The gradients on the way back grow alike, SGD's first steps "
+            "(lr × gradient) are huge, and within a few steps the loss overflows to infinity or NaN: the "
+            "run stops there.",
         ),
         Step(
             "Clipping the gradient",

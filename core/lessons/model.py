@@ -242,11 +242,6 @@ def power_of_ten(x: float) -> str:
     return f"{mantissa:.2g} × 10{str(exponent).translate(SUPERSCRIPT)}"
 
 
-def pick(choices: Sequence[bool]) -> int:
-    """The index of the first true condition (the last choice when none is)."""
-    return next((i for i, c in enumerate(choices) if c), len(choices) - 1)
-
-
 def steady(label: str, lr_changes: LrChanges) -> Progress | None:
     """A goal about settings counts only for a run that kept its learning rate from the first step."""
     if changes := lr_changes.get(label):
