@@ -457,13 +457,13 @@ def as_raw(name: str, data: bytes) -> RawEntry:
     return RawEntry(name, data, len(data), zlib.crc32(data), zipfile.ZIP_STORED)
 
 
-def lying_entry_zip(method: int, inflated: int) -> bytes:
+def lying_entry_zip(method: int, inflated: int, classes=("cats", "dogs")) -> bytes:
     """A good zip plus 'cats/liar.png', which declares 1,000 bytes but whose stream inflates to
     `inflated` zero bytes: zipfile's read() inflates it whole (up to 2 GiB for DEFLATE, all of it for
     BZIP2) before it cuts the result to 1,000 bytes."""
     packed = deflate_bomb(inflated) if method == zipfile.ZIP_DEFLATED else bzip2_bomb(inflated)
     liar = RawEntry("cats/liar.png", packed, 1000, zlib.crc32(bytes(1000)), method)
-    return raw_zip([as_raw(name, data) for name, data in good_entries()] + [liar])
+    return raw_zip([as_raw(name, data) for name, data in good_entries(classes)] + [liar])
 
 
 @functools.cache
