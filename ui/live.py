@@ -53,6 +53,7 @@ def transport(lab: str) -> Sequence:
     """The Play, Pause, Step and Reset buttons and the speed; returns a container just below them."""
     worker = session_worker(lab)
     snap = worker.snapshot()
+    st.session_state[f"{lab}:buttons_playing"] = snap.playing  # live_view redraws the page if this goes stale
     # keyed: on a phone ui.charts.PHONE_CSS keeps the four buttons on one row instead of a stack
     cols = st.container(key="transport").columns([1, 1, 1, 1, 2.6], vertical_alignment="center")
     common = dict(width="stretch")
@@ -189,6 +190,8 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     worker = session_worker(lab)
     shown_here(lab)
     run_every = REDRAW_SECONDS if worker.snapshot().playing else None
+    # the buttons above were drawn while the runs played, and they stopped since: Pause must not stay lit
+    stale = st.session_state.pop(f"{lab}:buttons_playing", False) and not run_every
     if run_every:  # Streamlit's "Running… Stop" corner would flicker at every redraw, in front of a class
         st.html("<style>[data-testid='stStatusWidget'] {visibility: hidden}</style>")
 
@@ -208,7 +211,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
         except Exception:
             log.exception("could not draw the %s runs", lab)
             st.error("These runs could not be drawn; press Reset or choose other settings.")
-        if run_every and not snap.playing:
+        if (run_every or stale) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
 
     live()
