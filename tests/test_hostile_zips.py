@@ -177,14 +177,15 @@ def test_a_jpeg_pays_for_the_pixels_of_its_reduced_draft():
 
 @pytest.mark.parametrize("mode", ["I;16", "I", "F"])
 def test_high_bit_depth_images_convert_in_bands(mode):
-    """3,000 x 3,000 pixels: decoded, the image is 18 (16-bit) or 36 MB (32-bit); the 8-bit grey result 9
-    MB and its RGB copy 36 MB. The old float64 path held four 72 MB arrays at once on top."""
+    """3,000 x 3,000 pixels: decoded, the image is 18 (16-bit) or 36 MB (32-bit); the 8-bit grey result is
+    9 MB, and its 36 MB RGB copy is made once the deep image is gone (measured: 45-63 MB in all). The old
+    float64 path held four 72 MB arrays at once on top of the image."""
     data = deep_image(3000, mode)
     (img, _), spent = cost(open_image, data, f"deep-{mode}")
     assert img.mode == "RGB" and img.size == (3000, 3000)
     grey = np.asarray(img)[..., 0]
     assert grey[5, 0] == 0 and grey[5, -1] == 255 and 120 <= grey[5, 1500] <= 136  # the ramp, scaled
-    assert spent.peak_bytes < 110 * MIB, spent
+    assert spent.peak_bytes < 80 * MIB, spent
 
 
 def test_a_float_image_with_nan_and_infinity_is_stretched_over_its_finite_values():
