@@ -162,8 +162,8 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
     if first is not None:
         with first:
             left, right = st.columns(2) if wide else (st.container(), st.container())
-            chart(loss_fig, key=f"loss-{key}", where=left, present_height=330 if wide else 250)
-            chart(heat, key=f"heat-{key}", where=right, present_height=330 if wide else 250)
+            chart(loss_fig, key=f"loss-{key}", where=left, present_height=310 if wide else 250)
+            chart(heat, key=f"heat-{key}", where=right, present_height=310 if wide else 250)
         left, right = st.columns(2)
         chart(bars, key=f"bars-{key}", where=left)
         chart(acts, key=f"acts-{key}", where=right)

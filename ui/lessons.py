@@ -18,6 +18,7 @@ import streamlit as st
 
 from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reveal
 from core.live import Snapshot
+from ui.charts import presenting
 from ui.controls import PAGE_PARAMS, ControlStore
 from ui.presets import PRESET, TAB
 from ui.runs import session_worker
@@ -191,7 +192,11 @@ def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = Non
     with st.expander(label, expanded=on, icon=":material/school:"):
         for problem in st.session_state.pop(_key(lab.LAB, "problems"), []):
             st.warning(plain(problem))
-        st.segmented_control(
+        # presenter mode: the mode switch and Back / Next share one row (the expander's label already
+        # names the step), so the lab's key chart stays on a projector's first screen
+        compact = presenting() and st.session_state[mode_key] == "lesson" and bool(n)
+        row = st.columns([4, 1, 1], vertical_alignment="center") if compact else None
+        (row[0] if row else st).segmented_control(
             "Mode",
             list(MODES),
             format_func=MODES.get,
@@ -202,13 +207,15 @@ def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = Non
         )
         st.session_state[_key(lab.LAB, "waiting")] = False
         if st.session_state[mode_key] == "lesson":
-            _lesson_view(lab, presets, lesson, settings)
+            _lesson_view(lab, presets, lesson, settings, nav=row[1:] if row else None)
         else:
             _exercise_view(lab, presets, exercises, settings)
     _write_link(lab, lesson)
 
 
-def _lesson_view(lab: ModuleType, presets: Mapping, lesson: Lesson, settings: ControlStore) -> None:
+def _lesson_view(
+    lab: ModuleType, presets: Mapping, lesson: Lesson, settings: ControlStore, nav: list | None = None
+) -> None:
     n = st.session_state.get(_key(lab.LAB, "step"))
     total = len(lesson.steps)
     if not n:
@@ -223,8 +230,11 @@ def _lesson_view(lab: ModuleType, presets: Mapping, lesson: Lesson, settings: Co
         )
         return
     step = lesson.steps[n - 1]
-    head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
-    head.markdown(f"**Step {n} of {total} · {step.title}**")
+    if nav:
+        back, forward = nav
+    else:
+        head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
+        head.markdown(f"**Step {n} of {total} · {step.title}**")
     back.button("Back", icon=":material/arrow_back:", width="stretch", disabled=n == 1, on_click=_go,
                 args=(lab, presets, lesson, n - 1), key=_key(lab.LAB, "back"))  # fmt: skip
     if n < total:

@@ -31,18 +31,20 @@ def inside(page: Page, box: dict | None) -> bool:
     return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] + 1
 
 
-@pytest.mark.parametrize("lab", list(KEY_CHARTS))
-def test_presenter_mode_fits_the_first_screen(lab: str, new_page, app_url: str, artifacts: Path):
+@pytest.mark.parametrize(
+    ("lab", "query"), [(lab, "") for lab in KEY_CHARTS] + [("gradients", "&lesson=gradients&step=1")]
+)  # the last: a guided lesson's step open above the charts
+def test_presenter_mode_fits_the_first_screen(lab: str, query: str, new_page, app_url: str, artifacts: Path):
     page = new_page()
     page.set_viewport_size(PROJECTOR)
-    page.goto(f"{app_url}/{lab}?present=1", wait_until="domcontentloaded", timeout=120_000)
+    page.goto(f"{app_url}/{lab}?present=1{query}", wait_until="domcontentloaded", timeout=120_000)
     play = page.get_by_role("button", name="Play")
     expect(play).to_be_visible(timeout=120_000)
     charts = [page.locator(f".st-key-{key} .js-plotly-plot") for key in KEY_CHARTS[lab]]
     for chart in charts:
         expect(chart).to_have_count(1, timeout=120_000)
     settle(page)
-    page.screenshot(path=str(artifacts / f"present-{lab}.png"))
+    page.screenshot(path=str(artifacts / f"present-{lab}{'-lesson' if query else ''}.png"))
     main = page.get_by_test_id("stMain")
     assert main.evaluate("el => el.scrollTop") == 0, "the page opened scrolled"
     assert inside(page, play.bounding_box()), f"Play is below the fold: {play.bounding_box()}"
