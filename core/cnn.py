@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class LayerRow:
     kind: str  # e.g. "Conv2d 3->16, 3x3, pad 1"
     shape: tuple[int, ...]  # output shape of one image: (C, H, W) or (features,)
     params: int  # trainable parameters
+    macs: int = 0  # multiply-adds of one image's forward pass through this layer (conv and linear only)
 
 
 def validate_cnn(cfg: CNNConfig) -> None:
@@ -86,6 +88,7 @@ def layer_table(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: in
                 f"Conv2d {c}->{out}, {cfg.kernel}x{cfg.kernel}, pad {cfg.padding}",
                 (out, h2, w2),
                 conv_params,
+                (conv_params - out) * h2 * w2,
             )
         )
         if cfg.batchnorm:
@@ -109,13 +112,32 @@ def layer_table(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: in
         )
     if cfg.head:
         rows.append(
-            LayerRow("dense", f"Linear {features}->{cfg.head}", (cfg.head,), features * cfg.head + cfg.head)
+            LayerRow(
+                "dense",
+                f"Linear {features}->{cfg.head}",
+                (cfg.head,),
+                features * cfg.head + cfg.head,
+                features * cfg.head,
+            )
         )
         features = cfg.head
     rows.append(
-        LayerRow("output", f"Linear {features}->{n_classes}", (n_classes,), features * n_classes + n_classes)
+        LayerRow(
+            "output",
+            f"Linear {features}->{n_classes}",
+            (n_classes,),
+            features * n_classes + n_classes,
+            features * n_classes,
+        )
     )
     return rows
+
+
+def forward_cost(rows: list[LayerRow], image_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(multiply-adds, values) of one image's forward pass: the values are the input and every layer's
+    output, what a training step keeps for its backward pass (and about as much again for gradients)."""
+    values = math.prod(image_shape) + sum(math.prod(r.shape) for r in rows if r.name != "flatten")
+    return sum(r.macs for r in rows), values
 
 
 class CNN(nn.Module):

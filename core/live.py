@@ -5,8 +5,12 @@ Why a worker: Streamlit may start a page's next script run while the last one is
 so runs stepped inside script runs were stepped by two threads at once (autograd then fails on
 weights changed in place), and Pause had to wait for a training slice to end. Here the page never
 trains: Play, Pause, Step, Reset, a new learning rate and a speed are method calls with plain
-arguments that take the worker's lock, which the worker holds only for one round of steps (one
-step of every playing run). So a command lands before the next step, and A and B stay in step.
+arguments that take the worker's lock, which the worker holds only for one piece of work: a round of
+steps (one step of every playing run, so A and B stay in step), or one piece of the evaluations that
+round made due (a slice of a test set; see core.training). Between two pieces a waiting command gets
+the lock, so it lands before the next step and does not wait for a whole evaluation. An evaluation
+that a pause interrupts goes on where it was when the runs move again (Play or Step), before any
+run takes its next step.
 
 What the page reads is a `Snapshot`: every run's records copied at one instant, plus the
 events of the session (learning-rate changes, the runs a change replaced). Code that must touch a
@@ -30,7 +34,6 @@ import functools
 import inspect
 import itertools
 import logging
-import math
 import os
 import threading
 import time
@@ -184,6 +187,7 @@ class LiveWorker:
         self._error: str | None = None
         self._note: str | None = None
         self._pending_steps = 0
+        self._stepped = False  # the round under way has taken its steps (its evaluations may go on)
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()  # cuts a paced wait short when a command arrives
         self._waiting = 0  # page threads waiting for the lock: the worker yields to them between rounds
@@ -217,13 +221,15 @@ class LiveWorker:
             self._wake.set()
 
     def step(self, wait: float = 10.0) -> None:
-        """Pause, then one step of every unfinished run, trained by the worker; waits for it."""
+        """Pause, then one step of every unfinished run with its evaluation, trained by the worker (after
+        the rest of an evaluation a pause interrupted); waits for it."""
         with self.hold():
             for run in self._runs.values():
                 run.pause()
             self._error = self._note = None
             self._seen = time.monotonic()
             self._pending_steps += 1
+            self._stepped = False  # the evaluations of a round under way are not this step's
             self._ensure_thread()
             thread = self._thread
         if thread is not None:
@@ -423,8 +429,10 @@ class LiveWorker:
             self._thread = threading.Thread(target=self._loop, name=f"gp-live-{self.name}", daemon=True)
             self._thread.start()
 
-    def _round(self) -> tuple[bool, bool]:
-        """One step of every run that should move; (worked, stepping). Runs under the lock."""
+    def _piece(self) -> tuple[bool, bool, bool]:
+        """One piece of work, under the lock: the rest of an evaluation under way, one piece of it at a
+        time, else a round (one step of every run that should move). Returns (worked, the round's
+        evaluations are all done, stepping: the runs move for Step, not Play)."""
         if self._playing() and not self._watched():
             for run in self._runs.values():
                 run.pause()
@@ -436,14 +444,22 @@ class LiveWorker:
             if (run.status is Status.PLAYING) or (stepping and not run.done)
         ]
         if not live:
-            return False, stepping
-        if stepping:
-            self._pending_steps -= 1
-        for run in live:
-            run.advance(1, max_seconds=math.inf)
-        self.rounds += 1
-        self._recent.append(time.monotonic())
-        return True, stepping
+            return False, True, stepping
+        behind = next((run for run in live if run.evaluating), None)
+        if behind is not None:
+            behind.work()
+        else:
+            for run in live:
+                run.train_step()
+            self._stepped = True
+            self.rounds += 1
+            self._recent.append(time.monotonic())
+        complete = not any(run.evaluating for run in live)
+        if complete:
+            if stepping and self._stepped:
+                self._pending_steps -= 1
+            self._stepped = False
+        return True, complete, stepping
 
     def _loop(self) -> None:
         next_at = time.monotonic()
@@ -451,23 +467,24 @@ class LiveWorker:
             self._wake.clear()
             with self.lock:
                 try:
-                    worked, stepping = self._round()
+                    worked, complete, stepping = self._piece()
                 except Exception:  # the trace goes to the log; the page shows one sentence
                     log.exception("training failed in the %s worker", self.name)
                     for run in self._runs.values():
                         run.pause()
                     self._error = TRAINING_FAILED
-                    worked = stepping = False
+                    worked = False
                 if not worked:
                     self._thread = None
                     self._pending_steps = 0
+                    self._stepped = False
                     return
-                rate = None if stepping else self._rate()
+                rate = None if stepping or not complete else self._rate()
             now = time.monotonic()
             if rate:
                 next_at = max(next_at + 1.0 / rate, now - 0.25)  # a late round is not paid back in a burst
             if rate and next_at > now:
                 self._wake.wait(next_at - now)
-            elif self._waiting:  # hand the lock to the waiting page threads before the next round
+            elif self._waiting:  # hand the lock to the waiting page threads before the next piece
                 with self._turn:
                     self._turn.wait_for(lambda: not self._waiting, timeout=0.05)

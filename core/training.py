@@ -1,4 +1,12 @@
-"""The run object: a seeded training run that advances in bounded slices."""
+"""The run object: a seeded training run that advances in bounded slices.
+
+A step is one optimizer update and, every eval_every steps, an evaluation over whole data sets. The
+evaluation is a generator of pieces (a slice of the test set each): `advance` runs them all at once,
+while the live worker (core.live) runs one piece at a time and lets a waiting command in between two,
+so that Pause does not wait for a whole test set. A run evaluating is never trained: the model does not
+change between the pieces, so the pieces give the same numbers whenever they run, and the record lands
+whole with the last one.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +14,96 @@ import abc
 import contextlib
 import dataclasses
 import enum
+import itertools
 import math
 import time
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import torch
 
 from core.config import RunConfig, validate
 from core.data import BatchOrder, Dataset
 from core.device import default_device
+from core.errors import ConfigError
 from core.models import build_mlp
 from core.probes import ActivationProbe, GradNormProbe
 from core.records import EvalRecord, StepRecord
 from core.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
+
+# ---- the budget of one run on a server that a whole class shares (issue 14; BENCHMARKS.md) -----------
+# Every session lives in one server process: one student's legal settings must not exhaust it, and Pause
+# must land within a second: a round of steps (one step of every run that plays) and one piece of an
+# evaluation are what it may have to wait for.
+RUN_BYTES = 512 * 2**20  # memory one run may hold: its data, weights, optimizer state, a step's activations
+ROUND_MACS = 5e9  # multiply-adds of one round of training steps, forward and backward, all runs together
+EVAL_MACS = 1e10  # multiply-adds of one whole evaluation (it is also paid when a run is built)
+PIECE_MACS = 2e8  # multiply-adds of one piece of an evaluation: tens of milliseconds
+MACS_PER_SECOND = 5e9  # what one core of the project's 2-core machine does with small convolutions
+
+Pieces = Generator[None, None, typing.Any]  # an evaluation: yields after each piece, returns its record
+
+
+def run_all(pieces: Pieces) -> typing.Any:
+    """Every piece at once; what the last returns."""
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as end:
+            return end.value
+
+
+def rows_per_piece(macs_per_row: float, most: int = 4096) -> int:
+    """How many rows (images, windows, samples) one evaluation piece takes: about PIECE_MACS
+    multiply-adds, at most `most`. Chunks of 32 or more rows give the same numbers as one big batch."""
+    return int(max(1, min(most, PIECE_MACS // max(macs_per_row, 1))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """What one run of some settings would hold and spend, estimated before it is built."""
+
+    bytes: float  # memory: data, weights, optimizer state and the activations of one training step
+    step_macs: float  # multiply-adds of one training step, forward and backward
+    eval_macs: float  # multiply-adds of one evaluation
+
+    def check(self, advice: str, together: int = 2) -> None:
+        """ConfigError with one sentence if the run is over budget. `together`: how many of the lab's runs
+        may step side by side (A and B: 2); they share ROUND_MACS."""
+        over = []
+        step = ROUND_MACS / together
+        if self.step_macs > step:
+            over.append(
+                f"each training step about {_seconds(self.step_macs)} (at most {_seconds(step)}: up to "
+                f"{together} runs step side by side)"
+            )
+        if self.eval_macs > EVAL_MACS:
+            over.append(f"each evaluation about {_seconds(self.eval_macs)} (at most {_seconds(EVAL_MACS)})")
+        if self.bytes > RUN_BYTES:
+            over.append(f"the run about {_mib(self.bytes)} of memory (at most {_mib(RUN_BYTES)})")
+        if over:
+            listed = ", ".join(over[:-1]) + (" and " if len(over) > 1 else "") + over[-1]
+            raise ConfigError(f"Too heavy for a server the whole class shares: {listed}; {advice}.")
+
+
+def data_bytes(data: object) -> int:
+    """Bytes of the tensors a dataclass of data holds, in its fields or theirs (a Dataset, an ImageSet)."""
+    if isinstance(data, torch.Tensor):
+        return data.nbytes
+    if not dataclasses.is_dataclass(data):
+        return 0
+    return sum(data_bytes(getattr(data, f.name)) for f in dataclasses.fields(data))
+
+
+def _seconds(macs: float) -> str:
+    seconds = macs / MACS_PER_SECOND
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.1f} s" if seconds >= 0.95 else f"{seconds * 1000:.0f} ms"
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 
 
 class Status(str, enum.Enum):
@@ -36,17 +120,21 @@ class Trainer(abc.ABC):
     """What every lab's run shares: status, play / pause / reset, the learning rate, advance(n).
 
     A subclass builds its model, optimizer and records in `_build()` (also called by reset),
-    trains one step in `_step()` and sets `self.cfg`, whose `.optim` is an OptimConfig and
-    whose `.train.steps` is the run's length. The live driver and the comparisons need nothing
-    else, so an MLP, a CNN, a recurrent net and a two-headed model all play the same way.
+    trains one step in `_step()`, evaluates in pieces in `_evaluation()` and sets `self.cfg`,
+    whose `.optim` is an OptimConfig and whose `.train.steps` is the run's length. The live
+    driver and the comparisons need nothing else, so an MLP, a CNN, a recurrent net and a
+    two-headed model all play the same way.
     """
 
     cfg: typing.Any
+    model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     records: list
+    evals: list
     status: Status
     diverged_at: int | None
     chosen_lr: float
+    _evaluating: Pieces | None = None  # the evaluation under way, if a step made one due
 
     @abc.abstractmethod
     def _build(self) -> None:
@@ -54,7 +142,16 @@ class Trainer(abc.ABC):
 
     @abc.abstractmethod
     def _step(self):
-        """Train one step and return its record."""
+        """Train one step and return its record (ends with `_close_step`)."""
+
+    @abc.abstractmethod
+    def _evaluation(self, step: int) -> Pieces:
+        """The evaluation at `step` in pieces: a `yield` after each piece, the record returned at the end.
+
+        Whatever else it keeps (a class report, a forecast) it sets after its last `yield`, so that a
+        reader between two pieces sees the last evaluation whole. Never `yield` inside `torch.no_grad()`
+        or another thread-local mode: the worker trains other runs between two pieces.
+        """
 
     def _start(self) -> None:
         """Called at the end of `_build()`: nothing trained yet."""
@@ -62,6 +159,7 @@ class Trainer(abc.ABC):
         self.status = Status.READY
         self.diverged_at = None
         self.chosen_lr = self.cfg.optim.lr  # the user's learning rate; a schedule moves self.lr from it
+        self._evaluating = None
 
     # ---- control -----------------------------------------------------------------------
 
@@ -155,26 +253,70 @@ class Trainer(abc.ABC):
         return lr
 
     def _close_step(self, step: int, finite: bool) -> None:
-        """A non-finite step ends the run as diverged; otherwise evaluate every eval_every steps and at
-        the last step, where the run finishes."""
+        """A non-finite step ends the run as diverged; otherwise an evaluation is due every eval_every
+        steps and at the last step, where the run finishes once it is recorded."""
         cfg = self.cfg.train
         if not finite:
             self.status = Status.DIVERGED
             self.diverged_at = step
         elif step % cfg.eval_every == 0 or step >= cfg.steps:
-            self._evaluate_at(step)
-        if step >= cfg.steps and not self.done:
+            self._evaluating = self._closing(step)
+
+    def _closing(self, step: int) -> Pieces:
+        record = yield from self._evaluation(step)
+        self.evals.append(record)
+        if step >= self.cfg.train.steps and not self.done:
             self.status = Status.FINISHED
 
-    def _evaluate_at(self, step: int) -> None:
-        self.evals.append(self.evaluate(step))
+    def _in_pieces(self, forward: Callable, *tensors: torch.Tensor, size: int) -> Pieces:
+        """forward(*rows) on `size` rows of the tensors at a time, in eval mode without autograd, one
+        piece each; returns the outputs in order. Every piece sets eval mode again: a reader between two
+        pieces may have changed it."""
+        out = []
+        for rows in zip(*(t.split(size) for t in tensors), strict=True):
+            self.model.eval()
+            with torch.no_grad():
+                out.append(forward(*rows))
+            yield
+        return out
+
+    # ---- stepping: all at once, or one piece at a time -----------------------------------
+
+    @property
+    def evaluating(self) -> bool:
+        """True while an evaluation that a step made due has pieces left (see `work`)."""
+        return self._evaluating is not None
+
+    def work(self) -> None:
+        """One piece of the evaluation under way; its record lands with the last piece."""
+        try:
+            next(self._evaluating)
+        except StopIteration:
+            self._evaluating = None
+        except BaseException:
+            self._evaluating = None  # a failed evaluation is dropped whole, never half-recorded
+            raise
+
+    def train_step(self):
+        """One optimizer step and its record, after the rest of any evaluation under way; the evaluation
+        that this step makes due is left under way, for `work`."""
+        while self.evaluating:
+            self.work()
+        return self._step()
+
+    def evaluate(self, step: int):
+        """The evaluation at `step`, every piece at once; returns its record (not added to `evals`)."""
+        return run_all(self._evaluation(step))
 
     def advance(self, n: int, max_seconds: float = 1.0) -> list:
-        """Run up to n steps, stopping early at the end, on divergence or after max_seconds."""
+        """Run up to n whole steps (each with its evaluation), stopping early at the end, on divergence
+        or after max_seconds."""
         out = []
         deadline = time.perf_counter() + max_seconds
         while len(out) < n and not self.done:
-            out.append(self._step())
+            out.append(self.train_step())
+            while self.evaluating:
+                self.work()
             if time.perf_counter() > deadline:
                 break
         return out
@@ -194,6 +336,16 @@ class Run(Trainer):
         self.data = dataset.to(self.device)
         self._loss_spec = LOSSES.get(cfg.train.loss)
         self._n_out = self._loss_spec.out_features(dataset.n_classes)
+        widths = [dataset.n_features] + [cfg.model.width] * cfg.model.depth + [self._n_out]
+        macs = sum(a * b for a, b in itertools.pairwise(widths))  # one example's forward pass
+        batch = min(cfg.train.batch_size, len(dataset.x_train))
+        Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
+            # per unit and example: its input and output, kept for backward, and their gradients
+            bytes=data_bytes(dataset) + 20 * macs + 4 * 2 * 3 * batch * sum(widths),
+            step_macs=3 * batch * macs,  # backward costs about twice the forward pass
+            eval_macs=(len(dataset.x_train) + len(dataset.x_test)) * macs,
+        ).check("use fewer or narrower layers, a smaller batch or fewer samples")
+        self._rows = rows_per_piece(macs)
         self._build()
 
     def _build(self) -> None:
@@ -234,16 +386,14 @@ class Run(Trainer):
         self._close_step(step, finite)
         return record
 
-    @torch.no_grad()
-    def evaluate(self, step: int) -> EvalRecord:
+    def _evaluation(self, step: int) -> Pieces:
         """Loss and accuracy on all train and test examples, model in eval mode."""
-        self.model.eval()
         values = []
         for x, y, labels in (
             (self.data.x_train, self._y_train, self.data.y_train),
             (self.data.x_test, self._y_test, self.data.y_test),
         ):
-            out = self.model(x)
+            out = torch.cat((yield from self._in_pieces(self.model, x, size=self._rows)))
             values += [self.loss_fn(out, y), (self._loss_spec.predict(out) == labels).float().mean()]
         train_loss, train_acc, test_loss, test_acc = torch.stack(values).tolist()
         return EvalRecord(step, train_loss, train_acc, test_loss, test_acc)

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from core.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter
-from core.cnn import CNNConfig, build_cnn, layer_table, parameter_count
+from core.cnn import CNNConfig, build_cnn, forward_cost, layer_table, parameter_count
 from core.config import OptimConfig
-from core.data import BatchOrder
+from core.data import BatchOrder, shapes, tvsets
 from core.data.images import ImageSet
 from core.device import default_device
 from core.errors import ConfigError
@@ -21,11 +21,12 @@ from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
 from core.registry import IMAGE_DATASETS, OPTIMIZERS, SCHEDULES
-from core.training import Trainer, weight_fingerprint
+from core.training import Cost, Pieces, Trainer, data_bytes, rows_per_piece, run_all, weight_fingerprint
 
 MAX_IMAGE_STEPS = 3000
 AUG_CHUNK = 4  # training batches augmented in one go (bench.images: the augmenter's fixed cost / 4)
-EVAL_CHUNK = 512  # images per forward pass when evaluating (bounds the memory of a big test set)
+EVAL_CHUNK = 512  # most images per forward pass when evaluating; fewer for a costly CNN (rows_per_piece)
+MAX_IMAGE_SET_BYTES = 128 * 2**20  # one image set in memory (float32): the shared cache holds a few
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,35 @@ class ImageTrainConfig:
     seed: int = 0  # initial weights, batch order and augmentation draws
     eval_every: int = 50  # test metrics every k steps (a test pass costs about 15 training steps)
     clip_norm: float = 0.0  # gradient clipping by total norm; 0 = off
+
+
+def image_set_size(cfg: ImageDataConfig) -> tuple[int, int, int] | None:
+    """(images, channels, side) of the built-in or downloadable set `cfg` names, known before it is
+    made; None for an upload, which its reader bounds."""
+    if cfg.name.startswith("tv:"):
+        channels = tvsets.TV_SETS[cfg.name.removeprefix("tv:")].channels
+        return cfg.per_class * 10, channels, 28 if channels == 1 else 32
+    if cfg.name == "shapes":
+        return cfg.per_class * len(shapes.CLASSES), 3, cfg.size
+    if cfg.name == "mnist":
+        return cfg.per_class * 10, 1, 28
+    return None
+
+
+def check_image_set(cfg: ImageDataConfig) -> None:
+    """ConfigError with one sentence if the images of `cfg` would take more than MAX_IMAGE_SET_BYTES."""
+    size = image_set_size(cfg)
+    if size is None:
+        return
+    n, channels, side = size
+    nbytes = n * channels * side * side * 4  # float32
+    if nbytes > MAX_IMAGE_SET_BYTES:
+        smaller = " or a smaller image size" if cfg.name == "shapes" else ""
+        raise ConfigError(
+            f"{n:,} images of {side}x{side} {'colour ' if channels == 3 else ''}pixels would take "
+            f"{nbytes / 2**20:,.0f} MB of memory, more than one image set may take on a server the whole "
+            f"class shares ({MAX_IMAGE_SET_BYTES // 2**20} MB): choose fewer images per class{smaller}."
+        )
 
 
 class AugmentedBatches:
@@ -139,6 +169,18 @@ class ImageRun(Trainer):
         self.images = images.to(self.device)
         self.class_names = images.class_names
         self.layer_rows = layer_table(cfg.model, images.image_shape, images.n_classes)
+        macs, values = forward_cost(self.layer_rows, images.image_shape)
+        batch = min(cfg.train.batch_size, len(images.x_train))
+        Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
+            # per image of a batch: every layer's output, kept for backward, about as much in gradients
+            # and the augmenter's copies of the AUG_CHUNK batches it draws at once
+            bytes=data_bytes(images)
+            + 20 * sum(r.params for r in self.layer_rows)
+            + 4 * batch * (2 * values + 4 * AUG_CHUNK * math.prod(images.image_shape)),
+            step_macs=3 * batch * macs,  # backward costs about twice the forward pass
+            eval_macs=(len(images.x_test) + min(1000, len(images.x_train))) * macs,  # step 0's is the largest
+        ).check("use fewer channels or blocks, a smaller kernel or batch, more pooling or fewer images")
+        self._rows = rows_per_piece(macs, most=EVAL_CHUNK)  # images per piece of an evaluation
         self._augmenter = build_augmenter(cfg.augment, images.image_shape[0])
         self._build()
 
@@ -159,10 +201,9 @@ class ImageRun(Trainer):
         )
         self._since_eval: list[tuple[float, float]] = []  # (batch loss, batch accuracy) since the last eval
         self._start()
-        self.evals: list[EvalRecord] = []
         self.report: ClassReport | None = None
         self.test_pred = np.zeros(0, dtype=np.int64)  # (N_test,) predicted class at the last evaluation
-        self._evaluate(0)
+        self.evals: list[EvalRecord] = [self.evaluate(0)]
 
     # ---- training ----------------------------------------------------------------------
 
@@ -184,45 +225,33 @@ class ImageRun(Trainer):
 
     # ---- evaluation --------------------------------------------------------------------
 
-    @torch.no_grad()
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) -> (N, K) in eval mode, in chunks."""
-        self.model.eval()
-        return torch.cat([self.model(part) for part in x.split(EVAL_CHUNK)])
-
-    def _evaluate(self, step: int) -> None:
+    def _evaluation(self, step: int) -> Pieces:
         """Test loss, accuracy and the class report; the train side is the mean over the batches since."""
-        logits = self._logits(self.images.x_test)
-        test_loss = nn.functional.cross_entropy(logits, self.images.y_test).item()
+        images = self.images
+        logits = torch.cat((yield from self._in_pieces(self.model, images.x_test, size=self._rows)))
+        test_loss = nn.functional.cross_entropy(logits, images.y_test).item()
         pred = logits.argmax(dim=1)
-        self.report = class_report(step, pred, self.images.y_test, len(self.class_names))
-        self.test_pred = pred.cpu().numpy()
         if self._since_eval:
             train_loss, train_acc = np.mean(self._since_eval, axis=0).tolist()
         else:  # before the first step: the untrained model on (up to) 1,000 training images
-            sub = slice(0, 1000)
-            train_logits = self._logits(self.images.x_train[sub])
-            train_loss = nn.functional.cross_entropy(train_logits, self.images.y_train[sub]).item()
-            train_acc = (train_logits.argmax(dim=1) == self.images.y_train[sub]).float().mean().item()
+            x, y = images.x_train[:1000], images.y_train[:1000]
+            train_logits = torch.cat((yield from self._in_pieces(self.model, x, size=self._rows)))
+            train_loss = nn.functional.cross_entropy(train_logits, y).item()
+            train_acc = (train_logits.argmax(dim=1) == y).float().mean().item()
+        self.report = class_report(step, pred, images.y_test, len(self.class_names))
+        self.test_pred = pred.cpu().numpy()
         self._since_eval = []
-        self.evals.append(EvalRecord(step, train_loss, train_acc, test_loss, self.report.accuracy))
-
-    def _evaluate_at(self, step: int) -> None:
-        self._evaluate(step)
-
-    def evaluate(self, step: int) -> EvalRecord:
-        self._evaluate(step)
-        return self.evals[-1]
+        return EvalRecord(step, train_loss, train_acc, test_loss, self.report.accuracy)
 
     def misclassified(self, true: int, pred: int) -> np.ndarray:
         """Indices of test images of class `true` that the model (at its last evaluation) called `pred`."""
         y = self.images.y_test.cpu().numpy()
         return np.flatnonzero((y == true) & (self.test_pred == pred))
 
-    @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, H, W) on any device -> (N, K) softmax probabilities on the CPU."""
-        return self._logits(x.to(self.device)).softmax(dim=1).cpu()
+        """(N, C, H, W) on any device -> (N, K) softmax probabilities on the CPU, model in eval mode."""
+        logits = torch.cat(run_all(self._in_pieces(self.model, x.to(self.device), size=self._rows)))
+        return logits.softmax(dim=1).cpu()
 
     def feature_maps(self, image: torch.Tensor) -> list[tuple[str, np.ndarray]]:
         """(C, H, W) -> [(layer name, (channels, h, w) float32)] after every activation and pooling."""

@@ -8,10 +8,16 @@ import threading
 import time
 import weakref
 
+import numpy as np
 import pytest
+import torch
 
+from core import training
+from core.cnn import CNNConfig
 from core.live import AWAY, LEFT, TRAINING_FAILED, LiveWorker, describe_change
+from core.registry import IMAGE_DATASETS
 from core.training import Run, Status
+from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 from tests.conftest import with_changes
 
 
@@ -295,3 +301,144 @@ def test_a_pause_by_the_router_says_why(make, tiny_cfg):
     worker.pause()
     worker.pause(note=LEFT)  # already paused by the student: no sentence
     assert worker.snapshot().note is None
+
+
+# ---- a pause inside an evaluation: the evaluation is split into pieces ---------------------------
+
+
+@pytest.fixture
+def small_pieces(monkeypatch):
+    """A few examples per evaluation piece: an evaluation of the xor set takes a few dozen pieces."""
+    monkeypatch.setattr(training, "PIECE_MACS", 500)
+
+
+def slowed(run, under_way: threading.Event, seconds: float = 0.02):
+    """Each evaluation piece of `run` takes `seconds` longer; `under_way` is set when one starts."""
+    work = run.work
+
+    def slow_work():
+        under_way.set()
+        time.sleep(seconds)
+        work()
+
+    run.work = slow_work
+    return run
+
+
+def pause_inside_an_evaluation(worker, runs, under_way):
+    """Play until an evaluation of the slowed runs is under way, then pause: the pause must land before
+    it ends. The runs go back to their own speed."""
+    worker.play()
+    assert under_way.wait(30)
+    worker.pause()
+    assert any(run.evaluating for run in runs), "the pause waited for the whole evaluation"
+    assert worker.wait_idle(5)
+    for run in runs:
+        del run.work
+
+
+def test_a_pause_lands_inside_an_evaluation_and_the_numbers_do_not_change(
+    make, tiny_cfg, xor_data, small_pieces
+):
+    cfg = long_cfg(tiny_cfg, steps=120)  # evaluations at 50, 100 and 120
+    worker = make({"A": cfg})
+    under_way = threading.Event()
+    run = slowed(worker.runs["A"], under_way)
+    pause_inside_an_evaluation(worker, [run], under_way)
+    assert run.evaluating and run.status is Status.PAUSED
+    assert run.step == 50 and [e.step for e in run.evals] == [0]  # step 50's record lands whole, or not yet
+    snap = worker.snapshot()
+    assert snap.runs["A"].step == 50 and not snap.playing
+    *_, score = snap.runs["A"].predict_grid(resolution=8)  # a reader between two pieces
+    assert np.isfinite(score).all()
+    consistent(run)
+    worker.play()
+    assert worker.wait_idle(30) and run.done and not run.evaluating
+    bare = Run(cfg, xor_data)
+    bare.advance(cfg.train.steps, max_seconds=math.inf)
+    assert run.records == bare.records and run.evals == bare.evals  # bit for bit, as if never paused
+
+
+def test_step_after_a_pause_inside_an_evaluation_ends_it_and_takes_a_whole_step(
+    make, tiny_cfg, xor_data, small_pieces
+):
+    cfg = long_cfg(tiny_cfg, steps=120)
+    worker = make({"A": cfg})
+    under_way = threading.Event()
+    run = slowed(worker.runs["A"], under_way, seconds=0.01)
+    pause_inside_an_evaluation(worker, [run], under_way)
+    worker.step()
+    assert run.step == 51 and run.evals[-1].step == 50 and not run.evaluating
+    for _ in range(49):
+        worker.step()
+    assert (
+        run.step == 100 and run.evals[-1].step == 100 and not run.evaluating
+    )  # Step waits for its evaluation
+    worker.step()
+    assert run.step == 101 and run.model.training  # the next step trains in train mode
+    consistent(run)
+
+
+def test_a_and_b_stay_in_step_when_a_pause_lands_inside_their_evaluations(
+    make, tiny_cfg, xor_data, small_pieces
+):
+    cfg = long_cfg(tiny_cfg, steps=100)
+    other = with_changes(cfg, optim=dict(name="adam", lr=0.01))
+    worker = make({"A": cfg, "B": other})
+    under_way = threading.Event()
+    a, b = (slowed(run, under_way) for run in worker.runs.values())
+    pause_inside_an_evaluation(worker, [a, b], under_way)
+    assert a.step == b.step == 50
+    worker.play()
+    assert worker.wait_idle(30)
+    for run, config in ((a, cfg), (b, other)):
+        bare = Run(config, xor_data)
+        bare.advance(config.train.steps, max_seconds=math.inf)
+        assert run.records == bare.records and run.evals == bare.evals
+
+
+def test_a_cnn_paused_inside_its_evaluation_trains_on_in_train_mode_to_the_same_numbers(make, small_pieces):
+    """BatchNorm and dropout behave differently in eval mode: a step after the interrupted evaluation
+    that forgot to switch back would change the numbers."""
+    images = IMAGE_DATASETS.get("shapes").load(ImageDataConfig(name="shapes", per_class=20, size=16))
+    cfg = ImageRunConfig(
+        data=ImageDataConfig(name="shapes", per_class=20, size=16),
+        model=CNNConfig(channels=4, head=8, batchnorm=True, dropout=0.3),
+        train=ImageTrainConfig(batch_size=16, steps=25, eval_every=10),
+    )
+    worker = LiveWorker("test", stale_seconds=600)
+    worker.set_speed("max")
+    assert worker.sync({"A": cfg}, lambda c: ImageRun(c, images, torch.device("cpu"))) == {}
+    under_way = threading.Event()
+    run = slowed(worker.runs["A"], under_way)
+    pause_inside_an_evaluation(worker, [run], under_way)
+    assert run.step == 10 and run.evals[-1].step == 0 and run.report.step == 0  # the last report, whole
+    worker.play()
+    assert worker.wait_idle(30) and run.done
+    bare = ImageRun(cfg, images, torch.device("cpu"))
+    bare.advance(cfg.train.steps, max_seconds=math.inf)
+    assert run.records == bare.records and run.evals == bare.evals
+    np.testing.assert_array_equal(run.test_pred, bare.test_pred)
+
+
+def test_an_error_inside_an_evaluation_records_nothing_half_done(make, tiny_cfg, small_pieces):
+    worker = make({"A": long_cfg(tiny_cfg, steps=120)})
+    run = worker.runs["A"]
+    pieces = 0
+    forward = run.model.forward
+
+    def failing(x):
+        nonlocal pieces
+        if not run.model.training:
+            pieces += 1
+            if pieces == 3:
+                raise RuntimeError("out of memory")
+        return forward(x)
+
+    run.model.forward = failing
+    worker.play()
+    assert worker.wait_idle(10)
+    snap = worker.snapshot()
+    assert snap.error == TRAINING_FAILED and snap.runs["A"].status is Status.PAUSED
+    assert run.step == 50 and [e.step for e in run.evals] == [0] and not run.evaluating
+    consistent(run)

@@ -18,7 +18,7 @@ from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowC
 from core.sequences.models import CELLS, build_forecaster, parameter_count
 from core.sequences.run import SeqRun
 from core.sequences.windows import last_value, make_windows, seasonal_naive
-from core.training import Status
+from core.training import Status, run_all
 
 
 def ramp(n: int = 20) -> np.ndarray:
@@ -182,7 +182,7 @@ def test_input_gradients_match_autograd_window_by_window(series):
         F.mse_loss(run.model.predict(x), w.targets(s[None])).backward()
         norms.append(x.grad[0, :, 0].abs())
     run._probe = probe
-    assert run.input_gradients() == pytest.approx(torch.stack(norms).mean(dim=0).tolist(), rel=1e-4)
+    assert run_all(run.input_gradients()) == pytest.approx(torch.stack(norms).mean(dim=0).tolist(), rel=1e-4)
 
 
 def test_a_huge_learning_rate_diverges_as_a_result(series):

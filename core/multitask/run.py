@@ -6,17 +6,19 @@ from dataclasses import dataclass
 
 import torch
 
+from core.cnn import forward_cost
 from core.data import BatchOrder
 from core.data.glyphs import GlyphSet
 from core.device import default_device
 from core.multitask.config import MultiTaskConfig, validate
-from core.multitask.models import SETUPS, TASKS, build_net, task_loss
+from core.multitask.models import SETUPS, TASKS, build_net, net_table, task_loss
 from core.probes import GradNormProbe
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.training import Trainer
+from core.training import Cost, Pieces, Trainer, data_bytes, rows_per_piece
 
-EVAL_CHUNK = 512  # test images per forward pass
+EVAL_CHUNK = 512  # most test images per piece of an evaluation; fewer for a costly model (rows_per_piece)
 NORMALISER_IMAGES = 512  # training images on which each task's loss at the start is measured
+SIDE_BY_SIDE = 5  # runs that step together at most: the weight sweep's five weightings (A and B are two)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,18 @@ class MultiTaskRun(Trainer):
         self.setup = SETUPS.get(cfg.model.setup)
         self.tasks = self.setup.tasks
         self.weights = {task: float(getattr(cfg.loss, task)) for task in self.tasks}
+        rows = net_table(cfg.model, glyphs.image_shape, glyphs.n_chars, glyphs.n_alphabets)
+        conv_macs, values = forward_cost(rows, glyphs.image_shape)
+        params = sum(r.params for r in rows)
+        macs = conv_macs + params  # the dense layer and the heads: a multiply-add per weight
+        batch = min(cfg.train.batch_size, len(glyphs.x_train))
+        Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
+            # per image of a batch: every layer's output, kept for backward, and about as much in gradients
+            bytes=data_bytes(glyphs) + 20 * params + 4 * 2 * batch * values,
+            step_macs=3 * batch * macs,  # backward costs about twice the forward pass
+            eval_macs=(len(glyphs.x_test) + NORMALISER_IMAGES) * macs,
+        ).check("use fewer channels or blocks, a smaller batch or fewer samples per character", SIDE_BY_SIDE)
+        self._rows = rows_per_piece(macs, most=EVAL_CHUNK)  # test images per piece of an evaluation
         self._build()
 
     def _build(self) -> None:
@@ -133,19 +147,11 @@ class MultiTaskRun(Trainer):
 
     # ---- evaluation ----------------------------------------------------------------------
 
-    @torch.no_grad()
-    def outputs(self, x: torch.Tensor, alphabet: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Task -> (N, K) outputs in eval mode, in chunks."""
-        self.model.eval()
-        chunks = [
-            self._forward(xs, al)
-            for xs, al in zip(x.split(EVAL_CHUNK), alphabet.split(EVAL_CHUNK), strict=True)
-        ]
-        return {task: torch.cat([c[task] for c in chunks]) for task in self.tasks}
-
-    def evaluate(self, step: int) -> MTEvalRecord:
+    def _evaluation(self, step: int) -> Pieces:
+        """Each task's loss and score on the whole test set, model in eval mode."""
         g = self.glyphs
-        out = self.outputs(g.x_test, g.alphabet_test)
+        chunks = yield from self._in_pieces(self._forward, g.x_test, g.alphabet_test, size=self._rows)
+        out = {task: torch.cat([c[task] for c in chunks]) for task in self.tasks}  # task -> (N, K)
         targets = self._targets("test")
         values = []
         for task in self.tasks:

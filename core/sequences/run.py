@@ -15,13 +15,19 @@ from core.data import BatchOrder
 from core.data.series import Series
 from core.device import default_device
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.sequences.config import SeqConfig, validate
-from core.sequences.models import build_forecaster, parameter_count
+from core.sequences.config import SPLITS, SeqConfig, validate
+from core.sequences.models import CELLS, Forecaster, build_forecaster, parameter_count
 from core.sequences.windows import Windows, last_value, make_windows, seasonal_naive
-from core.training import Trainer
+from core.training import Cost, Pieces, Trainer, run_all
 
 PROBE_WINDOWS = 64  # test windows whose input gradients are averaged
 MAX_SHOWN = 1_000  # forecast points drawn from the start of the test period (10 days at 15 min)
+EVAL_WINDOWS = 64  # windows per piece of an evaluation or a forecast (BENCHMARKS.md: the run budget)
+SIDE_BY_SIDE = len(CELLS) * len(SPLITS)  # runs that step together at most: every cell on both splits
+# What a recurrent layer costs at each time step besides its multiply-adds, counted as multiply-adds:
+# on a CPU a GRU runs a few small operations per time step (~0.5 ms of a training step, forward and
+# backward, on the project's machine); an evaluation, forward only and without autograd, about a fifth.
+RECURRENT_STEP_MACS = 2.5e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +87,31 @@ class SeqRun(Trainer):
         w, k = self.windows, cfg.train.eval_windows
         self._train_eval, self._test_eval = evenly(w.train_starts, k), evenly(w.test_starts, k)
         self._probe = evenly(w.test_starts, PROBE_WINDOWS)
+        self._check_cost(len(series.values))
         self._mse = MeanSquaredError().to(self.device)
         self.baselines = self._baselines()
+        self._forecasting = False  # made with every evaluation once the page has asked for a forecast
         self._build()
+
+    def _check_cost(self, length: int) -> None:
+        """ConfigError with one sentence if one run of these settings is over the budget (core.training)."""
+        cfg, w = self.cfg, self.windows
+        t, layers, hidden = cfg.window.seq_len, cfg.model.layers, cfg.model.hidden
+        rnn = Forecaster(cfg.model, cfg.window.horizon).rnn  # on the meta device: no memory
+        weights = sum(p.numel() for name, p in rnn.named_parameters() if name.startswith("weight"))
+        window_macs = t * weights + hidden * cfg.window.horizon  # one window's forward pass
+        batch = min(cfg.train.batch_size, len(w.train_starts))
+        n = len(self._train_eval) + len(self._test_eval) + 3 * len(self._probe) + MAX_SHOWN
+        pieces = -(-n // EVAL_WINDOWS)
+        Cost(  # per weight: itself, its gradient and two optimizer states (4 x 4 bytes); per window of a
+            # batch, layer and time step: the gates and states kept for backward (~6 x hidden), and their
+            # gradients; the series, normalised, beside its windows
+            bytes=4 * 3 * length
+            + 16 * (weights + hidden * cfg.window.horizon)
+            + 4 * 2 * batch * t * layers * 6 * hidden,
+            step_macs=3 * batch * window_macs + t * layers * RECURRENT_STEP_MACS,
+            eval_macs=n * window_macs + pieces * t * layers * RECURRENT_STEP_MACS / 5,
+        ).check("use a shorter window, fewer layers, or a smaller hidden size or batch", SIDE_BY_SIDE)
 
     def _build(self) -> None:
         cfg = self.cfg
@@ -124,29 +152,39 @@ class SeqRun(Trainer):
         self._mse.reset()
         return float(self._mse(pred.flatten(), target.flatten()))
 
-    def evaluate(self, step: int) -> SeqEvalRecord:
-        """Train and test MSE (model in eval mode), and the input-gradient profile of the test loss."""
-        w = self.windows
-        self.model.eval()
-        with torch.no_grad():
-            train, test = (
-                self._score(self.model.predict(w.inputs(s)), w.targets(s))
-                for s in (self._train_eval, self._test_eval)
-            )
-        return SeqEvalRecord(step, train, test, self.input_gradients())
+    def _predict(self, starts: torch.Tensor) -> torch.Tensor:
+        """(B,) window starts -> (B, h) predictions, normalised."""
+        return self.model.predict(self.windows.inputs(starts))
 
-    def input_gradients(self) -> tuple[float, ...]:
+    def _evaluation(self, step: int) -> Pieces:
+        """Train and test MSE (model in eval mode), the input-gradient profile of the test loss, and the
+        forecasts once the page has asked for them."""
+        w = self.windows
+        scores = []
+        for starts in (self._train_eval, self._test_eval):
+            pred = torch.cat((yield from self._in_pieces(self._predict, starts, size=EVAL_WINDOWS)))
+            scores.append(self._score(pred, w.targets(starts)))
+        grads = yield from self.input_gradients()
+        if self._forecasting:
+            self._forecast = (step, (yield from self._forecast_pieces()))
+        return SeqEvalRecord(step, *scores, grads)
+
+    def input_gradients(self) -> Pieces:
         """(T,) how much each input step moves the loss: |d loss / d x_t|, norm over features, batch mean.
 
         Each window's own squared error is differentiated, so the numbers do not shrink with the batch.
         Train mode because cuDNN differentiates recurrent layers only there (these have no dropout).
         """
         w = self.windows
-        x = w.inputs(self._probe).requires_grad_(True)  # (B, T, 1)
-        self.model.train()
-        loss = (self.model.predict(x) - w.targets(self._probe)).pow(2).mean(dim=1).sum()
-        (grad,) = torch.autograd.grad(loss, x)  # (B, T, 1)
-        return tuple(grad.norm(dim=2).mean(dim=0).tolist())  # (T,)
+        norms = []
+        for starts in self._probe.split(EVAL_WINDOWS):
+            x = w.inputs(starts).requires_grad_(True)  # (B, T, 1)
+            self.model.train()
+            loss = (self.model.predict(x) - w.targets(starts)).pow(2).mean(dim=1).sum()
+            (grad,) = torch.autograd.grad(loss, x)  # (B, T, 1)
+            norms.append(grad.norm(dim=2))  # (B, T)
+            yield
+        return tuple(torch.cat(norms).mean(dim=0).tolist())  # (T,)
 
     def _baselines(self) -> dict[str, float]:
         """Test MSE of the naive forecasts, on the same windows the model's test MSE uses."""
@@ -170,29 +208,33 @@ class SeqRun(Trainer):
         return float(np.median(times)) if times else None
 
     def forecast(self) -> Forecast:
-        """Forecasts over the start of the test period; recomputed only after a new evaluation."""
+        """Forecasts over the start of the test period, as of the last evaluation. The first is made here;
+        from then on every evaluation makes them too, in its pieces, so the page never waits for them."""
         at = self.evals[-1].step
         if self._forecast is None or self._forecast[0] != at:
-            self._forecast = (at, self._compute_forecast())
+            self._forecasting = True
+            self._forecast = (at, run_all(self._forecast_pieces()))
         return self._forecast[1]
 
-    @torch.no_grad()
-    def _compute_forecast(self) -> Forecast:
+    def _forecast_pieces(self) -> Pieces:
         w, series = self.windows, self.series
-        self.model.eval()
         starts = w.shown_starts[:MAX_SHOWN]  # windows whose first target is each shown time
         first = w.split_at
         m = len(starts)
         times = series.times[first : first + m]
         truth = series.values[first : first + m]
-        one_step = w.original(self.model.predict(w.inputs(starts))[:, 0])
+        pred = torch.cat((yield from self._in_pieces(self._predict, starts, size=EVAL_WINDOWS)))  # (M, h)
+        one_step = w.original(pred[:, 0])
         length = series.season or w.seq_len
         offset = _first_midnight(times) if series.season else 0
         origins = np.arange(offset, m - length + 1, length)
         multi, seasonal = np.full(m, np.nan), np.full(m, np.nan)
         multi_mse = seasonal_mse = math.nan
         if len(origins):
-            rolled = self.model.roll(w.inputs(starts[origins]), length)  # (K, L) normalised
+            pieces = self._in_pieces(
+                lambda s: self.model.roll(w.inputs(s), length), starts[origins], size=EVAL_WINDOWS
+            )
+            rolled = torch.cat((yield from pieces))  # (K, L) normalised
             future = (
                 starts[origins][:, None] + w.seq_len + torch.arange(length, device=starts.device)
             )  # (K, L)
