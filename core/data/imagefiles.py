@@ -381,11 +381,13 @@ def read_image_zip(
     files = _safe_files(zf, name)
     skipped: dict[str, list[str]] = {}
     by_class, folders = _layout(files, skipped)
-    tensors, labels, changes = [], [], Counter()
-    class_names = []
+    labels, changes, class_names = [], Counter(), []
     budget = PixelBudget()
+    x = torch.empty(
+        (sum(len(entries) for entries in by_class.values()), 3, size, size)
+    )  # rows unused cost nothing
     for folder in sorted(by_class):
-        n_before = len(tensors)
+        n_before = len(labels)
         for path, info in by_class[folder]:
             try:
                 img, made = _decode(_read_entry(data, info, path), path, size, budget)
@@ -397,15 +399,15 @@ def read_image_zip(
             except ImageFileError as e:
                 skipped.setdefault(e.reason, []).append(path)
                 continue
-            tensors.append(image_to_tensor(img, size))  # (3, size, size)
+            x[len(labels)] = image_to_tensor(img, size)  # (3, size, size) float32 in [0, 1]
+            del img  # a decoded image may be 200 MB: gone before the next one is decoded
             changes.update(made)
             labels.append(len(class_names))
-        if len(tensors) > n_before:
+        if len(labels) > n_before:
             class_names.append(folder)
     _check_classes(name, class_names, labels, skipped)
-    x = torch.stack(tensors)  # (N, 3, size, size) float32 in [0, 1]
-    tensors.clear()  # the images once, not three times, while the split copies them (5,000 at 128 px: 1 GB)
-    images = stratified_split(x, np.array(labels), tuple(class_names), test_fraction, seed)
+    images = stratified_split(x[: len(labels)], np.array(labels), tuple(class_names), test_fraction, seed)
+    del x  # the split holds its own copy: at the peak the images are held twice, never three times
     notes = _notes(skipped, sorted(folders - set(class_names)), changes)
     return ZipImport(images, {reason: sorted(paths) for reason, paths in skipped.items()}, notes)
 
