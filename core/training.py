@@ -74,13 +74,15 @@ class Cost:
         step = ROUND_MACS / together
         if self.step_macs > step:
             over.append(
-                f"each training step about {_seconds(self.step_macs)} (at most {_seconds(step)}: up to "
-                f"{together} runs step side by side)"
+                f"each training step would take about {_seconds(self.step_macs)} (at most {_seconds(step)}, "
+                f"as up to {together} runs step side by side)"
             )
         if self.eval_macs > EVAL_MACS:
-            over.append(f"each evaluation about {_seconds(self.eval_macs)} (at most {_seconds(EVAL_MACS)})")
+            over.append(
+                f"each evaluation would take about {_seconds(self.eval_macs)} (at most {_seconds(EVAL_MACS)})"
+            )
         if self.bytes > RUN_BYTES:
-            over.append(f"the run about {_mib(self.bytes)} of memory (at most {_mib(RUN_BYTES)})")
+            over.append(f"the run would hold about {_mib(self.bytes)} of memory (at most {_mib(RUN_BYTES)})")
         if over:
             listed = ", ".join(over[:-1]) + (" and " if len(over) > 1 else "") + over[-1]
             raise ConfigError(f"Too heavy for a server the whole class shares: {listed}; {advice}.")
@@ -99,6 +101,8 @@ def _seconds(macs: float) -> str:
     seconds = macs / MACS_PER_SECOND
     if seconds >= 120:
         return f"{seconds / 60:.0f} min"
+    if seconds >= 9.5:
+        return f"{seconds:.0f} s"
     return f"{seconds:.1f} s" if seconds >= 0.95 else f"{seconds * 1000:.0f} ms"
 
 

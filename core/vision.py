@@ -61,7 +61,7 @@ def image_set_size(cfg: ImageDataConfig) -> tuple[int, int, int] | None:
     if cfg.name == "shapes":
         return cfg.per_class * len(shapes.CLASSES), 3, cfg.size
     if cfg.name == "mnist":
-        return cfg.per_class * 10, 1, 28
+        return min(cfg.per_class, IMAGE_DATASETS.get("mnist").max_per_class) * 10, 1, 28
     return None
 
 

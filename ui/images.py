@@ -24,16 +24,17 @@ from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
 from core.training import Status
-from core.vision import ImageRun, ImageRunConfig
+from core.vision import ImageRun, ImageRunConfig, check_image_set
 from ui import fields
 from ui.charts import chart, present_first
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore, linked_store
 from ui.live import before_lines, slow_panel
-from ui.runs import session_worker
+from ui.runs import SHARED_IMAGES, session_worker
 
 LAB = "img"
 LABELS = ("A", "B")
+LOADING = "Loading the images…"
 PRESETS = IMAGE_PRESETS
 log = logging.getLogger(__name__)
 
@@ -194,10 +195,11 @@ def sidebar(s: ControlStore) -> None:
 # ---- data --------------------------------------------------------------------------------
 
 
-@st.cache_data(max_entries=16, show_spinner="Loading the images…")
 def load_builtin(cfg) -> ImageSet:
-    """Built-in images are immutable and keyed by their frozen config: safe to share."""
-    return IMAGE_DATASETS.get(cfg.name).load(cfg)
+    """Built-in images are immutable and keyed by their frozen config: safe to share (ConfigError with one
+    sentence, before anything is made, when they would take too much memory)."""
+    check_image_set(cfg)
+    return SHARED_IMAGES.get(("builtin", cfg), lambda: IMAGE_DATASETS.get(cfg.name).load(cfg), LOADING)
 
 
 def dataset(s: ControlStore) -> tuple[ImageSet | None, str | None]:
@@ -221,16 +223,19 @@ def source_label(s: ControlStore) -> str:
     return SOURCES.get(s.values["data.name"], s.values["data.name"])
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading the zip…")
 def _read_zip(
-    data: bytes, name: str, size: int, test_fraction: float, seed: int
+    data: bytes, digest: str, name: str, size: int, test_fraction: float, seed: int
 ) -> imagefiles.ZipImport | str:
-    """Keyed by the file's bytes: the same zip is read once however often the page reruns, and so is a
+    """Keyed by the file's digest: the same zip is read once however often the page reruns, and so is a
     refused one (its sentence is kept, not its cost paid again)."""
-    try:
-        return imagefiles.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
-    except ConfigError as err:
-        return str(err)
+
+    def read() -> imagefiles.ZipImport | str:
+        try:
+            return imagefiles.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
+        except ConfigError as err:
+            return str(err)
+
+    return SHARED_IMAGES.get(("zip", digest, name, size, test_fraction, seed), read, "Reading the zip…")
 
 
 def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
@@ -246,22 +251,29 @@ def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
         st.info("Upload a zip of your own images to train on them; your settings and runs stay as they are.")
         return None, None
     data = upload.getvalue()
-    result = _read_zip(data, upload.name, cfg.size, cfg.test_fraction, cfg.seed)
+    digest = hashlib.sha256(data).hexdigest()
+    result = _read_zip(data, digest, upload.name, cfg.size, cfg.test_fraction, cfg.seed)
     if isinstance(result, str):
         raise ConfigError(result)
     for note in result.notes:
         st.warning(escape_markdown(note))
-    key = f"zip:{hashlib.sha256(data).hexdigest()[:16]}:{cfg.size}:{cfg.test_fraction}:{cfg.seed}"
+    key = f"zip:{digest[:16]}:{cfg.size}:{cfg.test_fraction}:{cfg.seed}"
     return result.images, key
 
 
-@st.cache_data(max_entries=8, show_spinner="Loading the images…")
 def _load_tv(name: str, per_class: int, test_fraction: float, seed: int) -> ImageSet:
     test = max(10, round(per_class * test_fraction)) * 10
-    return tvsets.load_tv_set(name, max_train=per_class * 10 - test, max_test=test, seed=seed, download=False)
+    return SHARED_IMAGES.get(
+        ("tv", name, per_class, test_fraction, seed),
+        lambda: tvsets.load_tv_set(
+            name, max_train=per_class * 10 - test, max_test=test, seed=seed, download=False
+        ),
+        LOADING,
+    )
 
 
 def _torchvision(cfg) -> tuple[ImageSet | None, str | None]:
+    check_image_set(cfg)
     name = cfg.name.removeprefix("tv:")
     entry = tvsets.TV_SETS[name]
     if not tvsets.is_downloaded(name):

@@ -1,9 +1,12 @@
-"""Per-session runs: built from configs, owned by the session's live worker, never shared."""
+"""Per-session runs: built from configs, owned by the session's live worker, never shared; and the
+data sets every session shares, bounded by their bytes."""
 
 from __future__ import annotations
 
+import collections
+import threading
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 import streamlit as st
 from streamlit import runtime
@@ -13,7 +16,70 @@ from core.config import DataConfig, RunConfig
 from core.data import Dataset
 from core.live import LiveWorker, RunView
 from core.registry import DATASETS
-from core.training import Run, Trainer
+from core.training import Run, Trainer, data_bytes
+
+T = typing.TypeVar("T")
+SHARED_IMAGE_BYTES = 512 * 2**20  # image sets kept for every session together (core.vision: 128 MB each)
+
+
+class SharedData:
+    """Immutable data sets shared by every session of the server, bounded by their bytes, not their number.
+
+    Each is made once per key (sessions that ask for it meanwhile wait for that one load), and kept while
+    all of them together stay within `max_bytes`; the least recently used goes first, and one larger
+    than the bound is handed out but not kept. Every session reads the same tensors, so nothing may
+    write to them (st.cache_data would hand every script run its own copy, and count only entries).
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._kept: collections.OrderedDict[Hashable, tuple[typing.Any, int]] = collections.OrderedDict()
+        self._loading: dict[Hashable, threading.Lock] = {}
+
+    def _lookup(self, key: Hashable) -> tuple[bool, typing.Any]:
+        with self._lock:
+            if key not in self._kept:
+                return False, None
+            self._kept.move_to_end(key)
+            return True, self._kept[key][0]
+
+    def get(self, key: Hashable, load: Callable[[], T], spinner: str | None = None) -> T:
+        """The data under `key`, made by `load()` (under a spinner) if no session has it; an error raised
+        by load() is raised again and nothing is kept."""
+        found, value = self._lookup(key)
+        if found:
+            return value
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            found, value = self._lookup(key)
+            if found:
+                return value
+            try:
+                if spinner is None:
+                    value = load()
+                else:
+                    with st.spinner(spinner):
+                        value = load()
+                self._keep(key, value, data_bytes(value))
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+            return value
+
+    def _keep(self, key: Hashable, value: typing.Any, n: int) -> None:
+        if n > self.max_bytes:
+            return
+        with self._lock:
+            self._kept[key] = (value, n)
+            total = sum(size for _, size in self._kept.values())
+            while total > self.max_bytes:
+                _, (_, size) = self._kept.popitem(last=False)
+                total -= size
+
+
+SHARED_IMAGES = SharedData(SHARED_IMAGE_BYTES)  # built-in, downloaded and uploaded image sets
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
