@@ -5,6 +5,7 @@ link values) reaches three places, each with its own helper:
 - a sentence quoting it: `shorten`, one line of at most SHOWN characters;
 - Streamlit's Markdown (st.markdown, subheader, caption, error, warning, info): `escape_markdown`, so
   that it is shown as the characters it is, never as a link, an image, emphasis, HTML, maths or an icon;
+- a chart's label: `escape_html`, since Plotly reads a few HTML tags (<a href>, <b>) in its text;
 - a CSV download: `spreadsheet_safe`, so that no cell becomes a formula in a spreadsheet.
 """
 
@@ -39,6 +40,11 @@ def escape_markdown(text: object) -> str:
     line = " ".join(str(text).split())
     line = _SHORTCODE_END.sub(r"\1\\:", _MARKDOWN.sub(r"\\\g<0>", line))
     return _NUMBER_START.sub(r"\1\\", _MARK_START.sub(r"\\\g<0>", line))
+
+
+def escape_html(text: object) -> str:
+    """Text for a Plotly label, shown as written: & < > as entities, which Plotly shows as characters."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def spreadsheet_safe(value: object) -> object:
