@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.errors import escape_html
 from core.figures import LEGEND_BELOW, PALETTE, _layout, log_axis, log_range, step_figure
 from core.metrics import ClassReport
 from core.records import EvalRecord
@@ -58,7 +59,7 @@ def class_bars(
         data.append(
             dict(
                 type="bar",
-                x=list(class_names),
+                x=[escape_html(name) for name in class_names],  # a zip's folder names, shown as written
                 y=(100 * values).round(1),
                 name=label or metric,
                 marker=dict(color=PALETTE[i % len(PALETTE)]),
@@ -82,7 +83,7 @@ def class_bars(
 def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str = "") -> go.Figure:
     """Rows: true class, columns: predicted; counts printed in the cells; click a cell to select it."""
     counts = report.confusion
-    names = list(class_names)
+    names = [escape_html(name) for name in class_names]  # a zip's folder names, shown as written
     share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # colour: share of the true class
     text = [[str(int(c)) if c else "" for c in row] for row in counts]
     trace = dict(
@@ -129,7 +130,7 @@ def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str
 
 def class_counts(counts: Mapping[str, int], title: str = "Images per class") -> go.Figure:
     """Bars of the images per class; a class far below the others shows the imbalance."""
-    names, values = list(counts), list(counts.values())
+    names, values = [escape_html(name) for name in counts], list(counts.values())
     mean = float(np.mean(values)) if values else 0.0
     colors = ["#d62728" if v < 0.5 * mean else "#1f77b4" for v in values]
     layout = _layout(

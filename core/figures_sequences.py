@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.errors import escape_html
 from core.figures import LEGEND_BELOW, _layout, log_axis, log_range, step_figure
 
 CELL_COLORS = {"RNN": "#d62728", "LSTM": "#1f77b4", "GRU": "#2ca02c"}
@@ -47,7 +48,7 @@ def series_split(
 ) -> go.Figure:
     """The whole series, the training period in blue and the test period in orange, split marked."""
     every = max(1, math.ceil(len(values) / MAX_DRAWN))
-    label = f"{name} ({unit})" if unit else name
+    label = escape_html(f"{name} ({unit})" if unit else name)  # a CSV's column name, shown as written
     data = []
     for part, piece in (("train", slice(0, split_at + 1)), ("test", slice(split_at, None))):
         data.append(
@@ -142,7 +143,7 @@ def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> 
         title,
         height=380,
         xaxis=_time_axis("", span),
-        yaxis=dict(title=dict(text=unit or "value")),
+        yaxis=dict(title=dict(text=escape_html(unit) if unit else "value")),
         legend=LEGEND_BELOW,
         shapes=shapes,
     )

@@ -17,7 +17,7 @@ from core.cnn import POOLS, layer_table
 from core.config import to_values
 from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
-from core.errors import ConfigError, escape_markdown
+from core.errors import ConfigError, escape_html, escape_markdown, shorten
 from core.image_presets import IMAGE_PRESETS
 from core.live import RunView, Snapshot
 from core.metrics import AVERAGES
@@ -456,7 +456,7 @@ def _clicked(event, class_names) -> tuple[int, int] | None:
     if not points:
         return None
     point = points[0]
-    names = list(class_names)
+    names = [escape_html(name) for name in class_names]  # the chart's labels (core.figures_images)
     try:
         return names.index(str(point["y"])), names.index(str(point["x"]))
     except (KeyError, ValueError):
@@ -533,7 +533,7 @@ def draw_feature_maps(snap: Snapshot, index: int) -> None:
     images = first.images
     index = index % len(images.x_test)
     image = images.x_test[index]
-    true = first.class_names[int(images.y_test[index])]
+    true = escape_markdown(shorten(first.class_names[int(images.y_test[index])]))  # a zip's folder name
     st.markdown(f"#### Feature maps of test image {index} (a '{true}')")
     cols = st.columns(len(runs)) if len(runs) > 1 else [st.container()]
     for col, (label, run) in zip(cols, runs.items(), strict=True):
@@ -543,7 +543,8 @@ def draw_feature_maps(snap: Snapshot, index: int) -> None:
             )
             guess = int(probs.argmax())
             head = f"Configuration {label}: " if len(runs) > 1 else ""
-            st.caption(f"{head}predicts '{run.class_names[guess]}' ({probs[guess]:.0%}) at step {run.step}.")
+            guessed = escape_markdown(shorten(run.class_names[guess]))
+            st.caption(f"{head}predicts '{guessed}' ({probs[guess]:.0%}) at step {run.step}.")
             inner = st.columns([1, 3])
             inner[0].image(mosaic.grid(mosaic.to_uint8(image.unsqueeze(0)), 1, scale=4), caption="input")
             inner[1].image(
