@@ -21,7 +21,7 @@ from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
 from core.registry import IMAGE_DATASETS, OPTIMIZERS, SCHEDULES
-from core.training import Cost, Pieces, Trainer, data_bytes, rows_per_piece, run_all, weight_fingerprint
+from core.training import Cost, Pieces, Trainer, rows_per_piece, run_all, weight_fingerprint
 
 MAX_IMAGE_STEPS = 3000
 AUG_CHUNK = 4  # training batches augmented in one go (bench.images: the augmenter's fixed cost / 4)
@@ -154,6 +154,27 @@ def validate_image_run(cfg: ImageRunConfig) -> None:
     SCHEDULES.get(o.schedule)
 
 
+def image_run_cost(
+    cfg: ImageRunConfig, image_shape: tuple[int, int, int], n_classes: int, n_train: int, n_test: int
+) -> tuple[Cost, int]:
+    """(the estimated cost of a run of `cfg` on these images, one image's forward multiply-adds), from the
+    layer table alone: nothing is built (ConfigError if the shapes do not fit)."""
+    rows = layer_table(cfg.model, image_shape, n_classes)
+    macs, values = forward_cost(rows, image_shape)
+    batch = min(cfg.train.batch_size, n_train)
+    pixels = math.prod(image_shape)
+    cost = Cost(  # the images (float32) and labels (int64); per weight: itself, its gradient, two optimizer
+        # states, the probe's copy (5 x 4 bytes); per image of a batch: every layer's output, kept for
+        # backward, about as much in gradients, and the augmenter's copies of the AUG_CHUNK batches it draws
+        bytes=(4 * pixels + 8) * (n_train + n_test)
+        + 20 * sum(r.params for r in rows)
+        + 4 * batch * (2 * values + 4 * AUG_CHUNK * pixels),
+        step_macs=3 * batch * macs,  # backward costs about twice the forward pass
+        eval_macs=(n_test + min(1000, n_train)) * macs,  # step 0's evaluation is the largest
+    )
+    return cost, macs
+
+
 class ImageRun(Trainer):
     """A CNN on an ImageSet: augmented training batches, live loss and accuracy, test metrics.
 
@@ -169,17 +190,10 @@ class ImageRun(Trainer):
         self.images = images.to(self.device)
         self.class_names = images.class_names
         self.layer_rows = layer_table(cfg.model, images.image_shape, images.n_classes)
-        macs, values = forward_cost(self.layer_rows, images.image_shape)
-        batch = min(cfg.train.batch_size, len(images.x_train))
-        Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
-            # per image of a batch: every layer's output, kept for backward, about as much in gradients
-            # and the augmenter's copies of the AUG_CHUNK batches it draws at once
-            bytes=data_bytes(images)
-            + 20 * sum(r.params for r in self.layer_rows)
-            + 4 * batch * (2 * values + 4 * AUG_CHUNK * math.prod(images.image_shape)),
-            step_macs=3 * batch * macs,  # backward costs about twice the forward pass
-            eval_macs=(len(images.x_test) + min(1000, len(images.x_train))) * macs,  # step 0's is the largest
-        ).check("use fewer channels or blocks, a smaller kernel or batch, more pooling or fewer images")
+        cost, macs = image_run_cost(
+            cfg, images.image_shape, images.n_classes, len(images.y_train), len(images.y_test)
+        )
+        cost.check("use fewer channels or blocks, a smaller kernel or batch, more pooling or fewer images")
         self._rows = rows_per_piece(macs, most=EVAL_CHUNK)  # images per piece of an evaluation
         self._augmenter = build_augmenter(cfg.augment, images.image_shape[0])
         self._build()

@@ -21,6 +21,23 @@ NORMALISER_IMAGES = 512  # training images on which each task's loss at the star
 SIDE_BY_SIDE = 5  # runs that step together at most: the weight sweep's five weightings (A and B are two)
 
 
+def multitask_run_cost(cfg: MultiTaskConfig, glyphs: GlyphSet) -> tuple[Cost, int]:
+    """(the estimated cost of a run of `cfg` on these glyphs, one image's forward multiply-adds), from the
+    layer table alone: nothing is built."""
+    rows = net_table(cfg.model, glyphs.image_shape, glyphs.n_chars, glyphs.n_alphabets)
+    conv_macs, values = forward_cost(rows, glyphs.image_shape)
+    params = sum(r.params for r in rows)
+    macs = conv_macs + params  # the dense layer and the heads: a multiply-add per weight
+    batch = min(cfg.train.batch_size, len(glyphs.x_train))
+    cost = Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
+        # per image of a batch: every layer's output, kept for backward, and about as much in gradients
+        bytes=data_bytes(glyphs) + 20 * params + 4 * 2 * batch * values,
+        step_macs=3 * batch * macs,  # backward costs about twice the forward pass
+        eval_macs=(len(glyphs.x_test) + NORMALISER_IMAGES) * macs,
+    )
+    return cost, macs
+
+
 @dataclass(frozen=True, slots=True)
 class MTStepRecord:
     """One optimizer step: the total it minimised and the terms it is the sum of."""
@@ -58,17 +75,10 @@ class MultiTaskRun(Trainer):
         self.setup = SETUPS.get(cfg.model.setup)
         self.tasks = self.setup.tasks
         self.weights = {task: float(getattr(cfg.loss, task)) for task in self.tasks}
-        rows = net_table(cfg.model, glyphs.image_shape, glyphs.n_chars, glyphs.n_alphabets)
-        conv_macs, values = forward_cost(rows, glyphs.image_shape)
-        params = sum(r.params for r in rows)
-        macs = conv_macs + params  # the dense layer and the heads: a multiply-add per weight
-        batch = min(cfg.train.batch_size, len(glyphs.x_train))
-        Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
-            # per image of a batch: every layer's output, kept for backward, and about as much in gradients
-            bytes=data_bytes(glyphs) + 20 * params + 4 * 2 * batch * values,
-            step_macs=3 * batch * macs,  # backward costs about twice the forward pass
-            eval_macs=(len(glyphs.x_test) + NORMALISER_IMAGES) * macs,
-        ).check("use fewer channels or blocks, a smaller batch or fewer samples per character", SIDE_BY_SIDE)
+        cost, macs = multitask_run_cost(cfg, glyphs)
+        cost.check(
+            "use fewer channels or blocks, a smaller batch or fewer samples per character", SIDE_BY_SIDE
+        )
         self._rows = rows_per_piece(macs, most=EVAL_CHUNK)  # test images per piece of an evaluation
         self._build()
 

@@ -67,6 +67,24 @@ class Forecast:
     seasonal_multi_mse: float
 
 
+def seq_run_cost(cfg: SeqConfig, length: int, n_train: int, evaluated: int) -> Cost:
+    """The estimated cost of a run of `cfg` on a series of `length` values with `n_train` training
+    windows, whose evaluation (forecasts included) reads `evaluated` windows; nothing is built."""
+    t, layers, hidden, horizon = cfg.window.seq_len, cfg.model.layers, cfg.model.hidden, cfg.window.horizon
+    rnn = Forecaster(cfg.model, horizon).rnn  # on the meta device: no memory
+    weights = sum(p.numel() for name, p in rnn.named_parameters() if name.startswith("weight"))
+    window_macs = t * weights + hidden * horizon  # one window's forward pass
+    batch = min(cfg.train.batch_size, n_train)
+    pieces = -(-evaluated // EVAL_WINDOWS)
+    return Cost(  # the series, normalised, beside its windows; per weight: itself, its gradient and two
+        # optimizer states (4 x 4 bytes); per window of a batch, layer and time step: the gates and states
+        # kept for backward (~6 x hidden), and their gradients
+        bytes=4 * 3 * length + 16 * (weights + hidden * horizon) + 4 * 2 * batch * t * layers * 6 * hidden,
+        step_macs=3 * batch * window_macs + t * layers * RECURRENT_STEP_MACS,
+        eval_macs=evaluated * window_macs + pieces * t * layers * RECURRENT_STEP_MACS / 5,
+    )
+
+
 def evenly(starts: torch.Tensor, k: int) -> torch.Tensor:
     """At most k of the starts, evenly spaced (all of them when there are few)."""
     if len(starts) <= k:
@@ -87,31 +105,14 @@ class SeqRun(Trainer):
         w, k = self.windows, cfg.train.eval_windows
         self._train_eval, self._test_eval = evenly(w.train_starts, k), evenly(w.test_starts, k)
         self._probe = evenly(w.test_starts, PROBE_WINDOWS)
-        self._check_cost(len(series.values))
+        evaluated = len(self._train_eval) + len(self._test_eval) + 3 * len(self._probe) + MAX_SHOWN
+        seq_run_cost(cfg, len(series.values), len(w.train_starts), evaluated).check(
+            "use a shorter window, fewer layers, or a smaller hidden size or batch", SIDE_BY_SIDE
+        )
         self._mse = MeanSquaredError().to(self.device)
         self.baselines = self._baselines()
         self._forecasting = False  # made with every evaluation once the page has asked for a forecast
         self._build()
-
-    def _check_cost(self, length: int) -> None:
-        """ConfigError with one sentence if one run of these settings is over the budget (core.training)."""
-        cfg, w = self.cfg, self.windows
-        t, layers, hidden = cfg.window.seq_len, cfg.model.layers, cfg.model.hidden
-        rnn = Forecaster(cfg.model, cfg.window.horizon).rnn  # on the meta device: no memory
-        weights = sum(p.numel() for name, p in rnn.named_parameters() if name.startswith("weight"))
-        window_macs = t * weights + hidden * cfg.window.horizon  # one window's forward pass
-        batch = min(cfg.train.batch_size, len(w.train_starts))
-        n = len(self._train_eval) + len(self._test_eval) + 3 * len(self._probe) + MAX_SHOWN
-        pieces = -(-n // EVAL_WINDOWS)
-        Cost(  # per weight: itself, its gradient and two optimizer states (4 x 4 bytes); per window of a
-            # batch, layer and time step: the gates and states kept for backward (~6 x hidden), and their
-            # gradients; the series, normalised, beside its windows
-            bytes=4 * 3 * length
-            + 16 * (weights + hidden * cfg.window.horizon)
-            + 4 * 2 * batch * t * layers * 6 * hidden,
-            step_macs=3 * batch * window_macs + t * layers * RECURRENT_STEP_MACS,
-            eval_macs=n * window_macs + pieces * t * layers * RECURRENT_STEP_MACS / 5,
-        ).check("use a shorter window, fewer layers, or a smaller hidden size or batch", SIDE_BY_SIDE)
 
     def _build(self) -> None:
         cfg = self.cfg
