@@ -35,11 +35,16 @@ from core.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, SCHEDULES
 # Every session lives in one server process: one student's legal settings must not exhaust it, and Pause
 # must land within a second: a round of steps (one step of every run that plays) and one piece of an
 # evaluation are what it may have to wait for.
-RUN_BYTES = 512 * 2**20  # memory one run may hold: its data, weights, optimizer state, a step's activations
+RUN_BYTES = 384 * 2**20  # memory one run may hold: its data, weights, optimizer state, a step's activations
 ROUND_MACS = 5e9  # multiply-adds of one round of training steps, forward and backward, all runs together
 EVAL_MACS = 1e10  # multiply-adds of one whole evaluation (it is also paid when a run is built)
 PIECE_MACS = 2e8  # multiply-adds of one piece of an evaluation: tens of milliseconds
 MACS_PER_SECOND = 5e9  # what one core of the project's 2-core machine does with small convolutions
+# What a training step costs per value that a layer outputs, counted as multiply-adds: BatchNorm, the
+# activation and pooling each move every value through memory, forward and backward (measured: a 5x5
+# conv from 1 to 64 channels on 34x34 maps took 0.65 s a batch of 256 for 1.4e9 multiply-adds); an
+# evaluation, forward only, about a third of it.
+VALUE_MACS = 30
 
 Pieces = Generator[None, None, typing.Any]  # an evaluation: yields after each piece, returns its record
 

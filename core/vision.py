@@ -21,7 +21,7 @@ from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
 from core.registry import IMAGE_DATASETS, OPTIMIZERS, SCHEDULES
-from core.training import Cost, Pieces, Trainer, rows_per_piece, run_all, weight_fingerprint
+from core.training import VALUE_MACS, Cost, Pieces, Trainer, rows_per_piece, run_all, weight_fingerprint
 
 MAX_IMAGE_STEPS = 3000
 AUG_CHUNK = 4  # training batches augmented in one go (bench.images: the augmenter's fixed cost / 4)
@@ -157,8 +157,8 @@ def validate_image_run(cfg: ImageRunConfig) -> None:
 def image_run_cost(
     cfg: ImageRunConfig, image_shape: tuple[int, int, int], n_classes: int, n_train: int, n_test: int
 ) -> tuple[Cost, int]:
-    """(the estimated cost of a run of `cfg` on these images, one image's forward multiply-adds), from the
-    layer table alone: nothing is built (ConfigError if the shapes do not fit)."""
+    """(the estimated cost of a run of `cfg` on these images, one image's evaluation in multiply-adds and
+    their like), from the layer table alone: nothing is built (ConfigError if the shapes do not fit)."""
     rows = layer_table(cfg.model, image_shape, n_classes)
     macs, values = forward_cost(rows, image_shape)
     batch = min(cfg.train.batch_size, n_train)
@@ -169,10 +169,10 @@ def image_run_cost(
         bytes=(4 * pixels + 8) * (n_train + n_test)
         + 20 * sum(r.params for r in rows)
         + 4 * batch * (2 * values + 4 * AUG_CHUNK * pixels),
-        step_macs=3 * batch * macs,  # backward costs about twice the forward pass
-        eval_macs=(n_test + min(1000, n_train)) * macs,  # step 0's evaluation is the largest
+        step_macs=batch * (3 * macs + VALUE_MACS * values),  # backward costs about twice the forward pass
+        eval_macs=(n_test + min(1000, n_train)) * (macs + VALUE_MACS / 3 * values),  # step 0's is the largest
     )
-    return cost, macs
+    return cost, macs + VALUE_MACS / 3 * values
 
 
 class ImageRun(Trainer):

@@ -64,7 +64,7 @@ def test_a_cost_within_the_budget_passes_and_one_over_it_names_what_and_how_much
         Cost(bytes=3 * 2**30, step_macs=1.2e11, eval_macs=EVAL_MACS).check("use fewer channels", together=6)
     text = one_sentence(err)
     assert "each training step would take about 24 s (at most 167 ms, as up to 6 runs step side by" in text
-    assert "the run would hold about 3.0 GB of memory (at most 512 MB)" in text and "evaluation" not in text
+    assert "the run would hold about 3.0 GB of memory (at most 384 MB)" in text and "evaluation" not in text
     assert text.endswith("; use fewer channels.")
     with pytest.raises(ConfigError, match=r"each evaluation would take about 5 min \(at most 2.0 s\)"):
         Cost(bytes=0, step_macs=0, eval_macs=1.5e12).check("use fewer images")

@@ -14,7 +14,7 @@ from core.multitask.config import MultiTaskConfig, validate
 from core.multitask.models import SETUPS, TASKS, build_net, net_table, task_loss
 from core.probes import GradNormProbe
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.training import Cost, Pieces, Trainer, data_bytes, rows_per_piece
+from core.training import VALUE_MACS, Cost, Pieces, Trainer, data_bytes, rows_per_piece
 
 EVAL_CHUNK = 512  # most test images per piece of an evaluation; fewer for a costly model (rows_per_piece)
 NORMALISER_IMAGES = 512  # training images on which each task's loss at the start is measured
@@ -22,8 +22,8 @@ SIDE_BY_SIDE = 5  # runs that step together at most: the weight sweep's five wei
 
 
 def multitask_run_cost(cfg: MultiTaskConfig, glyphs: GlyphSet) -> tuple[Cost, int]:
-    """(the estimated cost of a run of `cfg` on these glyphs, one image's forward multiply-adds), from the
-    layer table alone: nothing is built."""
+    """(the estimated cost of a run of `cfg` on these glyphs, one image's evaluation in multiply-adds and
+    their like), from the layer table alone: nothing is built."""
     rows = net_table(cfg.model, glyphs.image_shape, glyphs.n_chars, glyphs.n_alphabets)
     conv_macs, values = forward_cost(rows, glyphs.image_shape)
     params = sum(r.params for r in rows)
@@ -32,10 +32,10 @@ def multitask_run_cost(cfg: MultiTaskConfig, glyphs: GlyphSet) -> tuple[Cost, in
     cost = Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
         # per image of a batch: every layer's output, kept for backward, and about as much in gradients
         bytes=data_bytes(glyphs) + 20 * params + 4 * 2 * batch * values,
-        step_macs=3 * batch * macs,  # backward costs about twice the forward pass
-        eval_macs=(len(glyphs.x_test) + NORMALISER_IMAGES) * macs,
+        step_macs=batch * (3 * macs + VALUE_MACS * values),  # backward costs about twice the forward pass
+        eval_macs=(len(glyphs.x_test) + NORMALISER_IMAGES) * (macs + VALUE_MACS / 3 * values),
     )
-    return cost, macs
+    return cost, macs + VALUE_MACS / 3 * values
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +75,11 @@ class MultiTaskRun(Trainer):
         self.setup = SETUPS.get(cfg.model.setup)
         self.tasks = self.setup.tasks
         self.weights = {task: float(getattr(cfg.loss, task)) for task in self.tasks}
-        cost, macs = multitask_run_cost(cfg, glyphs)
+        cost, per_image = multitask_run_cost(cfg, glyphs)
         cost.check(
             "use fewer channels or blocks, a smaller batch or fewer samples per character", SIDE_BY_SIDE
         )
-        self._rows = rows_per_piece(macs, most=EVAL_CHUNK)  # test images per piece of an evaluation
+        self._rows = rows_per_piece(per_image, most=EVAL_CHUNK)  # test images per piece of an evaluation
         self._build()
 
     def _build(self) -> None:
