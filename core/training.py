@@ -41,10 +41,10 @@ EVAL_MACS = 1e10  # multiply-adds of one whole evaluation (it is also paid when 
 PIECE_MACS = 2e8  # multiply-adds of one piece of an evaluation: tens of milliseconds
 MACS_PER_SECOND = 5e9  # what one core of the project's 2-core machine does with small convolutions
 # What a training step costs per value that a layer outputs, counted as multiply-adds: BatchNorm, the
-# activation and pooling each move every value through memory, forward and backward (measured: a 5x5
-# conv from 1 to 64 channels on 34x34 maps took 0.65 s a batch of 256 for 1.4e9 multiply-adds); an
-# evaluation, forward only, about a third of it.
-VALUE_MACS = 30
+# activation and pooling each move every value through memory, forward and backward (measured: a 1x1
+# conv from 1 to 64 channels on 30x30 maps, with its BatchNorm, took 0.6 s a batch of 256 for 0.75e9
+# multiply-adds); an evaluation, forward only, about a third of it.
+VALUE_MACS = 45
 
 Pieces = Generator[None, None, typing.Any]  # an evaluation: yields after each piece, returns its record
 
