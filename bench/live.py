@@ -3,20 +3,22 @@
     python -m bench.live
 
 core.live.LiveWorker is the one thread that steps a session's runs; the page sends it commands and
-draws its snapshots. Three measurements, on the CPU with one torch thread (the app's
+draws its snapshots. Four measurements, on the CPU with one torch thread (the app's
 GP_TORCH_THREADS=1):
 
 (a) Pause latency, worst case: the worker plays flat out ("max" speed, no pacing) and, after a
     random 50-300 ms, the main thread calls pause(). Per try: how long pause() took to return
-    (it waits for the worker's lock, which the worker holds for one round of steps), how many
+    (it waits for the worker's lock, which the worker holds for one round of steps or one piece
+    of an evaluation), how many
     steps happened between the call and its return (1 is the step under way; 2 means the worker
     took its lock back before the waiting pause() got it), how many after it returned (must be 0),
     and how long until the worker's thread had ended (wait_idle). Steps are read without the lock
     (len(records); a step appends its record after its backward pass, and a CNN step that ends
     with an evaluation appends it before the evaluation). Two runs: the Gradients lab's heaviest
     MLP (depth 20 x width 256, batch 256, 3000 steps, spiral) and the Images lab's default CNN
-    (ImageRunConfig(): MNIST, 300 per class, the 750 test images evaluated every 50 steps, inside
-    the step). TRIES tries each, on one run that plays on from where it paused.
+    (ImageRunConfig(): MNIST, 300 per class, the 750 test images evaluated every 50 steps in 7 pieces
+    of up to 113 images, a pause landing between two). TRIES tries each, on one run that plays on from
+    where it paused.
 
 (b) `live_overhead_ratio`: a fresh run trained N steps by a bare loop `run.advance(1,
     max_seconds=inf)` in the main thread against a fresh run of the same config (same seed) trained
@@ -47,6 +49,16 @@ GP_TORCH_THREADS=1):
     server (its training included) and of the browser (Chromium and Playwright's driver) over the
     same span. Skipped, with a line saying so, when Chromium or Playwright is missing.
 
+(d) The run budget (core.training: RUN_BYTES, ROUND_MACS, EVAL_MACS, PIECE_MACS): legal runs at its
+    edges, each in a fresh process of its own (EDGES says how they were found): the bytes of its data
+    (made once for every session), then the growth of the process's peak resident memory (VmHWM,
+    reset through /proc/self/clear_refs once the data is made) while the run is built, trains and
+    evaluates, the time to build the run (its step-0 evaluation included), the median time of a
+    round of steps (one step of every run, evaluations aside), one whole evaluation and its longest
+    piece (the Sequences forecasts included, as the page asks for them), and 10 pauses by a worker
+    playing flat out, each called a random 0-50 ms after an evaluation began: how long pause() took
+    and whether it landed inside the evaluation.
+
 The last line is `pause_ms_p50=... pause_ms_max=... live_overhead_ratio=... redraws_per_s=...`
 (pause figures over both runs of (a)).
 """
@@ -56,6 +68,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import itertools
+import json
 import math
 import os
 import random
@@ -72,14 +85,24 @@ from pathlib import Path
 
 import torch
 
+from core.cnn import CNNConfig
 from core.config import ModelConfig, RunConfig, TrainConfig
+from core.data.glyphs import GlyphConfig, generate
+from core.data.series import SERIES
 from core.image_presets import DEFAULT as IMAGE_DEFAULT
 from core.image_presets import SMALL as IMAGE_SMALL
 from core.live import LiveWorker
+from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
+from core.multitask.run import MultiTaskRun
 from core.presets import GRADIENT_PRESETS, VANISHING, Preset
 from core.registry import DATASETS, IMAGE_DATASETS
-from core.training import Run, Trainer
-from core.vision import ImageRun
+from core.sequences.compare import lab_configs
+from core.sequences.config import seq_config
+from core.sequences.models import CELLS
+from core.sequences.presets import SEQ_BASE
+from core.sequences.run import SeqRun
+from core.training import Run, Trainer, data_bytes
+from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -497,6 +520,162 @@ def drive(context, url: str, server_pid: int, preset: Preset) -> float:
     return rate
 
 
+# ---- (d) the run budget: legal runs at its edges ----------------------------------------------
+# Found by putting every option of the lab's controls (the largest image sets allowed, a link's
+# values clamp to the options) through the run's own estimate (core.vision.image_run_cost,
+# core.sequences.run.seq_run_cost, core.multitask.run.multitask_run_cost) and keeping, among the
+# settings it allows, those with the largest estimated training step, evaluation or memory.
+
+
+def _image_edge(data: ImageDataConfig, model: CNNConfig, batch: int = 256):
+    cfg = ImageRunConfig(data=data, model=model, train=ImageTrainConfig(batch_size=batch, eval_every=10))
+    return lambda: IMAGE_DATASETS.get(data.name).load(data), lambda images: [ImageRun(cfg, images, CPU)]
+
+
+def _seq_edge(values: dict, cells=("gru",), splits=("time",)):
+    cfg = seq_config({"data.days": 180, "window.horizon": 96, "window.stride": 1} | values, SEQ_BASE)
+    configs = lab_configs(cfg, list(cells), list(splits)).values()
+    return lambda: SERIES.get(cfg.data.name).load(cfg.data), lambda series: [
+        SeqRun(c, series, CPU) for c in configs
+    ]
+
+
+def _multitask_edge():
+    cfg = MultiTaskConfig(
+        data=GlyphConfig(n_alphabets=8, per_character=200),
+        model=NetConfig(setup="char_given_alphabet", blocks=2, channels=16, hidden=256),
+        train=MTTrainConfig(batch_size=128, eval_every=10),
+    )
+    return lambda: generate(cfg.data), lambda glyphs: [MultiTaskRun(cfg, glyphs, CPU)]
+
+
+SEQ_STEP_EDGE = {"window.seq_len": 168, "model.layers": 1, "model.hidden": 32, "train.batch_size": 256}
+EDGES: dict[str, Callable[[], tuple[Callable[[], object], Callable[[object], list[Trainer]]]]] = {
+    "images, largest step: 40x40 colour shapes, 8-16 channels, a 256-unit head, batch 256": lambda: (
+        _image_edge(
+            ImageDataConfig(name="shapes", per_class=500, size=40, test_fraction=0.5),
+            CNNConfig(blocks=2, channels=8, kernel=3, padding=3, pool="max", batchnorm=True, head=256),
+        )
+    ),
+    "images, largest evaluation: 8,000 test shapes of 20x20, 24 channels, batch 256": lambda: _image_edge(
+        ImageDataConfig(name="shapes", per_class=2000, size=20, test_fraction=0.5),
+        CNNConfig(blocks=1, channels=24, kernel=3, padding=0, pool="max", batchnorm=True, head=256),
+    ),
+    "images, most memory: 2,400 colour shapes of 64x64, a 256-unit head, batch 256": lambda: _image_edge(
+        ImageDataConfig(name="shapes", per_class=300, size=64, test_fraction=0.5),
+        CNNConfig(blocks=1, channels=2, kernel=7, padding=1, pool="max", batchnorm=True, head=256),
+    ),
+    "sequences, largest step: GRU, 168 steps in and 96 out, hidden 32, batch 256": lambda: _seq_edge(
+        SEQ_STEP_EDGE
+    ),
+    "sequences, largest evaluation: GRU, 3 layers of 48, 96 in and 96 out, batch 8": lambda: _seq_edge(
+        {"window.seq_len": 96, "model.layers": 3, "model.hidden": 48, "train.batch_size": 8}
+    ),
+    "sequences, six runs side by side: 3 cells x 2 splits, 168 in, 96 out, hidden 24, batch 256": lambda: (
+        _seq_edge(SEQ_STEP_EDGE | {"model.hidden": 24}, tuple(CELLS.names()), ("time", "shuffled"))
+    ),
+    "two inputs, largest step and evaluation: 2 blocks of 16-32 channels, batch 128": _multitask_edge,
+}
+
+
+def _memory_mib() -> tuple[float, float]:
+    """(resident, peak resident) MiB of this process."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def measure_edge(name: str) -> dict:
+    """One edge in this (fresh) process: memory, build, step, evaluation and its pieces, pause latency."""
+    torch.set_num_threads(1)
+    load, build = EDGES[name]()
+    data = load()  # made once for every session (ui.runs.SHARED_IMAGES): measured apart
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # the peak resident memory starts again from here
+    start, _ = _memory_mib()
+    t = time.perf_counter()
+    runs = build(data)
+    build_s = time.perf_counter() - t
+    for run in runs:
+        if isinstance(run, SeqRun):
+            run.forecast()  # as the page does: from now on every evaluation makes the forecasts too
+    first = runs[0]
+    round_ms = []
+    for _ in range(6):  # rounds of one step of every run, evaluations aside
+        t = time.perf_counter()
+        for run in runs:
+            run.train_step()
+        round_ms.append((time.perf_counter() - t) * 1000)
+        for run in runs:
+            while run.evaluating:
+                run.work()
+    pieces_ms, t0 = [], time.perf_counter()
+    pieces = first._evaluation(first.step)
+    while True:
+        t = time.perf_counter()
+        try:
+            next(pieces)
+        except StopIteration:
+            break
+        finally:
+            pieces_ms.append((time.perf_counter() - t) * 1000)
+    eval_s = time.perf_counter() - t0
+    worker, built = LiveWorker("bench"), iter(runs)
+    worker.set_speed("max")
+    assert worker.sync({str(i): run.cfg for i, run in enumerate(runs)}, lambda cfg: next(built)) == {}
+    pause_ms, inside = [], 0
+    rng = random.Random(0)
+    for _ in range(10):
+        worker.play()
+        deadline = time.monotonic() + 60
+        while not first.evaluating and time.monotonic() < deadline:  # read without the lock
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.05))
+        t = time.perf_counter()
+        worker.pause()
+        pause_ms.append((time.perf_counter() - t) * 1000)
+        inside += first.evaluating
+        assert worker.wait_idle(60)
+    _, peak = _memory_mib()
+    return dict(
+        name=name,
+        runs=len(runs),
+        build_s=build_s,
+        round_ms=statistics.median(round_ms[1:]),  # the first pays one-off costs
+        eval_s=eval_s,
+        pieces=len(pieces_ms),
+        piece_ms=max(pieces_ms),
+        pause_ms=pause_ms,
+        inside=inside,
+        data_mib=data_bytes(data) / 2**20,
+        peak_mib=peak - start,
+    )
+
+
+def budget_edges() -> list[dict]:
+    """Each edge in a fresh process (its peak memory its own); one line each."""
+    out = []
+    for name in EDGES:
+        code = f"import json; from bench.live import measure_edge; print(json.dumps(measure_edge({name!r})))"
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            print(f"  {name}: failed\n{done.stderr[-2000:]}")
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        out.append(row)
+        print(
+            f"  {name}:\n    data {row['data_mib']:.0f} MiB, then the run's peak memory "
+            f"+{row['peak_mib']:.0f} MiB, built in {row['build_s']:.1f} s, "
+            f"{row['round_ms']:.0f} ms per round of {row['runs']} step(s), evaluation {row['eval_s']:.2f} s "
+            f"in {row['pieces']} pieces (longest {row['piece_ms']:.0f} ms);\n    pause() during an "
+            f"evaluation: median {statistics.median(row['pause_ms']):.0f} ms, worst "
+            f"{max(row['pause_ms']):.0f} ms, {row['inside']} of {len(row['pause_ms'])} landed inside it",
+            flush=True,
+        )
+    return out
+
+
 # ---- main --------------------------------------------------------------------------------
 
 
@@ -533,6 +712,9 @@ def main() -> int:
     overhead("CNN Small preset, 100 steps", lambda: ImageRun(small, images, device=CPU))
     print(f"  target: at most {TARGET:.2f} (MLP case), {'met' if ratio <= TARGET else 'NOT met'}")
     snapshot_cost()
+
+    print("(d) the run budget: legal runs at its edges, each in a process of its own", flush=True)
+    budget_edges()
 
     print("(c) the Gradients page in Chromium at 'normal' speed", flush=True)
     redraws = browser_redraws()
