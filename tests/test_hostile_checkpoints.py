@@ -92,7 +92,7 @@ def test_an_architecture_larger_than_the_weights_is_laid_out_on_the_meta_device_
                   "class_names": [str(i) for i in range(100)]})  # fmt: skip
     message, spent = refused(data)
     assert "does not match its own architecture" in message
-    assert spent.peak_bytes < 8 * MIB and spent.seconds < 1.0, spent
+    assert spent.peak_bytes < 8 * MIB, spent
 
 
 def test_a_flipped_byte_in_a_weight_fails_its_crc():

@@ -53,7 +53,7 @@ def test_an_entry_that_inflates_past_its_declared_size_is_a_corrupt_entry_and_co
     assert isinstance(result, imagefiles.ZipImport), result  # the good images load
     assert result.skipped == {"corrupt image": ["cats/liar.png"]}
     assert "Skipped 1 corrupt image: cats/liar.png." in result.notes
-    assert spent.peak_bytes < 8 * MIB and spent.seconds < 2.0, spent  # zipfile's read() inflated it all
+    assert spent.peak_bytes < 8 * MIB, spent  # zipfile's read() inflated it all
 
 
 def test_read_member_reads_declared_plus_one_bytes_and_names_what_is_wrong():
@@ -96,7 +96,7 @@ def test_a_zip64_record_announcing_a_huge_directory_is_refused_before_zipfile_pa
     result, spent = cost(read_image_zip, data, "forged.zip")
     assert isinstance(result, ImageFileError)
     assert str(result) == "The zip file 'forged.zip' holds 100,000 entries; the limit is 5,000."
-    assert spent.seconds < 0.2 and spent.peak_bytes < 4 * MIB, spent
+    assert spent.peak_bytes < 4 * MIB, spent
 
 
 def test_a_zip_whose_classic_and_zip64_records_disagree_is_refused():
@@ -105,7 +105,7 @@ def test_a_zip_whose_classic_and_zip64_records_disagree_is_refused():
     assert (
         str(result) == "The zip file 'forged.zip' has end records that disagree, so it is damaged or forged."
     )
-    assert _one_sentence(str(result)) and spent.seconds < 0.2 and spent.peak_bytes < 4 * MIB, spent
+    assert _one_sentence(str(result)) and spent.peak_bytes < 4 * MIB, spent
 
 
 def test_a_zip64_locator_pointing_elsewhere_is_refused():
@@ -135,7 +135,7 @@ def test_pixels_are_counted_from_the_headers_before_any_is_decoded():
         "The zip file 'pixels.zip' holds more than 100 million pixels of images; make them smaller "
         "(a few hundred pixels a side is plenty) or zip fewer."
     )
-    assert spent.seconds < 0.5 and spent.peak_bytes < 16 * MIB, spent  # no image was decoded
+    assert spent.peak_bytes < 40 * MIB, spent  # no image was decoded (one costs 49 MB or more)
 
 
 def test_a_zip_of_highly_compressible_images_stops_at_its_pixel_budget(monkeypatch):
@@ -147,7 +147,7 @@ def test_a_zip_of_highly_compressible_images_stops_at_its_pixel_budget(monkeypat
     entries = [(f"{c}/{i}.png", flat) for c in ("a", "b") for i in range(20)]
     result, spent = cost(read_image_zip, zip_of(entries), "flat.zip")
     assert "holds more than 5 million pixels of images" in str(result)
-    assert spent.seconds < 2.0 and spent.peak_bytes < 64 * MIB, spent
+    assert spent.peak_bytes < 64 * MIB, spent
 
 
 def test_a_batch_budget_refuses_the_image_that_would_overspend_and_spends_nothing_for_it():
