@@ -160,7 +160,7 @@ def parse_link(
             values[key] = control.coerce(parsed)
         except ConfigError:
             problems.append(
-                f"The link set {name} to '{_quoted(params[key])}', which could not be used "
+                f"The link set {name} to '{quoted(params[key])}', which could not be used "
                 f"({_allowed(control, default)}), so it keeps its default, {control.text(default)}."
             )
             continue
@@ -204,7 +204,7 @@ def _nearest(control: Control, wanted, used) -> str:
     return f"the control does not offer it, so it uses the nearest value it does, {control.text(used)}"
 
 
-def _quoted(text: str) -> str:
+def quoted(text: str) -> str:
     """A link's text as plain words: one line, at most 40 characters, Markdown escaped (Streamlit renders
     warnings as Markdown)."""
     return escape_markdown(shorten(text))

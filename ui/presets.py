@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import streamlit as st
 
 from ui.charts import presenting
-from ui.controls import ControlStore
+from ui.controls import ControlStore, quoted
 
 MOST_PER_ROW = 6  # preset buttons side by side; more and their labels are cut ("Learning r…")
 PRESET, TAB = "preset", "tab"  # link parameters (ui.controls.PAGE_PARAMS keeps them)
@@ -47,7 +47,7 @@ def _from_link(lab: str, presets: Mapping[str, object], apply: Callable[[object]
     )
     if found is None:
         st.warning(
-            f"This link asked for a lesson this page does not have ('{wanted[:40]}'), so none is open."
+            f"This link asked for a lesson this page does not have ('{quoted(wanted)}'), so none is open."
         )
         del st.query_params[PRESET]
         return
