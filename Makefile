@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test lint format bench clean
+.PHONY: run serve test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false
+
+# A class that outgrows one server: one app server per core behind nginx (sticky sessions).
+serve: $(VENV)/.runtime
+	$(BIN)/python -m deploy.serve --listen $(PORT) $(if $(SERVERS),--servers $(SERVERS))
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -41,4 +45,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.live
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts .serve

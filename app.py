@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.charts import present_style, present_toggle, read_present_link, write_present_link
-from ui.live import leave_other_pages
+from ui.live import leave_other_pages, server_load
 from ui.startup import warm_up
 
 st.set_page_config(page_title="Gradient Playground", page_icon=":material/science:", layout="wide")
@@ -36,5 +36,6 @@ page = st.navigation(
 leave_other_pages(page.url_path)  # the labs of other pages pause: nothing trains for nobody
 with st.sidebar:
     present_toggle()
+    server_load()
 page.run()
 write_present_link()

@@ -31,13 +31,13 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import heapq
 import inspect
 import itertools
 import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -148,22 +148,11 @@ class Snapshot:
     befores: dict[str, Before]
     error: str | None  # one sentence when training failed
     note: str | None  # one sentence when the worker paused by itself
+    waiting: int | None = None  # Play waits for a place on a busy server: 1 = next in line
 
     @property
     def finished(self) -> bool:
         return bool(self.runs) and all(run.done for run in self.runs.values())
-
-
-_WORKERS: weakref.WeakSet[LiveWorker] = weakref.WeakSet()  # every worker alive, for the exit below
-
-
-@atexit.register
-def _stop_all() -> None:
-    """Pause every worker and let its thread end before Python shuts down: a daemon thread still
-    inside a torch kernel at interpreter exit aborts the process ("terminate called ...")."""
-    for worker in list(_WORKERS):
-        worker.pause()
-        worker.wait_idle(5.0)
 
 
 class LiveWorker:
@@ -188,8 +177,14 @@ class LiveWorker:
         self._note: str | None = None
         self._pending_steps = 0
         self._stepped = False  # the round under way has taken its steps (its evaluations may go on)
-        self._thread: threading.Thread | None = None
-        self._wake = threading.Event()  # cuts a paced wait short when a command arrives
+        self._active = False  # the scheduler has this worker's next piece of work in hand
+        self._idle = threading.Event()  # set while not active
+        self._idle.set()
+        self._queued = False  # Play waits for a place on a saturated server (see Scheduler)
+        self._next_at = 0.0  # when the next round is due at this speed
+        self.round_seconds: float | None = None  # a round's cost, evaluations included (moving average)
+        self._round_cost = 0.0  # seconds the round under way has taken so far
+        self._draw_load: float | None = None  # the share of a thread the page's redraws take (moving average)
         self._waiting = 0  # page threads waiting for the lock: the worker yields to them between rounds
         self._turn = threading.Condition()  # guards _waiting; a page thread that got the lock notifies
         self._tickets = itertools.count(1)  # sync calls in the order they began
@@ -197,7 +192,6 @@ class LiveWorker:
         self._seen = time.monotonic()
         self.rounds = 0  # rounds trained since the worker was made (for benchmarks)
         self._recent: collections.deque[float] = collections.deque(maxlen=64)  # when the last rounds ended
-        _WORKERS.add(self)
 
     # ---- commands -----------------------------------------------------------------------
 
@@ -207,7 +201,12 @@ class LiveWorker:
             self._seen = time.monotonic()
             for run in self._runs.values():
                 run.play()
-            self._ensure_thread()
+            if self._playing() and not self._active and not self._queued:
+                if SCHEDULER.must_wait(self):
+                    self._queued = True
+                    SCHEDULER.enqueue(self)
+                else:
+                    self._schedule()
 
     def pause(self, note: str | None = None) -> None:
         """Lands before the next step: the worker checks the runs' status at every round. `note`: one
@@ -218,7 +217,8 @@ class LiveWorker:
                 self._note = note
             for run in self._runs.values():
                 run.pause()
-            self._wake.set()
+            self._leave_queue()
+            self._wake()
 
     def step(self, wait: float = 10.0) -> None:
         """Pause, then one step of every unfinished run with its evaluation, trained by the worker (after
@@ -230,10 +230,9 @@ class LiveWorker:
             self._seen = time.monotonic()
             self._pending_steps += 1
             self._stepped = False  # the evaluations of a round under way are not this step's
-            self._ensure_thread()
-            thread = self._thread
-        if thread is not None:
-            thread.join(wait)
+            self._leave_queue()
+            self._schedule()
+        self._idle.wait(wait)
 
     def reset(self) -> None:
         """Every run back to step 0, same weights and batches; its learning-rate marks go too."""
@@ -243,7 +242,8 @@ class LiveWorker:
             for run in self._runs.values():
                 run.reset()
             self._lr_changes.clear()
-            self._wake.set()
+            self._leave_queue()
+            self._wake()
 
     def set_speed(self, speed: str) -> None:
         if speed not in SPEEDS:
@@ -251,7 +251,8 @@ class LiveWorker:
         with self.hold():
             if speed != self._speed:
                 self._speed = speed
-                self._wake.set()
+                self._next_at = 0.0  # the new pace starts now
+                self._wake()
 
     def set_lr(self, label: str, lr: float) -> None:
         """A new learning rate from the next step on, marked at the step where it changed."""
@@ -266,12 +267,13 @@ class LiveWorker:
     def clear(self) -> None:
         """Forget every run and event (a preset starts fresh)."""
         with self.hold():
-            self._runs.clear()
+            self._runs = {}  # a new dict: the scheduler may be reading the old one's speeds
             self._lr_changes.clear()
             self._befores.clear()
             self._error = self._note = None
             self._pending_steps = 0
-            self._wake.set()
+            self._leave_queue()
+            self._wake()
 
     def sync(
         self,
@@ -331,8 +333,8 @@ class LiveWorker:
             for label in self._befores.keys() - configs.keys():
                 del self._befores[label]
             self._runs = runs
-            if any(run.status is Status.PLAYING for run in runs.values()):
-                self._ensure_thread()
+            if self._playing() and not self._queued:
+                self._schedule()
         return errors
 
     def _replace(self, label: str, old: Trainer | None, new: Trainer) -> Trainer:
@@ -362,6 +364,7 @@ class LiveWorker:
                 befores=dict(self._befores),
                 error=self._error,
                 note=self._note,
+                waiting=SCHEDULER.place(self) if self._queued else None,
             )
 
     @property
@@ -372,17 +375,20 @@ class LiveWorker:
 
     @property
     def busy(self) -> bool:
-        """True while the worker's thread lives (playing, or a step under way)."""
-        return self._thread is not None
+        """True while the scheduler trains this worker's runs (playing, or a step under way)."""
+        return self._active
+
+    @property
+    def queued(self) -> bool:
+        """True while Play waits for a place on a saturated server."""
+        return self._queued
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until nothing plays (finished, paused or diverged); False on timeout."""
+        """Wait until nothing plays (finished, paused or diverged) nor waits in line; False on timeout."""
         deadline = time.monotonic() + timeout
-        while (thread := self._thread) is not None:
-            thread.join(min(0.05, max(0.0, deadline - time.monotonic())))
-            if time.monotonic() >= deadline:
-                return self._thread is None
-        return True
+        while self._queued and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._idle.wait(max(0.0, deadline - time.monotonic())) and not self._queued
 
     # ---- the worker thread ----------------------------------------------------------------
 
@@ -424,10 +430,60 @@ class LiveWorker:
             return None
         return (len(recent) - 1) / (recent[-1] - recent[0])
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None and (self._playing() or self._pending_steps):
-            self._thread = threading.Thread(target=self._loop, name=f"gp-live-{self.name}", daemon=True)
-            self._thread.start()
+    def _schedule(self) -> None:
+        """Hand the worker to the scheduler if it has work and is not in its hands yet (under the lock)."""
+        if not self._active and (self._playing() or self._pending_steps):
+            self._active = True
+            self._idle.clear()
+            self._next_at = time.monotonic()
+            SCHEDULER.add(self, self._next_at)
+
+    def _wake(self) -> None:
+        """A command changed what is due: the scheduler looks at this worker again now (under the lock)."""
+        if self._active:
+            SCHEDULER.add(self, time.monotonic())
+
+    def _leave_queue(self) -> None:
+        if self._queued:
+            self._queued = False
+            SCHEDULER.dequeue(self)
+
+    def admit(self) -> bool:
+        """The scheduler's call: a place is free; False if this worker no longer wants one."""
+        with self.hold():
+            if not self._queued:
+                return False
+            self._queued = False
+            if not self._playing():
+                return False
+            self._next_at = 0.0
+            self._schedule()
+            return True
+
+    def yield_to_pages(self) -> None:
+        """Between two pieces: let the page threads waiting for the lock have it first (Python's locks are
+        not fair: a scheduler flat out would take it straight back)."""
+        if self._waiting:
+            with self._turn:
+                self._turn.wait_for(lambda: not self._waiting, timeout=0.05)
+
+    def demand_unknown(self) -> bool:
+        """Paced, and not one round measured yet."""
+        return self._rate() is not None and self.round_seconds is None
+
+    def drew(self, seconds: float, every: float) -> None:
+        """The page's call after a redraw that took `seconds`, one every `every` s: the server's time
+        for this session's pictures counts in its demand (they share one interpreter's lock)."""
+        load = seconds / every
+        self._draw_load = load if self._draw_load is None else 0.8 * self._draw_load + 0.2 * load
+
+    def demand(self) -> float:
+        """Seconds of the server's time a second of play takes at this speed: rounds of steps and the
+        page's redraws (0 for the steps when flat out, which take what is left; unknown before the
+        first round)."""
+        rate = self._rate()
+        steps = 0.0 if rate is None or self.round_seconds is None else rate * self.round_seconds
+        return steps + (self._draw_load or 0.0)
 
     def _piece(self) -> tuple[bool, bool, bool]:
         """One piece of work, under the lock: the rest of an evaluation under way, one piece of it at a
@@ -461,30 +517,206 @@ class LiveWorker:
             self._stepped = False
         return True, complete, stepping
 
-    def _loop(self) -> None:
-        next_at = time.monotonic()
-        while True:
-            self._wake.clear()
-            with self.lock:
-                try:
-                    worked, complete, stepping = self._piece()
-                except Exception:  # the trace goes to the log; the page shows one sentence
-                    log.exception("training failed in the %s worker", self.name)
-                    for run in self._runs.values():
-                        run.pause()
-                    self._error = TRAINING_FAILED
-                    worked = False
-                if not worked:
-                    self._thread = None
-                    self._pending_steps = 0
-                    self._stepped = False
-                    return
-                rate = None if stepping or not complete else self._rate()
+    def work(self) -> float | None:
+        """The scheduler's call: one piece of work (see _piece); returns when the next one is due, or None
+        when there is nothing left to do (the worker leaves the scheduler)."""
+        with self.lock:
+            started = time.monotonic()
+            try:
+                worked, complete, stepping = self._piece()
+            except Exception:  # the trace goes to the log; the page shows one sentence
+                log.exception("training failed in the %s worker", self.name)
+                for run in self._runs.values():
+                    run.pause()
+                self._error = TRAINING_FAILED
+                worked = False
+            if not worked:
+                self._active = False
+                self._pending_steps = 0
+                self._stepped = False
+                self._idle.set()
+                return None
             now = time.monotonic()
+            self._round_cost += now - started
+            if complete:
+                cost, self._round_cost = self._round_cost, 0.0
+                old = self.round_seconds
+                self.round_seconds = cost if old is None else 0.9 * old + 0.1 * cost
+            rate = None if stepping or not complete else self._rate()
             if rate:
-                next_at = max(next_at + 1.0 / rate, now - 0.25)  # a late round is not paid back in a burst
-            if rate and next_at > now:
-                self._wake.wait(next_at - now)
-            elif self._waiting:  # hand the lock to the waiting page threads before the next piece
-                with self._turn:
-                    self._turn.wait_for(lambda: not self._waiting, timeout=0.05)
+                self._next_at = max(self._next_at + 1.0 / rate, now - 0.25)  # late: no burst to catch up
+                return self._next_at
+            return now
+
+
+class Scheduler:
+    """The threads that train every session's runs in this process, one piece of work at a time.
+
+    One worker thread per session was how it began, and a class of 30 brought the server down: 30
+    threads stepping tiny models, each torch op letting go of the GIL and waiting to get it back,
+    spent more time handing the GIL around than training (a 2-core server trained fewer steps a
+    second with 8 students than with 1). Here `threads` threads (GP_TRAIN_THREADS, default 1) take
+    the worker whose next piece is due soonest, train that piece, and put the worker back at the time
+    its speed sets for the next one: every playing run in the process advances in turn, fairly, and
+    a flat-out run takes only what the paced ones leave.
+
+    Admission: Play on a saturated server waits in line (the page shows its place) instead of slowing
+    everyone. A worker's demand is the share of a thread its speed asks for (rounds a second x the
+    measured cost of a round); a new Play waits while the demand of the runs already playing exceeds
+    SATURATED of the threads, and the head of the line is let in when a place frees up.
+    """
+
+    SATURATED = 0.9
+    NEW_AT_ONCE = 2  # workers per thread let in before their demand is known
+
+    def __init__(self, threads: int = 1):
+        self.threads = max(1, threads)
+        self._cv = threading.Condition()
+        self._heap: list[tuple[float, int, LiveWorker]] = []  # (due, ticket, worker); stale entries skipped
+        self._due: dict[int, int] = {}  # id(worker) -> the ticket of its one live entry
+        self._tickets = itertools.count()
+        self._line: collections.deque[LiveWorker] = collections.deque()  # waiting for a place, in order
+        self._active: dict[int, LiveWorker] = {}  # id -> worker, in the scheduler's hands
+        self._started: list[threading.Thread] = []
+        self._stopping = False
+
+    # ---- the workers' side --------------------------------------------------------------
+
+    def add(self, worker: LiveWorker, due: float) -> None:
+        """(Re)schedule `worker` for `due` (its earlier entry, if any, no longer counts)."""
+        with self._cv:
+            ticket = next(self._tickets)
+            self._due[id(worker)] = ticket
+            self._active[id(worker)] = worker
+            heapq.heappush(self._heap, (due, ticket, worker))
+            self._start_threads()
+            self._cv.notify()
+
+    def must_wait(self, worker: LiveWorker) -> bool:
+        """True when Play should wait in line: others wait already, or the playing runs' demand leaves
+        no room."""
+        with self._cv:
+            if self._line:
+                return True
+            others = [w for w in self._active.values() if w is not worker]
+            return bool(others) and not self._room(others)
+
+    def enqueue(self, worker: LiveWorker) -> None:
+        with self._cv:
+            if worker not in self._line:
+                self._line.append(worker)
+            self._cv.notify()
+
+    def dequeue(self, worker: LiveWorker) -> None:
+        with self._cv, contextlib.suppress(ValueError):
+            self._line.remove(worker)
+
+    def place(self, worker: LiveWorker) -> int | None:
+        """1 for the head of the line, 2 for the next, ...; None when not waiting."""
+        with self._cv:
+            for i, queued in enumerate(self._line, 1):
+                if queued is worker:
+                    return i
+            return None
+
+    def load(self) -> tuple[int, int, float]:
+        """(workers training, workers waiting in line, their demand as a share of the threads)."""
+        with self._cv:
+            active = list(self._active.values())
+            return len(active), len(self._line), self._demand(active) / self.threads
+
+    # ---- the threads ----------------------------------------------------------------------
+
+    @staticmethod
+    def _demand(workers) -> float:
+        return sum(w.demand() for w in workers)
+
+    def _room(self, workers: list[LiveWorker]) -> bool:
+        """Whether one more worker may train beside `workers`: their demand leaves room, and few of them
+        are too new to have one (a class pressing Play at once would otherwise all get in before the
+        first round of any of them was measured)."""
+        unknown = sum(w.round_seconds is None and w.demand_unknown() for w in workers)
+        return (
+            unknown < self.NEW_AT_ONCE * self.threads
+            and self._demand(workers) < self.SATURATED * self.threads
+        )
+
+    def _start_threads(self) -> None:
+        while len(self._started) < self.threads:
+            thread = threading.Thread(target=self._run, name=f"gp-live-{len(self._started)}", daemon=True)
+            self._started.append(thread)
+            thread.start()
+
+    def _next(self) -> LiveWorker | None:
+        """The worker whose piece is due first, once it is due (under the condition)."""
+        while not self._stopping:
+            self._admit()
+            while self._heap and self._due.get(id(self._heap[0][2])) != self._heap[0][1]:
+                heapq.heappop(self._heap)  # superseded by a later add
+            if not self._heap:
+                self._cv.wait(0.5 if self._line else None)
+                continue
+            due, _, worker = self._heap[0]
+            wait = due - time.monotonic()
+            if wait > 0:
+                self._cv.wait(min(wait, 0.5))
+                continue
+            heapq.heappop(self._heap)
+            del self._due[id(worker)]
+            return worker
+        return None
+
+    def _admit(self) -> None:
+        """Let the head of the line in while there is room (under the condition); a worker whose page
+        has gone leaves the line, paused."""
+        gone = [w for w in self._line if not w._watched()]
+        if gone:
+            for worker in gone:
+                self._line.remove(worker)
+            self._cv.release()
+            try:
+                for worker in gone:
+                    worker.pause(note=AWAY)
+            finally:
+                self._cv.acquire()
+        while self._line:
+            if self._active and not self._room(list(self._active.values())):
+                return
+            worker = self._line.popleft()
+            self._cv.release()
+            try:
+                worker.admit()  # takes the worker's lock, then add() takes the condition again
+            finally:
+                self._cv.acquire()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                worker = self._next()
+            if worker is None:
+                return
+            due = worker.work()
+            with self._cv:
+                if due is None:
+                    if id(worker) not in self._due:  # done: keep nothing of it (a closed tab frees its runs)
+                        self._active.pop(id(worker), None)
+                        self._heap = [entry for entry in self._heap if entry[2] is not worker]
+                        heapq.heapify(self._heap)
+                elif id(worker) not in self._due:  # a command may have rescheduled it meanwhile
+                    self._due[id(worker)] = ticket = next(self._tickets)
+                    heapq.heappush(self._heap, (due, ticket, worker))
+            worker.yield_to_pages()
+            del worker  # not kept alive while this thread waits for the next one
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Let the threads end after the piece under way (at exit: a daemon thread still inside a torch
+        kernel when Python shuts down aborts the process)."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify_all()
+        for thread in self._started:
+            thread.join(timeout)
+
+
+SCHEDULER = Scheduler(int(os.environ.get("GP_TRAIN_THREADS", "1")))
+atexit.register(SCHEDULER.stop)

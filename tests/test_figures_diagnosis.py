@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from core import figures
 from core.diagnosis import describe_ratio, diagnose
 from core.records import ActivationStats, EvalRecord, StepRecord
+from ui import charts
 
 LAYERS = ["hidden 1", "hidden 2", "output"]
 
@@ -66,10 +68,14 @@ def test_every_figure_builds_from_records_and_from_nothing():
     grid = np.linspace(-1, 1, 4)
     boundary = figures.decision_boundary(grid, grid, np.full((4, 4), 0.5), np.zeros((2, 2)), np.array([0, 1]))
     assert boundary.data[0].type == "heatmap"
-    # drawn with theme=None: our template, not Streamlit's
+    # sent with our template (never Streamlit's theme), which the figures leave to ui.charts
     for fig in (chart, boundary, figures.loss_curves([], [])):
-        assert fig.layout.template.layout.font.color == figures.INK and fig.layout.xaxis.tickfont.size is None
-        assert fig.layout.template.layout.xaxis.tickfont.size >= 14
+        assert fig.layout.template.layout.to_plotly_json() == {} and fig.layout.xaxis.tickfont.size is None
+        sent = charts.spec(fig)
+        assert sent["layout"]["template"] == figures.TEMPLATE and len(sent["data"]) == len(fig.data)
+        drawn = go.Figure(sent)  # plotly reads it back: a valid figure, with the template's ink and sizes
+        assert drawn.layout.template.layout.font.color == figures.INK
+        assert drawn.layout.template.layout.xaxis.tickfont.size >= 14
 
 
 def test_gradient_norms_are_written_readably_beside_their_bars():

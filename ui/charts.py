@@ -7,13 +7,24 @@ link (kept in the link while on, so a teacher's bookmark opens in it).
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
-import streamlit as st
+import json
+import weakref
 
-from core.figures import PRESENTER
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+from plotly.basedatatypes import BaseFigure
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.elements.lib.form_utils import current_form_id
+from streamlit.elements.lib.layout_utils import LayoutConfig
+from streamlit.elements.lib.utils import compute_and_register_element_id
+from streamlit.proto.PlotlyChart_pb2 import PlotlyChart as PlotlyChartProto
+
+from core.figures import PRESENTER, TEMPLATE
 
 PRESENT = "present"  # session key and link parameter
 CONFIG = {"displaylogo": False}  # Plotly's own toolbar without its logo; it shows on hover only
+_CONFIG_JSON = json.dumps(CONFIG)
 
 
 def presenting() -> bool:
@@ -120,16 +131,24 @@ def present_first():
     return st.container() if presenting() else None
 
 
-def for_projector(fig, height: int | None = None):
-    """A copy of fig with the presenter template and lines half as thick again."""
-    spec = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
-    layout = dict(spec.get("layout", {}))
-    layout["template"] = PRESENTER
+def _copied(node):
+    """A copy of a figure's dicts and lists, sharing its arrays (plotly's encoder rewrites dicts in place)."""
+    if isinstance(node, dict):
+        return {key: _copied(value) for key, value in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_copied(item) for item in node]
+    return node
+
+
+def _projected(data: list, layout: dict, height: int | None) -> tuple[list, dict]:
+    """The presenter's figure: PRESENTER's type, no text under PRESENT_MIN_PX, lines half as thick
+    again, `height` px if given."""
+    layout = dict(layout, template=PRESENTER)
     if height:
         layout["height"] = height
     layout = _at_least(layout, PRESENT_MIN_PX)
-    data = []
-    for trace in spec.get("data", []):
+    out = []
+    for trace in data:
         trace = _at_least(dict(trace), PRESENT_MIN_PX)
         if isinstance(trace.get("line"), dict):
             trace["line"] = dict(trace["line"], width=1.5 * trace["line"].get("width", 2))
@@ -137,15 +156,77 @@ def for_projector(fig, height: int | None = None):
             size = trace["marker"]["size"]
             if isinstance(size, (int, float)):
                 trace["marker"] = dict(trace["marker"], size=size * 1.3)
-        data.append(trace)
-    return go.Figure(dict(spec, data=data, layout=layout))  # one validation, as core.figures does
+        out.append(trace)
+    return out, layout
+
+
+def spec(fig, present: bool = False, height: int | None = None) -> dict:
+    """The figure as the browser gets it: a plain dict with our template (PRESENTER's when `present`)."""
+    if isinstance(fig, BaseFigure):
+        data, layout = _copied(fig._data), _copied(fig._layout)  # no deepcopy of the arrays
+    else:
+        data, layout = _copied(list(fig.get("data", []))), _copied(dict(fig.get("layout", {})))
+    if present:
+        data, layout = _projected(data, layout, height)
+    else:
+        layout["template"] = TEMPLATE
+    return {"data": data, "layout": layout}
+
+
+def for_projector(fig, height: int | None = None) -> go.Figure:
+    """A copy of fig as presenter mode draws it (for tests and for reading; chart() does not validate)."""
+    return go.Figure(spec(fig, True, height))
+
+
+# fig -> {(presenter, height): its JSON}: a figure drawn again unchanged (a slow panel between two of
+# its updates) is not serialised again; the entry goes with the figure.
+_JSON: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def spec_json(fig, present: bool = False, height: int | None = None) -> str:
+    try:
+        cache = _JSON.setdefault(fig, {})
+    except TypeError:  # a plain dict cannot be a weak key
+        cache = {}
+    key = (present, height)
+    if key not in cache:
+        cache[key] = pio.to_json(spec(fig, present, height), validate=False, engine="orjson")
+    return cache[key]
 
 
 def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwargs):
-    """st.plotly_chart with our template (theme=None): see core.figures.TEMPLATE. In presenter mode
-    the figure gets PRESENTER's type and lines, and `present_height` px if given (a key chart that
-    must fit the projector's first screen)."""
+    """Draw a figure with our template (never Streamlit's theme, see core.figures.TEMPLATE); in presenter
+    mode with PRESENTER's type and lines, and `present_height` px if given (a key chart that must fit
+    the projector's first screen).
+
+    A live page redraws its charts twice a second for every student, so this is the server's hottest
+    path, and st.plotly_chart does for each figure what it has done already: it validates the figure
+    again, deep-copies it, serialises it, and hashes the JSON into the element's id. Here the figure
+    is serialised once (its template added as plain JSON: core.figures builds figures without one,
+    which took 2.5 ms a figure to validate) and sent as Streamlit's own PlotlyChart element, its id
+    made from the key and Python's string hash of the JSON (Streamlit's frontend draws a chart again
+    only when its id changes: an id from the key alone froze every live chart at its first picture).
+    A chart that selects (on_select) goes through st.plotly_chart, which registers it as a widget.
+    """
     where = st if where is None else where
-    if presenting():
-        fig = for_projector(fig, present_height)
-    return where.plotly_chart(fig, theme=None, key=key, config=CONFIG, **kwargs)
+    present = presenting()
+    if kwargs:
+        fig = for_projector(fig, present_height) if present else go.Figure(spec(fig))
+        return where.plotly_chart(fig, theme=None, key=key, config=CONFIG, **kwargs)
+    dg = where if isinstance(where, DeltaGenerator) else st._main
+    proto = PlotlyChartProto()
+    proto.theme = ""
+    proto.form_id = current_form_id(dg)
+    proto.spec = spec_json(fig, present, present_height if present else None)
+    proto.config = _CONFIG_JSON
+    proto.id = compute_and_register_element_id(  # a new figure, a new id: the browser draws it anew
+        "plotly_chart", user_key=key, key_as_main_identity=False, dg=dg, spec=hash(proto.spec), theme=""
+    )
+    return dg._enqueue(
+        "plotly_chart", proto, layout_config=LayoutConfig(width="stretch", height=_height(fig))
+    )
+
+
+def _height(fig) -> int:
+    layout = fig._layout if isinstance(fig, BaseFigure) else fig.get("layout", {})
+    return int(layout.get("height") or 450)

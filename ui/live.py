@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 import streamlit as st
 
 from core.figures import binned
-from core.live import LEFT, SPEED_LABELS, SPEEDS, Before, Snapshot
+from core.live import LEFT, SCHEDULER, SPEED_LABELS, SPEEDS, Before, Snapshot
 from core.training import Status
 from ui.runs import session_worker
 
 REDRAW_SECONDS = 0.5  # two redraws a second while a run plays
+BUSY_REDRAW_SECONDS = 1.0  # one a second while the server is busy (see redraw_every)
+CADENCE_HOLD_SECONDS = 5.0  # a page changes its cadence at most this often
 SLOW_PANEL_SECONDS = 2.0  # heatmaps, decision grids, feature maps, forecasts: made anew at most this often
 log = logging.getLogger(__name__)
 T = typing.TypeVar("T")
@@ -109,6 +111,11 @@ def status_line(snap: Snapshot) -> str:
         where = " · ".join(f"{label}: {text}" for label, text in steps.items())
     if not snap.playing:
         return f"{where} · paused"
+    if snap.waiting:
+        return (
+            f"{where} · waiting for a place: the server is busy, and your runs are {ordinal(snap.waiting)} "
+            "in line. They start by themselves."
+        )
     speed = SPEED_LABELS[snap.speed]
     if snap.achieved is None:
         pace = f"{snap.rate:.3g} steps a second" if snap.rate else "as fast as this machine trains"
@@ -117,6 +124,19 @@ def status_line(snap: Snapshot) -> str:
     if snap.rate and snap.achieved < 0.8 * snap.rate:
         text += f" (as fast as this machine goes: {speed} asks for {snap.rate:.3g})"
     return text
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def server_load() -> None:
+    """For the teacher, in the sidebar: how many labs train on this server now, and how many wait."""
+    active, waiting, _ = SCHEDULER.load()
+    if active or waiting:
+        text = f"This server trains {active} lab{'s' if active != 1 else ''} now"
+        st.caption(text + (f"; {waiting} wait for a place." if waiting else "."))
 
 
 def event_sentences(snap: Snapshot) -> list[str]:
@@ -180,6 +200,14 @@ def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
     return value
 
 
+def redraw_every() -> float:
+    """The live view's cadence: twice a second, or once while this server is busy (the labs playing on it
+    ask for half its time or more, or some wait for a place), so that the class's redraws do not take
+    the time its training needs."""
+    _, waiting, share = SCHEDULER.load()
+    return BUSY_REDRAW_SECONDS if waiting or share >= 0.5 else REDRAW_SECONDS
+
+
 def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     """Draw the worker's snapshot; while a run plays, redraw every REDRAW_SECONDS from a fresh one.
 
@@ -189,7 +217,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     """
     worker = session_worker(lab)
     shown_here(lab)
-    run_every = REDRAW_SECONDS if worker.snapshot().playing else None
+    run_every = redraw_every() if worker.snapshot().playing else None
     # the buttons above were drawn while the runs played, and they stopped since: Pause must not stay lit
     stale = st.session_state.pop(f"{lab}:buttons_playing", False) and not run_every
     if run_every:  # Streamlit's "Running… Stop" corner would flicker at every redraw, in front of a class
@@ -197,6 +225,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
 
     @st.fragment(run_every=run_every)
     def live() -> None:
+        started = time.perf_counter()
         snap = worker.snapshot()
         st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
         st.caption(status_line(snap))
@@ -211,7 +240,14 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
         except Exception:
             log.exception("could not draw the %s runs", lab)
             st.error("These runs could not be drawn; press Reset or choose other settings.")
+        if run_every:
+            worker.drew(time.perf_counter() - started, run_every)
         if (run_every or stale) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
+        if run_every and redraw_every() != run_every:  # the server got busy, or quiet: the page takes
+            changed = st.session_state.get(f"{lab}:cadence_at", 0.0)  # up the new cadence, at most
+            if time.monotonic() - changed > CADENCE_HOLD_SECONDS:  # once in CADENCE_HOLD_SECONDS
+                st.session_state[f"{lab}:cadence_at"] = time.monotonic()
+                st.rerun()
 
     live()

@@ -1,0 +1,221 @@
+"""A class on one server: N students play the same preset at once; what each of them gets, what it costs.
+
+    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--speed normal]
+
+Method. `streamlit run app.py` on 127.0.0.1 (GP_SPEED as asked, one torch thread per process as the app
+sets, XSRF off for the client), or `--servers K` of them (K processes, students spread over them in
+turn, as nginx's sticky sessions spread a class; see deploy/). For each N, N clients of
+bench.wsclient (the browser's websocket protocol, no drawing: 30 browsers cannot share a 2-core machine
+with the server they measure) each open /gradients, click the preset "Vanishing vs cured" (2 runs x
+400 steps; about 20 s at "normal"), wait until every student has, then all click Play at once. Each
+client reruns the live view's fragment when the server's auto_rerun timer says, as the browser does, and
+reads the status line of every redraw. Per student: the time from Play to "Finished" (or the steps
+reached by TIMEOUT_S), the steps a second its runs advanced, the redraws a second it received and the
+bytes. For the server(s), over the same span: CPU seconds (user + system, /proc, every thread), the peak
+resident memory (VmHWM) and the resident memory before the students came and after they left.
+
+- `server CPU per student-step` = server CPU / (steps all students' runs took together; a preset of 2
+  runs takes 2 steps a round).
+- `training CPU per step` = the same preset's runs trained by a bare loop in this process (one torch
+  thread, no page, no redraw; the runs' probes and evaluations included), CPU seconds per step.
+- `cpu_ratio` = the first / the second: what a student-step costs the server against what its training
+  costs. Target (issue 15): at most 2.
+- `classroom_speed_ratio` (printed last, for the largest N) = median over students of (steps a second
+  at N) / (steps a second at N = 1). Target: at least 0.8 at N = 30, with at least 1 redraw a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.wsclient import Session, page_hashes
+
+ROOT = Path(__file__).resolve().parent.parent
+PRESET = "Vanishing vs cured"
+TIMEOUT_S = 150.0
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_mem(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM in MiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def start_server(port: int, speed: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    cmd += ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.enableXsrfProtection"]
+    cmd += ["false", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", GP_SPEED=speed, **(extra_env or {}))
+    log = open(Path(tempfile.gettempdir()) / f"bench-classroom-{port}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_healthy(port: int, proc: subprocess.Popen) -> None:
+    from tests.browser.conftest import healthy
+
+    deadline = time.monotonic() + 90
+    while not healthy(f"http://127.0.0.1:{port}/_stcore/health"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit on port {port} did not answer")
+        time.sleep(0.3)
+
+
+def training_cpu_per_step() -> float:
+    """CPU seconds one step of the preset's runs takes in a bare loop (probes and evaluations included)."""
+    import torch
+
+    from core.device import configure_threads
+    from core.presets import GRADIENT_PRESETS
+    from core.registry import DATASETS
+    from core.training import Run, advance_together
+
+    configure_threads()
+    cpu = torch.device("cpu")
+    preset = next(p for p in GRADIENT_PRESETS.values() if p.short == PRESET)
+    configs = [preset.a] + ([preset.b] if preset.b is not None else [])
+    data = DATASETS.get(preset.a.data.name).load(preset.a.data)
+    best = float("inf")
+    for _ in range(3):
+        runs = [Run(cfg, data, device=cpu) for cfg in configs]
+        for run in runs:
+            run.play()
+        start = time.thread_time()
+        while advance_together(runs, 1000, max_seconds=float("inf")):
+            pass
+        steps = sum(run.step for run in runs)
+        best = min(best, (time.thread_time() - start) / steps)
+    return best
+
+
+async def student(url: str, page: str, ready: asyncio.Barrier, go: asyncio.Event) -> dict:
+    s = Session(url, page)
+    await s.open()
+    await s.click(PRESET)
+    await ready.wait()
+    await go.wait()
+    start = time.monotonic()
+    await s.click("Play")
+    while not s.finished and not s.closed and time.monotonic() - start < TIMEOUT_S:
+        await asyncio.sleep(0.1)
+    end = time.monotonic()
+    step, total = s.progress or (0, 1)
+    if s.finished:
+        step = total
+        end = s.redraws[-1].at if s.redraws else end
+    took = end - start
+    redraws = [r for r in s.redraws if start <= r.at <= end]
+    result = {
+        "seconds": took,
+        "finished": s.finished,
+        "steps": step,
+        "steps_per_s": step / took,
+        "redraws_per_s": len(redraws) / took,
+        "bytes": s.bytes_in,
+        "errors": s.errors,
+    }
+    await s.close()
+    return result
+
+
+async def classroom(urls: list[str], n: int) -> list[dict]:
+    pages = await page_hashes(urls[0])
+    ready, go = asyncio.Barrier(n + 1), asyncio.Event()
+    page = pages["gradients"]
+    tasks = [asyncio.create_task(student(urls[i % len(urls)], page, ready, go)) for i in range(n)]
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait([waiting, *tasks], timeout=300, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        if task.done():
+            task.result()  # a student who failed before Play: say why
+    go.set()
+    return await asyncio.gather(*tasks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
+    parser.add_argument("--servers", type=int, default=1, help="app servers; students in turn")
+    parser.add_argument("--speed", default="normal")
+    args = parser.parse_args()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    train = training_cpu_per_step()
+    print(f"training CPU per step (bare loop, one torch thread): {train * 1e3:.2f} ms")
+    from tests.browser.conftest import free_port
+
+    ports = [free_port() for _ in range(args.servers)]
+    procs = [start_server(port, args.speed) for port in ports]
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            wait_healthy(port, proc)
+        urls = [f"ws://127.0.0.1:{port}/_stcore/stream" for port in ports]
+        asyncio.run(classroom(urls, 1))  # warm-up: imports, data sets, first figures
+        print(
+            f"\n{args.servers} server process(es), speed {args.speed}, preset {PRESET!r}; per student: "
+            "seconds from Play to the end, steps a second, redraws a second"
+        )
+        header = "students  all done  steps/s med (min)  redraws/s med (min)  KiB/s each"
+        header += "  server CPU s  per student-step  cpu_ratio  RSS before/peak/after MiB"
+        print(header)
+        alone = None
+        ratio = None
+        for n in args.n:
+            before = {p.pid: proc_mem(p.pid)["VmRSS"] for p in procs}
+            cpu0 = sum(proc_cpu(p.pid) for p in procs)
+            t0 = time.monotonic()
+            results = asyncio.run(classroom(urls, n))
+            wall = time.monotonic() - t0
+            cpu = sum(proc_cpu(p.pid) for p in procs) - cpu0
+            time.sleep(2.0)
+            mems = [proc_mem(p.pid) for p in procs]
+            speeds = [r["steps_per_s"] for r in results]
+            redraws = [r["redraws_per_s"] for r in results]
+            steps = 2 * sum(r["steps"] for r in results)
+            per_step = cpu / max(steps, 1)
+            if alone is None:
+                alone = statistics.median(speeds)
+            ratio = statistics.median(s / alone for s in speeds)
+            done = sum(r["finished"] for r in results)
+            kib = statistics.median(r["bytes"] / r["seconds"] / 1024 for r in results)
+            errors = [e for r in results for e in r["errors"]]
+            print(
+                f"{n:>8}  {done:>3}/{n:<3} {max(r['seconds'] for r in results):5.1f}s"
+                f"  {statistics.median(speeds):7.1f} ({min(speeds):5.1f})"
+                f"     {statistics.median(redraws):5.2f} ({min(redraws):4.2f})"
+                f"    {kib:9.0f}  {cpu:11.1f}  {per_step * 1e3:10.2f} ms  {per_step / train:8.2f}"
+                f"  {sum(before.values()):.0f}/{sum(m['VmHWM'] for m in mems):.0f}"
+                f"/{sum(m['VmRSS'] for m in mems):.0f}"
+                f"  speed ratio {ratio:.2f} (wall {wall:.0f}s)"
+                + (f"  ERRORS: {errors[:3]}" if errors else "")
+            )
+        print(f"classroom_speed_ratio={ratio:.3f} n={args.n[-1]} servers={args.servers}")
+    finally:
+        from bench.live import stop_server
+
+        for proc in procs:
+            stop_server(proc)
+
+
+if __name__ == "__main__":
+    main()
