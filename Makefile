@@ -43,6 +43,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.race
 	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.classroom
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache tests/artifacts .serve

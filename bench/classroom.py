@@ -170,7 +170,8 @@ def main() -> None:
         for port, proc in zip(ports, procs, strict=True):
             wait_healthy(port, proc)
         urls = [f"ws://127.0.0.1:{port}/_stcore/stream" for port in ports]
-        asyncio.run(classroom(urls, 1))  # warm-up: imports, data sets, first figures
+        for url in urls:  # warm-up: imports, data sets, first figures, on every server
+            asyncio.run(classroom([url], 1))
         print(
             f"\n{args.servers} server process(es), speed {args.speed}, preset {PRESET!r}; per student: "
             "seconds from Play to the end, steps a second, redraws a second"
@@ -180,7 +181,7 @@ def main() -> None:
         print(header)
         alone = None
         ratio = None
-        for n in args.n:
+        for n in [1] + [n for n in args.n if n != 1]:  # alone first: the speed every ratio compares with
             before = {p.pid: proc_mem(p.pid)["VmRSS"] for p in procs}
             cpu0 = sum(proc_cpu(p.pid) for p in procs)
             t0 = time.monotonic()

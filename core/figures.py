@@ -121,10 +121,11 @@ def log_axis(span: tuple[float, float] | None, title: str) -> dict:
 
 def log_range(values: Sequence[float], pad: float = 0.2) -> tuple[float, float] | None:
     """(low, high) in log10 units spanning the finite positive values, or None."""
-    logs = [math.log10(v) for v in values if v > 0 and math.isfinite(v)]
-    if not logs:
+    array = np.fromiter(values, dtype=float)  # every step's values at every live redraw: no Python loop
+    array = array[np.isfinite(array) & (array > 0)]
+    if not array.size:
         return None
-    return min(logs) - pad, max(logs) + pad
+    return math.log10(array.min()) - pad, math.log10(array.max()) + pad
 
 
 def loss_curves(

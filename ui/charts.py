@@ -8,6 +8,7 @@ link (kept in the link while on, so a teacher's bookmark opens in it).
 from __future__ import annotations
 
 import json
+import threading
 import weakref
 
 import plotly.graph_objects as go
@@ -178,20 +179,29 @@ def for_projector(fig, height: int | None = None) -> go.Figure:
     return go.Figure(spec(fig, True, height))
 
 
-# fig -> {(presenter, height): its JSON}: a figure drawn again unchanged (a slow panel between two of
-# its updates) is not serialised again; the entry goes with the figure.
-_JSON: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# id(fig) -> {(presenter, height): its JSON}: a figure drawn again unchanged (a slow panel between two
+# of its updates) is not serialised again; the entry goes when the figure does (figures compare by
+# value and cannot be hashed, hence the id and a finalizer rather than a WeakKeyDictionary).
+_JSON: dict[int, dict] = {}
+_JSON_LOCK = threading.Lock()  # every session's script thread draws
 
 
 def spec_json(fig, present: bool = False, height: int | None = None) -> str:
-    try:
-        cache = _JSON.setdefault(fig, {})
-    except TypeError:  # a plain dict cannot be a weak key
-        cache = {}
+    """The JSON the browser gets for fig (see spec), made once per figure and mode."""
     key = (present, height)
-    if key not in cache:
-        cache[key] = pio.to_json(spec(fig, present, height), validate=False, engine="orjson")
-    return cache[key]
+    if not isinstance(fig, BaseFigure):
+        return pio.to_json(spec(fig, present, height), validate=False, engine="orjson")
+    with _JSON_LOCK:
+        cache = _JSON.get(id(fig))
+        if cache is None:
+            cache = _JSON[id(fig)] = {}
+            weakref.finalize(fig, _JSON.pop, id(fig), None)
+        if key in cache:
+            return cache[key]
+    text = pio.to_json(spec(fig, present, height), validate=False, engine="orjson")
+    with _JSON_LOCK:
+        cache[key] = text
+    return text
 
 
 def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwargs):
@@ -222,9 +232,8 @@ def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwa
     proto.id = compute_and_register_element_id(  # a new figure, a new id: the browser draws it anew
         "plotly_chart", user_key=key, key_as_main_identity=False, dg=dg, spec=hash(proto.spec), theme=""
     )
-    return dg._enqueue(
-        "plotly_chart", proto, layout_config=LayoutConfig(width="stretch", height=_height(fig))
-    )
+    height = present_height if present and present_height else _height(fig)
+    return dg._enqueue("plotly_chart", proto, layout_config=LayoutConfig(width="stretch", height=height))
 
 
 def _height(fig) -> int:
