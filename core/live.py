@@ -35,6 +35,7 @@ import heapq
 import inspect
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -232,7 +233,7 @@ class LiveWorker:
             self._stepped = False  # the evaluations of a round under way are not this step's
             self._leave_queue()
             self._schedule()
-        self._idle.wait(wait)
+        self._idle.wait(None if math.isinf(wait) else wait)
 
     def reset(self) -> None:
         """Every run back to step 0, same weights and batches; its learning-rate marks go too."""
@@ -388,7 +389,8 @@ class LiveWorker:
         deadline = time.monotonic() + timeout
         while self._queued and time.monotonic() < deadline:
             time.sleep(0.01)
-        return self._idle.wait(max(0.0, deadline - time.monotonic())) and not self._queued
+        left = deadline - time.monotonic()
+        return self._idle.wait(None if math.isinf(left) else max(0.0, left)) and not self._queued
 
     # ---- the worker thread ----------------------------------------------------------------
 
