@@ -186,6 +186,7 @@ class LiveWorker:
         self.round_seconds: float | None = None  # a round's cost, evaluations included (moving average)
         self._round_cost = 0.0  # seconds the round under way has taken so far
         self._draw_load: float | None = None  # the share of a thread the page's redraws take (moving average)
+        self.draw_seconds: float | None = None  # what one redraw of its page costs (moving average)
         self._waiting = 0  # page threads waiting for the lock: the worker yields to them between rounds
         self._turn = threading.Condition()  # guards _waiting; a page thread that got the lock notifies
         self._tickets = itertools.count(1)  # sync calls in the order they began
@@ -474,10 +475,12 @@ class LiveWorker:
         return self._rate() is not None and self.round_seconds is None
 
     def drew(self, seconds: float, every: float) -> None:
-        """The page's call after a redraw that took `seconds`, one every `every` s: the server's time
-        for this session's pictures counts in its demand (they share one interpreter's lock)."""
+        """The page's call after a redraw that took `seconds` of CPU, one every `every` s: the server's
+        time for this session's pictures counts in its demand (they share one interpreter's lock)."""
         load = seconds / every
         self._draw_load = load if self._draw_load is None else 0.8 * self._draw_load + 0.2 * load
+        old = self.draw_seconds
+        self.draw_seconds = seconds if old is None else 0.8 * old + 0.2 * seconds
 
     def demand(self) -> float:
         """Seconds of the server's time a second of play takes at this speed: rounds of steps and the
@@ -570,6 +573,8 @@ class Scheduler:
 
     SATURATED = 0.9
     NEW_AT_ONCE = 2  # workers per thread let in before their demand is known
+    DRAW_SHARE = 0.6  # of one core, for the live pages' redraws together
+    MAX_REDRAW_SECONDS = 5.0
 
     def __init__(self, threads: int = 1):
         self.threads = max(1, threads)
@@ -620,6 +625,16 @@ class Scheduler:
                 if queued is worker:
                     return i
             return None
+
+    def redraw_seconds(self) -> float:
+        """Every live page's redraw interval now: each page twice a second while the redraws of all the
+        pages that play or wait together take under DRAW_SHARE of one core, and less often as they
+        take more (a class of 30 redrawing twice a second at 60-100 ms a redraw would need 4-6
+        cores; the pages' clicks then waited minutes), in steps of 0.5 s, at most MAX_REDRAW_SECONDS."""
+        with self._cv:
+            pages = list(self._active.values()) + list(self._line)
+        seconds = sum(w.draw_seconds or 0.0 for w in pages) / self.DRAW_SHARE
+        return min(self.MAX_REDRAW_SECONDS, max(0.5, math.ceil(seconds * 2) / 2))
 
     def load(self) -> tuple[int, int, float]:
         """(workers training, workers waiting in line, their demand as a share of the threads)."""

@@ -201,11 +201,13 @@ def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
 
 
 def redraw_every() -> float:
-    """The live view's cadence: twice a second, or once while this server is busy (the labs playing on it
-    ask for half its time or more, or some wait for a place), so that the class's redraws do not take
-    the time its training needs."""
+    """The live view's cadence: twice a second, once a second while this server is busy (the labs
+    playing on it ask for half its time or more, or some wait for a place), and less often when the
+    pages' redraws alone would take more than the server can give them (Scheduler.redraw_seconds), so
+    that the class's pictures never take the time its training and its clicks need."""
     _, waiting, share = SCHEDULER.load()
-    return BUSY_REDRAW_SECONDS if waiting or share >= 0.5 else REDRAW_SECONDS
+    busy = BUSY_REDRAW_SECONDS if waiting or share >= 0.5 else REDRAW_SECONDS
+    return max(busy, SCHEDULER.redraw_seconds())
 
 
 def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
@@ -225,7 +227,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
 
     @st.fragment(run_every=run_every)
     def live() -> None:
-        started = time.perf_counter()
+        started = time.thread_time()  # this thread's CPU: what the redraw costs, not its waits for the GIL
         snap = worker.snapshot()
         st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
         st.caption(status_line(snap))
@@ -241,7 +243,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
             log.exception("could not draw the %s runs", lab)
             st.error("These runs could not be drawn; press Reset or choose other settings.")
         if run_every:
-            worker.drew(time.perf_counter() - started, run_every)
+            worker.drew(time.thread_time() - started, run_every)
         if (run_every or stale) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
         if run_every and redraw_every() != run_every:  # the server got busy, or quiet: the page takes
