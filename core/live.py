@@ -475,8 +475,9 @@ class LiveWorker:
         return self._rate() is not None and self.round_seconds is None
 
     def drew(self, seconds: float, every: float) -> None:
-        """The page's call after a redraw that took `seconds` of CPU, one every `every` s: the server's
-        time for this session's pictures counts in its demand (they share one interpreter's lock)."""
+        """The page's call after a redraw that took `seconds` (wall time: on a busy server its waits for
+        the interpreter's lock count, which keeps the estimate on the safe side; CPU time alone let 30
+        pages redraw so often that none of them finished a run in 150 s), one every `every` s."""
         load = seconds / every
         self._draw_load = load if self._draw_load is None else 0.8 * self._draw_load + 0.2 * load
         old = self.draw_seconds

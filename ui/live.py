@@ -227,7 +227,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
 
     @st.fragment(run_every=run_every)
     def live() -> None:
-        started = time.thread_time()  # this thread's CPU: what the redraw costs, not its waits for the GIL
+        started = time.perf_counter()  # wall time, GIL waits included: a busy server's redraws count more
         snap = worker.snapshot()
         st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
         st.caption(status_line(snap))
@@ -243,7 +243,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
             log.exception("could not draw the %s runs", lab)
             st.error("These runs could not be drawn; press Reset or choose other settings.")
         if run_every:
-            worker.drew(time.thread_time() - started, run_every)
+            worker.drew(time.perf_counter() - started, run_every)
         if (run_every or stale) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
         if run_every and redraw_every() != run_every:  # the server got busy, or quiet: the page takes
