@@ -568,8 +568,10 @@ class Scheduler:
 
     Admission: Play on a saturated server waits in line (the page shows its place) instead of slowing
     everyone. A worker's demand is the share of a thread its speed asks for (rounds a second x the
-    measured cost of a round); a new Play waits while the demand of the runs already playing exceeds
-    SATURATED of the threads, and the head of the line is let in when a place frees up.
+    measured cost of a round) plus the share its page's redraws take (LiveWorker.drew); a new Play
+    waits while the demand of the labs already playing exceeds SATURATED of the threads (or NEW_AT_ONCE
+    newcomers are not measured yet), and the head of the line is let in when a place frees up. The
+    pages' redraw interval grows with what their redraws cost together (redraw_seconds).
     """
 
     SATURATED = 0.9
