@@ -86,7 +86,7 @@ def training_cpu_per_step() -> float:
     import torch
 
     from core.device import configure_threads
-    from core.presets import GRADIENT_PRESETS
+    from core.gradients.presets import GRADIENT_PRESETS
     from core.registry import DATASETS
     from core.training import Run, advance_together
 

@@ -17,8 +17,8 @@ rotation, random resized crop, colour jitter, autocontrast):
   num_workers=0 because on the 2-core target machine workers compete with the training process
   for the same cores (and the app's runs must share them with other sessions); --workers N adds
   the same recipe with N workers as a diagnostic, timed on the wall clock only.
-- (b) app: core.vision.ImageRun(cfg, images).advance(STEPS), the app's own code: seeded index
-  batches into in-memory tensors, core.augment.Augmenter on the batch tensor (a random draw for
+- (b) app: core.images.run.ImageRun(cfg, images).advance(STEPS), the app's own code: seeded index
+  batches into in-memory tensors, core.images.augment.Augmenter on the batch tensor (a random draw for
   every image, from the run's own generator), per-layer gradient norms every step. The config
   has steps = eval_every = MAX_IMAGE_STEPS, so no evaluation falls inside the timed steps.
 - (c) bound: the same model on the very batches the app draws, augmented beforehand (untimed),
@@ -56,13 +56,12 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from torchvision.transforms import v2
 
-from core.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter, pipeline_code
 from core.cnn import CNNConfig, build_cnn
 from core.config import OptimConfig
 from core.data import BatchOrder
 from core.data.images import ImageSet
-from core.registry import IMAGE_DATASETS, OPTIMIZERS
-from core.vision import (
+from core.images.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter, pipeline_code
+from core.images.run import (
     AUG_CHUNK,
     MAX_IMAGE_STEPS,
     AugmentedBatches,
@@ -71,6 +70,7 @@ from core.vision import (
     ImageRunConfig,
     ImageTrainConfig,
 )
+from core.registry import IMAGE_DATASETS, OPTIMIZERS
 
 STEPS = 100  # optimizer steps per way and round: 3,200 images
 ROUNDS = 6  # a multiple of 3: every way takes every position equally often

@@ -86,23 +86,23 @@ from pathlib import Path
 import torch
 
 from core.cnn import CNNConfig
-from core.config import ModelConfig, RunConfig, TrainConfig
+from core.config import ModelConfig, RunConfig, TrainConfig, from_values
 from core.data.glyphs import GlyphConfig, generate
 from core.data.series import SERIES
-from core.image_presets import DEFAULT as IMAGE_DEFAULT
-from core.image_presets import SMALL as IMAGE_SMALL
+from core.gradients.presets import GRADIENT_PRESETS, VANISHING
+from core.images.presets import DEFAULT as IMAGE_DEFAULT
+from core.images.presets import SMALL as IMAGE_SMALL
+from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 from core.live import LiveWorker
 from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
 from core.multitask.run import MultiTaskRun
-from core.presets import GRADIENT_PRESETS, VANISHING, Preset
+from core.presets import Preset
 from core.registry import DATASETS, IMAGE_DATASETS
 from core.sequences.compare import lab_configs
-from core.sequences.config import seq_config
 from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE
 from core.sequences.run import SeqRun
 from core.training import Run, Trainer, data_bytes
-from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -112,7 +112,7 @@ TARGET = 1.10
 READ_EVERY_S = 0.4  # the page snapshots every ui.live.REDRAW_SECONDS = 0.5 s while a run plays
 SNAPSHOT_RECORDS = 3000
 REDRAW_WINDOW_S = 8.0
-PRESET_SHORT = "Vanishing vs cured"  # the Gradients lab's preset button (core.presets: Preset.short)
+PRESET_SHORT = "Vanishing vs cured"  # the Gradients lab's preset button (its Preset.short)
 
 HEAVY_MLP = RunConfig(model=ModelConfig(depth=20, width=256), train=TrainConfig(steps=3000, batch_size=256))
 SNAPSHOT_MLP = RunConfig(
@@ -522,7 +522,7 @@ def drive(context, url: str, server_pid: int, preset: Preset) -> float:
 
 # ---- (d) the run budget: legal runs at its edges ----------------------------------------------
 # Found by putting every option of the lab's controls (the largest image sets allowed, a link's
-# values clamp to the options) through the run's own estimate (core.vision.image_run_cost,
+# values clamp to the options) through the run's own estimate (core.images.run.image_run_cost,
 # core.sequences.run.seq_run_cost, core.multitask.run.multitask_run_cost) and keeping, among the
 # settings it allows, those with the largest estimated training step, evaluation or memory.
 
@@ -533,7 +533,7 @@ def _image_edge(data: ImageDataConfig, model: CNNConfig, batch: int = 256):
 
 
 def _seq_edge(values: dict, cells=("gru",), splits=("time",)):
-    cfg = seq_config({"data.days": 180, "window.horizon": 96, "window.stride": 1} | values, SEQ_BASE)
+    cfg = from_values({"data.days": 180, "window.horizon": 96, "window.stride": 1} | values, SEQ_BASE)
     configs = lab_configs(cfg, list(cells), list(splits)).values()
     return lambda: SERIES.get(cfg.data.name).load(cfg.data), lambda series: [
         SeqRun(c, series, CPU) for c in configs

@@ -37,8 +37,8 @@ from torch import nn
 
 from core.config import RunConfig
 from core.data import BatchOrder, Dataset
+from core.gradients.presets import VANISHING
 from core.models import build_mlp
-from core.presets import VANISHING
 from core.registry import DATASETS, OPTIMIZERS
 from core.training import Run
 

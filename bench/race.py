@@ -7,9 +7,9 @@ cross-entropy) for STEPS steps with each of N = 4 optimizers (RACERS), on the CP
 thread (the app's GP_TORCH_THREADS=1). Every racer starts from the same weights
 (core.models.build_mlp, same seed) and sees the same batches (core.data.BatchOrder, same seed).
 
-- race: `core.race.Race(cfg, RACERS, data).advance(STEPS)`: N core runs, one step each in
-  turn, every probe on (per-layer gradient norms every step, activation statistics every
-  `probe_every` = 10 steps).
+- race: `advance_together` over the runs of `core.optimizers.race.race_configs(cfg, RACERS)`, as
+  the page's live engine does: N core runs, one step each in turn, every probe on (per-layer
+  gradient norms every step, activation statistics every `probe_every` = 10 steps).
 - bare: for each racer in turn, an idiomatic loop with that racer's optimizer
   (core.registry.OPTIMIZERS[name].make): `zero_grad(set_to_none=True)`, forward, loss,
   backward, step, plus `loss.item()` into a list each step.
@@ -33,7 +33,6 @@ shared 2-core target machine wall-clock rounds of the same work vary far more th
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import statistics
 import sys
@@ -45,32 +44,28 @@ from bench.overhead import bare_loop as bare_one
 from bench.overhead import bench_config
 from core.config import OptimConfig, RunConfig
 from core.data import Dataset
-from core.race import Race, Racer
+from core.optimizers.race import race_configs
 from core.registry import DATASETS
-from core.training import Run
+from core.training import Run, advance_together
 
 STEPS = 300
 ROUNDS = 8  # a multiple of the 4 orders below
 TARGET = 1.15
 CPU = torch.device("cpu")
 # Momentum is set explicitly: OptimConfig's default (0.9) would otherwise apply to SGD and RMSprop.
-RACERS = (
-    Racer("SGD", OptimConfig(name="sgd", lr=0.1, momentum=0.0)),
-    Racer("SGD momentum", OptimConfig(name="sgd", lr=0.05, momentum=0.9)),
-    Racer("RMSprop", OptimConfig(name="rmsprop", lr=0.001, momentum=0.0)),
-    Racer("Adam", OptimConfig(name="adam", lr=0.01)),
-)
+RACERS = {
+    "SGD": OptimConfig(name="sgd", lr=0.1, momentum=0.0),
+    "SGD momentum": OptimConfig(name="sgd", lr=0.05, momentum=0.9),
+    "RMSprop": OptimConfig(name="rmsprop", lr=0.001, momentum=0.0),
+    "Adam": OptimConfig(name="adam", lr=0.01),
+}
 
 Result = dict[str, tuple[list[float], list[float]]]  # racer -> (step losses, final evaluation)
 
 
-def with_optim(cfg: RunConfig, racer: Racer) -> RunConfig:
-    return dataclasses.replace(cfg, optim=racer.optim)
-
-
 def bare(cfg: RunConfig, data: Dataset) -> Result:
     """The N bare loops, one after another."""
-    return {r.label: bare_one(with_optim(cfg, r), data) for r in RACERS}
+    return {label: bare_one(one, data) for label, one in race_configs(cfg, RACERS).items()}
 
 
 def run_result(run: Run) -> tuple[list[float], list[float]]:
@@ -82,18 +77,18 @@ def run_result(run: Run) -> tuple[list[float], list[float]]:
 def runs(cfg: RunConfig, data: Dataset) -> Result:
     """N core runs, one after another (diagnostic)."""
     out = {}
-    for r in RACERS:
-        run = Run(with_optim(cfg, r), data, device=CPU)
+    for label, one in race_configs(cfg, RACERS).items():
+        run = Run(one, data, device=CPU)
         run.advance(cfg.train.steps, max_seconds=float("inf"))
-        out[r.label] = run_result(run)
+        out[label] = run_result(run)
     return out
 
 
 def race(cfg: RunConfig, data: Dataset) -> Result:
     """The N runs as one race."""
-    the_race = Race(cfg, RACERS, data, device=CPU)
-    assert the_race.advance(cfg.train.steps, max_seconds=float("inf")) == cfg.train.steps
-    return {label: run_result(run) for label, run in the_race.runs.items()}
+    the_race = {label: Run(one, data, device=CPU) for label, one in race_configs(cfg, RACERS).items()}
+    assert advance_together(list(the_race.values()), cfg.train.steps, float("inf")) == cfg.train.steps
+    return {label: run_result(run) for label, run in the_race.items()}
 
 
 def timed(fn, cfg: RunConfig, data: Dataset) -> tuple[float, float, Result]:
@@ -114,7 +109,7 @@ def main() -> int:
         f"torch {torch.__version__}, {torch.get_num_threads()} thread, cpu; {ROUNDS} interleaved rounds; "
         f"{m.depth}x{m.width} {m.activation}, {cfg.data.name} {cfg.data.n_samples}, "
         f"batch {cfg.train.batch_size}, {STEPS} steps x {n} racers: "
-        + ", ".join(f"{r.label} (lr {r.optim.lr:g})" for r in RACERS),
+        + ", ".join(f"{label} (lr {optim.lr:g})" for label, optim in RACERS.items()),
         flush=True,
     )
     paths = (race, bare, runs)

@@ -102,8 +102,28 @@ def validate(cfg: RunConfig) -> None:
     _check_range("noise", d.noise, 0.0, 2.0)
     _check_range("probe interval", t.probe_every, 1, MAX_STEPS)
     _check_range("evaluation interval", t.eval_every, 1, MAX_STEPS)
-    if not (math.isfinite(o.lr) and 0 < o.lr <= 100):
-        raise ConfigError(f"The learning rate must be above 0 and at most 100, not {o.lr}.")
+    check_optim(o)
+    check_clip(t.clip_norm)
+    if m.init == "uniform" and not m.init_a < m.init_b:
+        raise ConfigError(f"Uniform(a, b) needs a below b; got a = {m.init_a}, b = {m.init_b}.")
+    if m.init == "normal" and not (0 < m.init_std <= 100):
+        raise ConfigError(f"Normal(std) needs a std above 0 and at most 100, not {m.init_std}.")
+    if m.batchnorm and t.batch_size < 2:
+        raise ConfigError("BatchNorm needs at least 2 examples per batch to compute a mean and a variance.")
+
+
+MAX_LR = 100.0  # every lab: a rate far past divergence still makes its lesson (the page says "diverged")
+
+
+def check_optim(o: OptimConfig) -> None:
+    """The one set of rules for an optimizer's settings, in every lab: a ConfigError naming the first
+    setting out of range (its name and schedule are checked against the registry)."""
+    from core.registry import OPTIMIZERS, SCHEDULES
+
+    OPTIMIZERS.get(o.name)
+    SCHEDULES.get(o.schedule)
+    if not (math.isfinite(o.lr) and 0 < o.lr <= MAX_LR):
+        raise ConfigError(f"The learning rate must be above 0 and at most {MAX_LR:g}, not {o.lr}.")
     if not (0 <= o.momentum < 1):
         raise ConfigError(f"Momentum must be at least 0 and below 1, not {o.momentum}.")
     if not (0 <= o.weight_decay <= 1):
@@ -114,14 +134,12 @@ def validate(cfg: RunConfig) -> None:
     if not (0 < o.gamma <= 1):
         raise ConfigError(f"The schedule's gamma must be above 0 and at most 1, not {o.gamma}.")
     _check_range("schedule's step size", o.step_size, 1, MAX_STEPS)
-    if not (0 <= t.clip_norm <= 1e6):
-        raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {t.clip_norm}.")
-    if m.init == "uniform" and not m.init_a < m.init_b:
-        raise ConfigError(f"Uniform(a, b) needs a below b; got a = {m.init_a}, b = {m.init_b}.")
-    if m.init == "normal" and not (0 < m.init_std <= 100):
-        raise ConfigError(f"Normal(std) needs a std above 0 and at most 100, not {m.init_std}.")
-    if m.batchnorm and t.batch_size < 2:
-        raise ConfigError("BatchNorm needs at least 2 examples per batch to compute a mean and a variance.")
+
+
+def check_clip(clip_norm: float) -> None:
+    """Gradient clipping's norm, in every lab: 0 is off."""
+    if not (0 <= clip_norm <= 1e6):
+        raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {clip_norm}.")
 
 
 def _check_range(label: str, value: float, low: float, high: float) -> None:

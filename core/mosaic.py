@@ -35,7 +35,7 @@ def grid(tiles: np.ndarray, cols: int, scale: int = 1, gap: int = 2) -> np.ndarr
     return out
 
 
-def _viridis(x: np.ndarray) -> np.ndarray:
+def viridis(x: np.ndarray) -> np.ndarray:
     """[0, 1] -> (..., 3) uint8 on a viridis-like ramp (dark blue, green, yellow)."""
     stops = np.array(
         [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float32
@@ -51,7 +51,7 @@ def feature_tiles(maps: np.ndarray) -> np.ndarray:
     low = maps.min(axis=(1, 2), keepdims=True)
     span = maps.max(axis=(1, 2), keepdims=True) - low
     scaled = np.where(span > 1e-12, (maps - low) / np.where(span > 1e-12, span, 1.0), 0.0)
-    return _viridis(scaled)
+    return viridis(scaled)
 
 
 def feature_grid(maps: np.ndarray, width: int = 480, max_maps: int = 32) -> np.ndarray:

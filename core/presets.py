@@ -1,11 +1,11 @@
-"""Named setups that each reproduce one lesson in one click."""
+"""The one preset type: a named setup that reproduces one lesson in one click. Each lab's presets
+live in its package (core/<lab>/presets.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from core.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -17,127 +17,3 @@ class Preset:
     lesson: str  # one sentence: what the student should see
     a: RunConfig
     b: RunConfig | None = None
-
-
-_DEEP = ModelConfig(depth=10, width=32)
-_SPIRAL = DataConfig(name="spiral", n_samples=600, noise=0.1)
-_TRAIN = TrainConfig(steps=400, batch_size=32)
-
-VANISHING = RunConfig(
-    data=_SPIRAL,
-    model=dataclasses.replace(_DEEP, activation="sigmoid", init="default"),
-    optim=OptimConfig(name="adam", lr=0.01),
-    train=_TRAIN,
-)
-CURED = dataclasses.replace(
-    VANISHING,
-    model=dataclasses.replace(_DEEP, activation="elu", init="kaiming_uniform", batchnorm=True),
-)
-EXPLODING = RunConfig(
-    data=_SPIRAL,
-    model=dataclasses.replace(_DEEP, activation="relu", init="normal", init_std=0.4),
-    optim=OptimConfig(name="sgd", lr=0.2, momentum=0.9),
-    train=_TRAIN,
-)
-CLIPPED = dataclasses.replace(EXPLODING, train=dataclasses.replace(_TRAIN, clip_norm=0.5))
-
-GRADIENT_PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            "Vanishing: deep sigmoid, default init",
-            "Vanishing",
-            "Ten sigmoid layers: the first layer's gradient is about a billionth of the last one's (the "
-            "diagnosis gives the measured ratio), so the first layers never learn: the loss sinks to a "
-            "coin flip's (ln 2 ≈ 0.69) and stays there.",
-            VANISHING,
-        ),
-        Preset(
-            "Cured: ELU + Kaiming + BatchNorm",
-            "Cured",
-            "The same ten layers with ELU, Kaiming initialization and BatchNorm: every layer gets a "
-            "gradient within about ten times the last one's, and the spiral is learned.",
-            CURED,
-        ),
-        Preset(
-            "Exploding: large normal init",
-            "Exploding",
-            "Weights drawn from Normal(0, 0.4) grow the signal layer after layer (the tenth layer's "
-            "outputs spread about 30 times wider than the first's); the first gradient's norm is about "
-            "70, SGD's first steps are huge, the loss leaps thousands of times higher and the run "
-            "diverges within five steps.",
-            EXPLODING,
-        ),
-        Preset(
-            "Clipped: the same with gradient clipping",
-            "Clipped",
-            "The same network with gradients clipped to a norm of 0.5: the first gradient (a norm of "
-            "about 70) is scaled down over a hundredfold and most later ones are clipped too, so no step "
-            "is huge; the run does not diverge and ends near 97% test accuracy. The large initial weights "
-            "leave about half the units of some layers dead, which the diagnosis notes, but the live ones "
-            "are enough.",
-            CLIPPED,
-        ),
-        Preset(
-            "Compare: vanishing vs cured",
-            "Vanishing vs cured",
-            "A and B side by side on the same data and batches: sigmoid with default "
-            "init against ELU + Kaiming + BatchNorm.",
-            VANISHING,
-            CURED,
-        ),
-    )
-}
-
-
-# ---- the Optimizers lab's race -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RacePreset:
-    """One race lesson: the shared setup and the racers' optimizers."""
-
-    name: str
-    short: str  # button label
-    lesson: str
-    base: RunConfig
-    racers: tuple[OptimConfig, ...]
-
-
-RACE_BASE = RunConfig(
-    data=DataConfig(name="moons", n_samples=600, noise=0.2),
-    model=ModelConfig(depth=2, width=16, activation="relu"),
-    train=TrainConfig(steps=300, batch_size=32),
-)
-RACE_PRESETS: dict[str, RacePreset] = {
-    p.name: p
-    for p in (
-        RacePreset(
-            "SGD vs Adam",
-            "SGD vs Adam",
-            "The same network from the same weights on the same batches: Adam's per-weight step "
-            "sizes reach a low loss in far fewer steps than plain SGD.",
-            RACE_BASE,
-            (OptimConfig(name="sgd", lr=0.01, momentum=0.0), OptimConfig(name="adam", lr=0.01)),
-        ),
-        RacePreset(
-            "Learning rate in a race: too small, right, too large",
-            "LR race",
-            "SGD with three learning rates: 0.001 crawls, 1 converges, 5 bounces out of every valley "
-            "and ends no better than a coin flip.",
-            RACE_BASE,
-            tuple(OptimConfig(name="sgd", lr=lr, momentum=0.0) for lr in (0.001, 1.0, 5.0)),
-        ),
-        RacePreset(
-            "A schedule rescues a large learning rate",
-            "Schedule",
-            "SGD with momentum 0.9 and a large learning rate (0.5) keeps bouncing to the end; the "
-            "same with a cosine schedule takes big steps early, small ones late, and settles lower.",
-            RACE_BASE,
-            (
-                OptimConfig(name="sgd", lr=0.5, momentum=0.9),
-                OptimConfig(name="sgd", lr=0.5, momentum=0.9, schedule="cosine"),
-            ),
-        ),
-    )
-}

@@ -368,7 +368,7 @@ class ImageDatasetSpec:
 
     label: str
     description: str
-    load: Callable  # (core.vision.ImageDataConfig) -> core.data.images.ImageSet
+    load: Callable  # (core.images.run.ImageDataConfig) -> core.data.images.ImageSet
     max_per_class: int
     generated: bool  # True: size and noise apply
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from core import figures
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.data import Dataset
+from core.gradients import figures
 from core.registry import DATASETS, OPTIMIZERS
 from core.training import Run
 
@@ -42,11 +42,11 @@ def _warm_images() -> None:
     """torchmetrics (~4 s to import cold) and torchvision's v2 transforms, through one tiny CNN step."""
     import torch
 
-    from core.augment import AugmentConfig
     from core.cnn import CNNConfig
     from core.data.images import ImageSet
+    from core.images.augment import AugmentConfig
+    from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
     from core.seeding import generator
-    from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 
     x = torch.rand(8, 1, 16, 16, generator=generator(0))  # not from torch's global stream: sessions share it
     y = torch.arange(8) % 2

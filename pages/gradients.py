@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core.presets import GRADIENT_PRESETS
-from ui import gradients as lab
+from core.gradients.presets import GRADIENT_PRESETS
 from ui import lessons
+from ui.labs import gradients as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router

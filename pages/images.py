@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from core.vision import ImageRun
-from ui import images as lab
+from core.images.run import ImageRun
 from ui import lessons
 from ui.charts import presenting
+from ui.labs import images as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.multitask.run import MultiTaskRun
 from ui import lessons
-from ui import multitask as lab
+from ui.labs import multitask as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router

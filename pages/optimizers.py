@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ui import lessons
-from ui import optimizers as lab
 from ui.controls import write_link
+from ui.labs import optimizers as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.presets import lab_tabs

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import escape_markdown, shorten
-from ui import predict as lab
+from ui.labs import predict as lab
 from ui.startup import ensure_router
 
 ensure_router()

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from ui import lessons
-from ui import sequences as lab
 from ui.charts import presenting
 from ui.controls import write_link
+from ui.labs import sequences as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router

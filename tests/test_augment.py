@@ -14,8 +14,9 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from core import augment
-from core.augment import (
+from core.errors import ConfigError
+from core.images import augment
+from core.images.augment import (
     AUGMENTATIONS,
     CROP_RATIO,
     ERASE_RATIO,
@@ -27,7 +28,6 @@ from core.augment import (
     preview,
     v2_pipeline,
 )
-from core.errors import ConfigError
 
 EVERYTHING = AugmentConfig(
     hflip=0.5, vflip=0.5, rotation=30, crop=0.6, jitter=0.5, autocontrast=0.5, blur=1.0, erasing=0.5

@@ -17,14 +17,7 @@ from core.data.glyphs import GlyphConfig, generate
 from core.data.images import ImageSet
 from core.data.series import SeriesConfig, electricity
 from core.errors import ConfigError
-from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
-from core.multitask.run import MultiTaskRun
-from core.registry import DATASETS, IMAGE_DATASETS
-from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
-from core.sequences.presets import SEQ_BASE
-from core.sequences.run import SeqRun
-from core.training import EVAL_MACS, ROUND_MACS, RUN_BYTES, Cost, Run, Trainer
-from core.vision import (
+from core.images.run import (
     MAX_IMAGE_SET_BYTES,
     ImageDataConfig,
     ImageRun,
@@ -32,6 +25,13 @@ from core.vision import (
     ImageTrainConfig,
     check_image_set,
 )
+from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
+from core.multitask.run import MultiTaskRun
+from core.registry import DATASETS, IMAGE_DATASETS
+from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
+from core.sequences.presets import SEQ_BASE
+from core.sequences.run import SeqRun
+from core.training import EVAL_MACS, ROUND_MACS, RUN_BYTES, Cost, Run, Trainer
 from ui.runs import SharedData
 
 CPU = torch.device("cpu")

@@ -8,8 +8,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from core import figures
-from core.diagnosis import describe_ratio, diagnose
+from core import charts as style
+from core.gradients import figures
+from core.gradients.diagnosis import describe_ratio, diagnose
+from core.optimizers import figures as race_figures
 from core.records import ActivationStats, EvalRecord, StepRecord
 from ui import charts
 
@@ -40,16 +42,16 @@ def test_heatmap_bins_long_runs_and_marks_zero_and_nan():
 
 
 def test_log_axes_label_powers_of_ten_only_over_a_decade_or_more():
-    wide = figures.log_axis((-4.0, 0.5), "norm")
+    wide = style.log_axis((-4.0, 0.5), "norm")
     assert wide["type"] == "log" and wide["dtick"] == 1 and wide["exponentformat"] == "power"
-    assert figures.log_axis((1.0, 16.0), "loss")["dtick"] == 3  # 15 decades: every third power
-    narrow = figures.log_axis((-0.3, 0.1), "loss")
+    assert style.log_axis((1.0, 16.0), "loss")["dtick"] == 3  # 15 decades: every third power
+    narrow = style.log_axis((-0.3, 0.1), "loss")
     assert narrow["dtick"] == "D1" and narrow["tickformat"] == ".2g"  # every digit, not a lone "1"
 
 
 def test_shared_ranges_span_all_values():
-    assert figures.log_range([1e-3, 10.0, float("nan"), 0.0], pad=0) == (-3.0, 1.0)
-    assert figures.log_range([]) is None
+    assert style.log_range([1e-3, 10.0, float("nan"), 0.0], pad=0) == (-3.0, 1.0)
+    assert style.log_range([]) is None
 
 
 def test_every_figure_builds_from_records_and_from_nothing():
@@ -72,9 +74,9 @@ def test_every_figure_builds_from_records_and_from_nothing():
     for fig in (chart, boundary, figures.loss_curves([], [])):
         assert fig.layout.template.layout.to_plotly_json() == {} and fig.layout.xaxis.tickfont.size is None
         sent = charts.spec(fig)
-        assert sent["layout"]["template"] == figures.TEMPLATE and len(sent["data"]) == len(fig.data)
+        assert sent["layout"]["template"] == style.TEMPLATE and len(sent["data"]) == len(fig.data)
         drawn = go.Figure(sent)  # plotly reads it back: a valid figure, with the template's ink and sizes
-        assert drawn.layout.template.layout.font.color == figures.INK
+        assert drawn.layout.template.layout.font.color == style.INK
         assert drawn.layout.template.layout.xaxis.tickfont.size >= 14
 
 
@@ -83,7 +85,7 @@ def test_gradient_norms_are_written_readably_beside_their_bars():
     bars = fig.data[0]
     assert list(bars.text) == ["8e-13", "0.012", "2.5e2"]  # never ".0000000000008", never "8.0e-13"
     assert bars.textposition == "outside" and bars.constraintext == "none"  # full size, not squeezed inside
-    low, high = figures.log_range([8e-13, 0.0123, 250.0])
+    low, high = style.log_range([8e-13, 0.0123, 250.0])
     assert fig.layout.xaxis.range[0] == low and fig.layout.xaxis.range[1] > high + 0.3 * (high - low) - 1e-9
     many = [f"hidden {i}" for i in range(60)]  # rows too thin to hold a value: hover only
     thin = StepRecord(1, 0.5, 0.01, dict.fromkeys(many, 0.1), 1.0, False, None)
@@ -99,7 +101,7 @@ def test_decision_boundaries_have_axis_titles_and_a_colour_key():
     heat = one.data[0]
     assert heat.showscale and "score" in heat.colorbar.title.text and "class 1" in heat.colorbar.ticktext[-1]
     panels = {name: (grid, grid, np.full((4, 4), 0.5)) for name in ("a", "b", "c", "d")}
-    many = figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))
+    many = race_figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))
     assert [t.showscale for t in many.data if t.type == "heatmap"] == [True, False, False, False]  # one key
     x_titles = [many.layout[f"xaxis{s}"].title.text for s in ("", "2", "3", "4")]
     assert x_titles == ["", "feature x₁", "feature x₁", "feature x₁"]  # under the last panel of each column
@@ -159,30 +161,32 @@ def test_divergence_diagnosis_gives_the_step_and_the_peak_norm():
 
 def test_race_and_surface_figures():
     evals = {"SGD": [EvalRecord(0, 0.7, 0.5, 0.7, 0.5), EvalRecord(10, 0.5, 0.7, 0.6, 0.65)], "Adam": []}
-    loss = figures.race_curves(evals, metric="loss")
+    loss = race_figures.race_curves(evals, metric="loss")
     assert [t.name for t in loss.data] == ["SGD", "SGD", "Adam", "Adam"]  # train solid, test dotted
     assert [t.showlegend for t in loss.data] == [True, False, True, False]  # one legend entry per racer
-    assert list(figures.race_curves(evals, metric="accuracy").data[0].y) == [50.0, 65.0]  # test accuracy
+    assert list(race_figures.race_curves(evals, metric="accuracy").data[0].y) == [50.0, 65.0]  # test accuracy
     grid = np.linspace(-1, 1, 3)
     panels = {name: (grid, grid, np.full((3, 3), 0.5)) for name in ("a", "b", "c", "d")}
-    boundaries = figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))
+    boundaries = race_figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))
     assert (
         len(boundaries.data) == 12 and boundaries.layout.yaxis4.domain[1] < boundaries.layout.yaxis.domain[0]
     )
     path = [(1.0, 1.0), (0.5, 0.5), (0.25, 0.25), (0.1, 0.1)]
-    contour = figures.surface_paths(grid, grid, np.ones((3, 3)), {"SGD": path}, title="Bowl", minimum=(0, 0))
+    contour = race_figures.surface_paths(
+        grid, grid, np.ones((3, 3)), {"SGD": path}, title="Bowl", minimum=(0, 0)
+    )
     assert contour.data[1].name == "SGD" and len(contour.frames) >= 3
     assert list(contour.frames[-1].data[0].x) == [1.0, 0.5, 0.25, 0.1]  # the last frame shows the whole path
-    assert len(figures.path_losses({"SGD": [2.0, 1.0, 0.5]}).data) == 1
+    assert len(race_figures.path_losses({"SGD": [2.0, 1.0, 0.5]}).data) == 1
 
 
 def test_mid_run_events_go_onto_a_step_chart():
     from core.live import LrChange
 
-    fig = figures.step_figure(
+    fig = style.step_figure(
         [dict(type="scatter", x=[1, 2, 3], y=[1.0, 0.5, 0.2])],
         "Loss",
-        figures.log_axis((-1.0, 0.0), "loss"),
+        style.log_axis((-1.0, 0.0), "loss"),
         before={"before the change": ([1, 2, 3, 4], [1.0, 0.9, 0.8, 5e-3])},
         marks={"A": [LrChange(2, 0.01, 0.1)]},
     )
@@ -197,9 +201,9 @@ def test_mid_run_events_go_onto_a_step_chart():
 
 def test_binned_averages_long_histories_and_keeps_the_newest_step():
     steps = list(range(1, 1001))
-    x, y = figures.binned(steps, [float(s) for s in steps], most=300)
+    x, y = style.binned(steps, [float(s) for s in steps], most=300)
     assert len(x) == 250 and x[0] == y[0] == 2.5  # bins of 4: the mean of 1..4
     assert x[-1] == 998.5  # the last bin, 997..1000, holds the newest step
-    x, _ = figures.binned(steps[:7], steps[:7], most=3)
+    x, _ = style.binned(steps[:7], steps[:7], most=3)
     assert list(x) == [2.0, 5.0, 7.0]  # bins of 3, 3 and the newest 1
-    assert list(figures.binned([1, 2], [5.0, 6.0])[1]) == [5.0, 6.0]
+    assert list(style.binned([1, 2], [5.0, 6.0])[1]) == [5.0, 6.0]

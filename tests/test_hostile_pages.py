@@ -135,7 +135,7 @@ def test_images_lab_offers_no_checkpoint_of_a_diverged_run_and_survives_hostile_
     assert "Skipped 1 corrupt image: cats/liar.png." in " ".join(w.value for w in at.warning)
     captions = [image.caption for element in at.get("image") for image in element.proto.imgs]
     assert escape_markdown(DOGS) in captions  # the class's samples, captioned with its name as text
-    # ui.images.draw_feature_maps, left to its owner (see SECURITY.md), still writes class names as they are
+    # ui.labs.images.draw_feature_maps (see SECURITY.md) still writes class names as they are
     assert_never_raw(at, (DOGS,), elsewhere=("predicts '", "#### Feature maps of test image"))
 
 

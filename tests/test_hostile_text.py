@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import predict
 from core.data.series import describe_step
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import SHOWN, escape_html, escape_markdown, shorten, spreadsheet_safe
+from core.predict import predictor as predict
 from ui.controls import Control, parse_link
 
 HOSTILE = [
@@ -84,7 +84,7 @@ def test_escape_html_keeps_plotly_from_reading_tags():
 
 
 def test_the_batch_tables_csv_neutralises_file_and_class_names():
-    """The Predict page downloads `table.map(spreadsheet_safe)` (ui.predict.batch): its CSV text."""
+    """The Predict page downloads `table.map(spreadsheet_safe)` (ui.labs.predict.batch): its CSV text."""
     names = ['=HYPERLINK("http://evil.example","x").png', "+cmd.png", "ok.png"]
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     table = predict.batch_table(names, probs, ("@SUM(A1)", "-dog"))

@@ -17,7 +17,7 @@ import torch
 
 from core.cnn import layer_table
 from core.data.shapes import CLASSES, FLIP_SYMMETRIC, MIRROR_PAIRS
-from core.image_presets import (
+from core.images.presets import (
     BN_OFF,
     BN_ON,
     FLIP_OFF,
@@ -28,9 +28,9 @@ from core.image_presets import (
     SMALL,
     WIDE,
 )
+from core.images.run import ImageRun, ImageRunConfig
 from core.registry import IMAGE_DATASETS
 from core.training import Status
-from core.vision import ImageRun, ImageRunConfig
 
 CPU = torch.device("cpu")
 MIRROR = [CLASSES.index(name) for pair in MIRROR_PAIRS for name in pair]

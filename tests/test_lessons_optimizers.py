@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.presets import RACE_PRESETS
-from core.race import Race, Racer
+from core.optimizers.presets import RACE_PRESETS
+from core.optimizers.race import race_configs
 from core.registry import DATASETS
+from core.training import Run, advance_together
 
 
 def race(name: str) -> list:
     preset = RACE_PRESETS[name]
     data = DATASETS.get(preset.base.data.name).load(preset.base.data)
-    r = Race(preset.base, [Racer(str(i), optim) for i, optim in enumerate(preset.racers)], data)
-    r.advance(10_000, max_seconds=600)
-    return list(r.runs.values())
+    configs = race_configs(preset.base, {str(i): optim for i, optim in enumerate(preset.racers)})
+    runs = [Run(cfg, data) for cfg in configs.values()]
+    advance_together(runs, 10_000, max_seconds=600)
+    return runs
 
 
 def final(run) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.presets import GRADIENT_PRESETS
+from core.gradients.presets import GRADIENT_PRESETS
 from tests.apptest import APP, TIMEOUT, click, open_page
 from tests.apptest import runs as lab_runs
 from ui.controls import Control, parse_link

@@ -12,7 +12,7 @@ from core.data import tvsets
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_zips, good_zip, noted_zips
-from ui import images as lab
+from ui.labs import images as lab
 
 SMALL = {"data.per_class": "20", "train.steps": "50", "train.eval_every": "25", "a.model.channels": "4"}
 

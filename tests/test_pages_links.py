@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.presets import GRADIENT_PRESETS
+from core.gradients.presets import GRADIENT_PRESETS
 from tests.apptest import click, open_page
-from ui import optimizers
+from ui.labs import optimizers
 
 VANISHING = next(p for p in GRADIENT_PRESETS.values() if p.short == "Vanishing")
 MOMENTUM = next(p for p in optimizers.PRESETS.values() if p.tab == optimizers.SURFACE_TAB)

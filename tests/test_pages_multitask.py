@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
 from tests.test_pages_images import texts
-from ui import multitask as lab
+from ui.labs import multitask as lab
 
 SHORT = {"sweep.steps": "40"}  # the sweep's lesson is measured in tests/test_lessons_multitask.py
 

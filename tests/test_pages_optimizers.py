@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
-from ui.optimizers import PRESETS
+from ui.labs.optimizers import PRESETS
 
 GOOD_CSV = "weight,height,animal\n" + "".join(
     f"{w},{h},{a}\n"
@@ -127,9 +127,9 @@ def test_a_bad_csv_gets_one_sentence_and_the_session_survives(case):
 
 
 def test_every_preset_value_is_one_its_widget_can_show():
-    from core.presets import GRADIENT_PRESETS
-    from ui import gradients
-    from ui.optimizers import CONTROLS
+    from core.gradients.presets import GRADIENT_PRESETS
+    from ui.labs import gradients
+    from ui.labs.optimizers import CONTROLS
 
     grad_presets = [gradients.values_of(p.a, p.b) for p in GRADIENT_PRESETS.values()]
     for values, controls in [(p.values, CONTROLS) for p in PRESETS.values()] + [

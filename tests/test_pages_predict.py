@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import builtin_model
+from core.images import builtin as builtin_model
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_images, encode, odd_mode_images

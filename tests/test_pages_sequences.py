@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
-from ui.sequences import CONTROLS, PRESETS, preset_values
+from ui.labs.sequences import CONTROLS, PRESETS, preset_values
 
 FAST = {
     "train.steps": "10",

@@ -12,8 +12,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from core import builtin_model, checkpoint, predict
+from core import checkpoint
 from core.cnn import CNNConfig, build_cnn
+from core.images import builtin as builtin_model
+from core.predict import predictor as predict
 from tests.badfiles import encode, odd_mode_images
 
 FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"

@@ -9,68 +9,72 @@ import pytest
 
 from core.config import OptimConfig
 from core.errors import ConfigError
-from core.presets import RACE_PRESETS
-from core.race import Race, Racer, describe, racer_names, same_start, unique_labels
+from core.optimizers.presets import RACE_PRESETS
+from core.optimizers.race import describe, race_configs, racer_names, results_table, same_start, unique_labels
 from core.registry import SCHEDULES
-from core.training import Run
+from core.training import Run, advance_together
 from tests.conftest import with_changes
+
+
+def start(cfg, optims, data) -> dict[str, Run]:
+    """The runs of a race, as the page's live engine builds them from race_configs."""
+    return {label: Run(c, data) for label, c in race_configs(cfg, optims).items()}
 
 
 def test_identical_racers_give_identical_curves_step_for_step(tiny_cfg, xor_data):
     adam = OptimConfig(name="adam", lr=0.01)
-    race = Race(tiny_cfg, [Racer("Adam", adam), Racer("Adam (2)", adam)], xor_data)
-    race.advance(20)
-    a, b = race.runs.values()
+    runs = start(tiny_cfg, {"Adam": adam, "Adam (2)": adam}, xor_data)
+    advance_together(list(runs.values()), 20)
+    a, b = runs.values()
     assert [r.loss for r in a.records] == [r.loss for r in b.records]
     assert [r.grad_norms for r in a.records] == [r.grad_norms for r in b.records]
     assert a.evals == b.evals
 
 
 def test_racers_start_from_the_same_weights_and_see_the_same_batches(tiny_cfg, xor_data):
-    racers = [
-        Racer("SGD", OptimConfig(name="sgd", lr=0.1)),
-        Racer("Adagrad", OptimConfig(name="adagrad", lr=0.05)),
-    ]
-    race = Race(tiny_cfg, racers, xor_data)
-    assert same_start(race)
-    first, second = (run._batches for run in race.runs.values())
+    racers = {"SGD": OptimConfig(name="sgd", lr=0.1), "Adagrad": OptimConfig(name="adagrad", lr=0.05)}
+    runs = start(tiny_cfg, racers, xor_data)
+    assert same_start(runs)
+    first, second = (run._batches for run in runs.values())
     assert all(first.next().equal(second.next()) for _ in range(5))
 
 
 def test_racers_advance_together_one_step_each(tiny_cfg, xor_data):
-    race = Race(tiny_cfg, [Racer(n, OptimConfig(name=n)) for n in ("sgd", "rmsprop", "adam")], xor_data)
-    assert race.advance(7) == 7
-    assert [run.step for run in race.runs.values()] == [7, 7, 7]
-    assert race.advance(1000) == tiny_cfg.train.steps - 7 and race.done
+    runs = list(
+        start(tiny_cfg, {n: OptimConfig(name=n) for n in ("sgd", "rmsprop", "adam")}, xor_data).values()
+    )
+    assert advance_together(runs, 7) == 7
+    assert [run.step for run in runs] == [7, 7, 7]
+    assert advance_together(runs, 1000) == tiny_cfg.train.steps - 7 and all(run.done for run in runs)
 
 
 def test_a_diverging_racer_stops_alone(tiny_cfg, xor_data):
-    racers = [
-        Racer("calm", OptimConfig(name="sgd", lr=1e-4)),
-        Racer("wild", OptimConfig(name="sgd", lr=100.0)),
-    ]
+    racers = {"calm": OptimConfig(name="sgd", lr=1e-4), "wild": OptimConfig(name="sgd", lr=100.0)}
     cfg = with_changes(tiny_cfg, model=dict(depth=6, activation="linear", init="normal", init_std=1.0))
-    race = Race(cfg, racers, xor_data)
-    race.advance(20)
-    assert race.runs["wild"].diverged_at is not None
-    assert race.runs["calm"].step == 20
+    runs = start(cfg, racers, xor_data)
+    advance_together(list(runs.values()), 20)
+    assert runs["wild"].diverged_at is not None
+    assert runs["calm"].step == 20
 
 
 def test_table_reports_each_racer(tiny_cfg, xor_data):
-    race = Race(tiny_cfg, [Racer("SGD", OptimConfig(name="sgd", lr=0.1, momentum=0.9))], xor_data)
-    race.advance(20)
-    (row,) = race.table(target_loss=10.0)
+    runs = start(tiny_cfg, {"SGD": OptimConfig(name="sgd", lr=0.1, momentum=0.9)}, xor_data)
+    advance_together(list(runs.values()), 20)
+    (row,) = results_table(runs, target_loss=10.0)
     assert row["racer"] == "SGD" and row["steps"] == 20 and row["steps to train loss 10"] == 0
     assert row["settings"] == "SGD: lr 0.1, momentum 0.9"
     assert math.isfinite(row["test loss"]) and 0 <= row["test accuracy"] <= 1
-    assert race.table(target_loss=1e-9)[0]["steps to train loss 1e-09"] is None
+    assert results_table(runs, target_loss=1e-9)[0]["steps to train loss 1e-09"] is None
 
 
-def test_race_size_and_names_are_checked(tiny_cfg, xor_data):
+def test_race_size_is_checked_and_each_racer_differs_only_in_its_optimizer(tiny_cfg):
     with pytest.raises(ConfigError, match="1 to 6"):
-        Race(tiny_cfg, [Racer(str(i), OptimConfig()) for i in range(7)], xor_data)
-    with pytest.raises(ConfigError, match="own name"):
-        Race(tiny_cfg, [Racer("a", OptimConfig()), Racer("a", OptimConfig())], xor_data)
+        race_configs(tiny_cfg, {str(i): OptimConfig() for i in range(7)})
+    with pytest.raises(ConfigError, match="1 to 6"):
+        race_configs(tiny_cfg, {})
+    configs = race_configs(tiny_cfg, {"a": OptimConfig(name="sgd"), "b": OptimConfig(name="adam")})
+    assert [c.optim.name for c in configs.values()] == ["sgd", "adam"]
+    assert all(dataclasses.replace(c, optim=tiny_cfg.optim) == tiny_cfg for c in configs.values())
     assert unique_labels(["Adam", "SGD", "Adam"]) == ["Adam", "SGD", "Adam (2)"]
 
 

@@ -11,10 +11,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from core.augment import AugmentConfig
 from core.cnn import CNNConfig, build_cnn
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from core.data.glyphs import GlyphConfig, generate
+from core.images.augment import AugmentConfig
+from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 from core.models import build_mlp
 from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
 from core.multitask.models import build_net
@@ -25,7 +26,6 @@ from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowC
 from core.sequences.models import build_forecaster
 from core.sequences.run import SeqRun
 from core.training import Run
-from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 from tests.test_sequences import tiny_series
 
 CPU = torch.device("cpu")

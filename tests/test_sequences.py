@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from core.config import OptimConfig
+from core.config import OptimConfig, from_values, to_values
 from core.data.series import Series, electricity
 from core.errors import ConfigError
-from core.figures_sequences import forecast_chart, input_gradient_chart, mse_curves, series_split
 from core.sequences.compare import lab_configs, results_rows, verdict
-from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig, seq_config, seq_values
+from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
+from core.sequences.figures import forecast_chart, input_gradient_chart, mse_curves, series_split
 from core.sequences.models import CELLS, build_forecaster, parameter_count
 from core.sequences.run import SeqRun
 from core.sequences.windows import last_value, make_windows, seasonal_naive
@@ -227,8 +227,8 @@ def test_lab_configs_name_the_split_only_when_two_are_compared():
 
 def test_flat_values_round_trip():
     cfg = tiny_cfg("lstm", split="shuffled")
-    assert seq_config(seq_values(cfg)) == cfg
-    assert seq_config({"model.hidden": 7}, cfg).model == CellConfig(cell="lstm", hidden=7)
+    assert from_values(to_values(cfg), SeqConfig()) == cfg  # the one flat form of every lab
+    assert from_values({"model.hidden": 7}, cfg).model == CellConfig(cell="lstm", hidden=7)
 
 
 def test_the_results_table_puts_runs_then_baselines(series):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from core import surfaces
 from core.config import OptimConfig
 from core.errors import ConfigError
+from core.optimizers import surfaces
+from core.optimizers.surfaces import SURFACE_PRESETS, SURFACES, Path, grid, trajectory
 from core.registry import OPTIMIZERS
-from core.surfaces import SURFACE_PRESETS, SURFACES, Path, grid, trajectory
 
 
 def race(preset_name: str) -> dict[str, Path]:

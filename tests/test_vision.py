@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from core.augment import AugmentConfig
 from core.cnn import CNNConfig
 from core.config import OptimConfig
 from core.errors import ConfigError
+from core.images.augment import AugmentConfig
+from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig, validate_image_run
 from core.registry import IMAGE_DATASETS
 from core.training import Status
-from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig, validate_image_run
 
 CPU = torch.device("cpu")
 DATA = ImageDataConfig(name="shapes", per_class=20, size=16, noise=0.0)  # 120 train, 40 test images
@@ -254,9 +254,9 @@ def test_clipping_is_recorded(images):
         (dict(train=dict(batch_size=513)), "The batch size must be between 1 and 512, not 513."),
         (dict(train=dict(eval_every=0)), "The evaluation interval must be between 1 and 3000, not 0."),
         (dict(train=dict(batch_size=1)), "BatchNorm needs at least 2 images per batch"),
-        (dict(optim=dict(lr=0.0)), "The learning rate must be above 0 and at most 10, not 0.0."),
-        (dict(optim=dict(lr=float("nan"))), "The learning rate must be above 0 and at most 10, not nan."),
-        (dict(optim=dict(lr=11.0)), "The learning rate must be above 0 and at most 10, not 11.0."),
+        (dict(optim=dict(lr=0.0)), "The learning rate must be above 0 and at most 100, not 0.0."),
+        (dict(optim=dict(lr=float("nan"))), "The learning rate must be above 0 and at most 100, not nan."),
+        (dict(optim=dict(lr=101.0)), "The learning rate must be above 0 and at most 100, not 101.0."),
         (dict(optim=dict(momentum=1.0)), "Momentum must be at least 0 and below 1, not 1.0."),
         (dict(optim=dict(weight_decay=2.0)), "Weight decay must be between 0 and 1, not 2.0."),
         (dict(train=dict(clip_norm=-1.0)), "The clipping norm must be 0 (off) or positive, not -1.0."),

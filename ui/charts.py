@@ -21,7 +21,7 @@ from streamlit.elements.lib.layout_utils import LayoutConfig
 from streamlit.elements.lib.utils import compute_and_register_element_id
 from streamlit.proto.PlotlyChart_pb2 import PlotlyChart as PlotlyChartProto
 
-from core.figures import PRESENTER, TEMPLATE
+from core.charts import PRESENTER, TEMPLATE
 
 PRESENT = "present"  # session key and link parameter
 CONFIG = {"displaylogo": False}  # Plotly's own toolbar without its logo; it shows on hover only
@@ -205,14 +205,14 @@ def spec_json(fig, present: bool = False, height: int | None = None) -> str:
 
 
 def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwargs):
-    """Draw a figure with our template (never Streamlit's theme, see core.figures.TEMPLATE); in presenter
+    """Draw a figure with our template (never Streamlit's theme, see core.charts.TEMPLATE); in presenter
     mode with PRESENTER's type and lines, and `present_height` px if given (a key chart that must fit
     the projector's first screen).
 
     A live page redraws its charts twice a second for every student, so this is the server's hottest
     path, and st.plotly_chart does for each figure what it has done already: it validates the figure
     again, deep-copies it, serialises it, and hashes the JSON into the element's id. Here the figure
-    is serialised once (its template added as plain JSON: core.figures builds figures without one,
+    is serialised once (its template added as plain JSON: core.charts builds figures without one,
     which took 2.5 ms a figure to validate) and sent as Streamlit's own PlotlyChart element, its id
     made from the key and Python's string hash of the JSON (Streamlit's frontend draws a chart again
     only when its id changes: an id from the key alone froze every live chart at its first picture).

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
-from core.figures import binned
+from core.charts import binned
 from core.live import LEFT, SCHEDULER, SPEED_LABELS, SPEEDS, Before, Snapshot
 from core.training import Status
 from ui.runs import session_worker
@@ -159,7 +159,7 @@ def before_lines(
     befores: Iterable[Before], field: str, several: bool, source: str = "evals"
 ) -> dict[str, tuple[list, list]]:
     """Chart name -> (steps, values) of `field` in each replaced run's `source` ("evals" or "records"),
-    averaged down like any long line, for core.figures.with_events."""
+    averaged down like any long line, for core.charts.with_events."""
     lines = {}
     for b in befores:
         rows = getattr(b, source)

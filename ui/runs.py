@@ -19,7 +19,7 @@ from core.registry import DATASETS
 from core.training import Run, Trainer, data_bytes
 
 T = typing.TypeVar("T")
-SHARED_IMAGE_BYTES = 512 * 2**20  # image sets kept for every session together (core.vision: 128 MB each)
+SHARED_IMAGE_BYTES = 512 * 2**20  # image sets kept for every session together (core.images.run: 128 MB each)
 
 
 class SharedData:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from core.data.tabular import CsvError, _count
+from core.data.tabular import CsvError, counted
 from core.errors import shorten
 from core.registry import Registry
 
@@ -150,7 +150,7 @@ def electricity(cfg: SeriesConfig | None = None) -> Series:
         times,
         load,
         f"A generated office building, every 15 minutes for {cfg.days} days: busy weekdays, quiet "
-        f"weekends and {_count(len(holidays), 'holiday')}, a slow upward trend and noise.",
+        f"weekends and {counted(len(holidays), 'holiday')}, a slow upward trend and noise.",
     )
 
 
@@ -229,7 +229,7 @@ def series_from_frame(frame: pd.DataFrame, time_column: str, value_column: str, 
     from 1 after the header, as a spreadsheet shows them less one.
     """
     if len(frame) < MIN_POINTS:
-        raise CsvError(f"The table has {_count(len(frame), 'row')}; a series needs at least {MIN_POINTS}.")
+        raise CsvError(f"The table has {counted(len(frame), 'row')}; a series needs at least {MIN_POINTS}.")
     if len(frame) > MAX_POINTS:
         raise CsvError(f"The table has {len(frame):,} rows; the limit for a series is {MAX_POINTS:,}.")
     if time_column == value_column:
@@ -292,7 +292,7 @@ def _checked_values(column: pd.Series, label: str) -> np.ndarray:
     missing = np.flatnonzero(np.isnan(values))
     if len(missing):
         raise CsvError(
-            f"Column '{shorten(label)}' has {_count(len(missing), 'missing value')} (empty, NA or NaN "
+            f"Column '{shorten(label)}' has {counted(len(missing), 'missing value')} (empty, NA or NaN "
             f"cells), the first in row {missing[0] + 1}; fill them in, since a series needs a value at every "
             "time."
         )

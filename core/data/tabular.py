@@ -256,7 +256,7 @@ def _classes(label: pd.Series, column: str) -> tuple[np.ndarray, tuple[str, ...]
     missing = int(label.isna().sum())
     if missing:
         raise CsvError(
-            f"The label column '{shorten(column)}' has {_count(missing, 'missing value')} "
+            f"The label column '{shorten(column)}' has {counted(missing, 'missing value')} "
             "(empty, NA or NaN cells); fill them or remove those rows."
         )
     if not is_numeric_dtype(label):
@@ -277,7 +277,7 @@ def _classes(label: pd.Series, column: str) -> tuple[np.ndarray, tuple[str, ...]
     if counts[rare] < MIN_CLASS_ROWS:
         raise CsvError(
             f"Class '{shorten(_class_name(values[rare]))}' of the label '{shorten(column)}' has only "
-            f"{_count(int(counts[rare]), 'row')}; every class needs at least {MIN_CLASS_ROWS}."
+            f"{counted(int(counts[rare]), 'row')}; every class needs at least {MIN_CLASS_ROWS}."
         )
     return codes.astype(np.int64), tuple(_class_name(v) for v in values)
 
@@ -300,9 +300,9 @@ def _features(features: pd.DataFrame) -> np.ndarray:
     if gaps.any():
         first = int(np.flatnonzero(gaps)[0])
         others = int((gaps > 0).sum()) - 1
-        also = f", as {'does' if others == 1 else 'do'} {_count(others, 'other column')}" if others else ""
+        also = f", as {'does' if others == 1 else 'do'} {counted(others, 'other column')}" if others else ""
         raise CsvError(
-            f"Column '{shorten(features.columns[first])}' has {_count(int(gaps[first]), 'missing value')} "
+            f"Column '{shorten(features.columns[first])}' has {counted(int(gaps[first]), 'missing value')} "
             f"(empty, NA or NaN cells){also}; fill them or remove those rows."
         )
     huge = ~(np.abs(x) <= MAX_ABS_VALUE)
@@ -311,7 +311,7 @@ def _features(features: pd.DataFrame) -> np.ndarray:
         bad = x[huge[:, first], first]
         verb = "is" if len(bad) == 1 else "are"
         raise CsvError(
-            f"Column '{shorten(features.columns[first])}' holds {_count(len(bad), 'value')} that {verb} "
+            f"Column '{shorten(features.columns[first])}' holds {counted(len(bad), 'value')} that {verb} "
             f"infinite or beyond ±{MAX_ABS_VALUE:.0e} (such as {bad[0]:g}); fix or remove those rows."
         )
     return x
@@ -325,7 +325,7 @@ def _cap(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def _count(n: int, noun: str) -> str:
+def counted(n: int, noun: str) -> str:
     """'1 row', '3 rows'."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 

@@ -20,7 +20,7 @@ from core.lessons.model import (
     power_of_ten,
     steady,
 )
-from core.presets import RACE_BASE
+from core.optimizers.presets import RACE_BASE
 
 LAB = "optimizers"
 LATE = 100  # the last steps over which a loss's swing is measured

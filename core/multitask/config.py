@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.config import OptimConfig
+from core.config import OptimConfig, check_clip, check_optim
 from core.data.glyphs import GlyphConfig
 from core.data.glyphs import validate as validate_glyphs
 from core.errors import ConfigError
-from core.registry import OPTIMIZERS, SCHEDULES
 
 MAX_STEPS = 2000
 MAX_WEIGHT = 100.0
@@ -73,8 +72,6 @@ def validate(cfg: MultiTaskConfig) -> None:
     m, w, t, o = cfg.model, cfg.loss, cfg.train, cfg.optim
     validate_glyphs(cfg.data)
     setup = SETUPS.get(m.setup)
-    OPTIMIZERS.get(o.name)
-    SCHEDULES.get(o.schedule)
     if w.normalise not in NORMALISE:
         raise ConfigError(f"Unknown normalisation '{w.normalise}'. Valid names: {', '.join(NORMALISE)}.")
     for label, value, low, high in (
@@ -93,9 +90,5 @@ def validate(cfg: MultiTaskConfig) -> None:
             raise ConfigError(f"The {task} weight must be between 0 and {MAX_WEIGHT:g}, not {value}.")
     if not any(weights.values()):
         raise ConfigError("At least one loss weight must be above 0, or nothing is learned.")
-    if not (math.isfinite(o.lr) and 0 < o.lr <= 10):
-        raise ConfigError(f"The learning rate must be above 0 and at most 10, not {o.lr}.")
-    if not 0 <= o.momentum < 1:
-        raise ConfigError(f"Momentum must be at least 0 and below 1, not {o.momentum}.")
-    if not 0 <= t.clip_norm <= 1e6:
-        raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {t.clip_norm}.")
+    check_optim(o)
+    check_clip(t.clip_norm)

@@ -8,14 +8,25 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.figures import LEGEND_BELOW, PALETTE, _layout, binned, log_axis, log_range, step_figure
+from core.charts import (
+    BLUE,
+    GREEN,
+    GREY,
+    LEGEND_BELOW,
+    PALETTE,
+    RED,
+    base_layout,
+    binned,
+    log_axis,
+    log_range,
+    step_figure,
+)
 from core.multitask.models import TASKS
 from core.multitask.run import MTEvalRecord, MTStepRecord
 from core.multitask.sweep import Sweep
 
 DASH = {"char": "solid", "alphabet": "dash", "angle": "dot"}
-TASK_COLORS = {"char": "#1f77b4", "alphabet": "#d62728", "angle": "#2ca02c"}
-GREY = "#7f7f7f"
+TASK_COLORS = {"char": BLUE, "alphabet": RED, "angle": GREEN}
 DOMINANT = 0.97  # a part at least this share of the total (median over the run) lies on the total's line
 
 
@@ -32,7 +43,7 @@ def loss_parts(
     """Each run's total training loss (a wide pale band) and its weighted parts (thin, one dash per task,
     drawn on top), log axis. A part that is nearly all of the total lies inside the band, where it stays
     visible, and its legend entry says "≈ total". Each part's unit is in its legend entry: its own
-    (`normalise[label]` "none") or "÷ its start"; `before` and `marks` as in core.figures.with_events."""
+    (`normalise[label]` "none") or "÷ its start"; `before` and `marks` as in core.charts.with_events."""
     data, values = [], []
     for i, (label, records) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
@@ -83,7 +94,7 @@ def task_scores(series: Mapping[str, Sequence[MTEvalRecord]], chance: Mapping[st
                      mode="lines+markers", name=_name(label, TASKS[task].label), legendgroup=label,
                      marker=dict(size=4), line=dict(color=color, width=2, dash=DASH[task]))
             )  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         "Test accuracy of each head",
         height=360,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
@@ -103,7 +114,7 @@ def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -
                  mode="lines+markers", name=_name(label, "angle"), marker=dict(size=4),
                  line=dict(color=PALETTE[i % len(PALETTE)], width=2, dash=DASH["angle"]))
         )  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         "Test error of the angle head (MSE, degrees²)",
         height=360,
         xaxis=dict(title=dict(text="step"), rangemode="tozero"),
@@ -137,7 +148,7 @@ def tradeoff(sweep: Sweep) -> go.Figure:
                  yaxis="y2" if regression else "y", line=dict(color=TASK_COLORS[task], width=1, dash="dot"))
         )  # fmt: skip
     ticks = [f"{s:g}<br>({1 - s:g})" for s in x]
-    layout = _layout(
+    layout = base_layout(
         f"Trade-off: final test scores after {sweep.steps} steps, by the loss weights",
         height=420,
         xaxis=dict(

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import typing
 from dataclasses import dataclass, field
 
-from core.config import OptimConfig
+from core.config import OptimConfig, check_clip, check_optim
 from core.data.series import SERIES, SeriesConfig
 from core.errors import ConfigError
-from core.registry import OPTIMIZERS, SCHEDULES
 
 MAX_SEQ_LEN = 672  # a week at 15 minutes; longer windows make every step slow on a CPU
 MAX_HORIZON = 192
@@ -68,8 +64,6 @@ def validate(cfg: SeqConfig) -> None:
     w, m, t, o = cfg.window, cfg.model, cfg.train, cfg.optim
     SERIES.get(cfg.data.name)
     CELLS.get(m.cell)
-    OPTIMIZERS.get(o.name)
-    SCHEDULES.get(o.schedule)
     if w.split not in SPLITS:
         raise ConfigError(f"Unknown split '{w.split}'. Valid names: {', '.join(SPLITS)}.")
     for label, value, low, high in (
@@ -87,34 +81,5 @@ def validate(cfg: SeqConfig) -> None:
             raise ConfigError(f"The {label} must be between {low} and {high}, not {value}.")
     if not 0.05 <= w.test_fraction <= 0.9:
         raise ConfigError(f"The test share must be between 0.05 and 0.9, not {w.test_fraction}.")
-    if not (math.isfinite(o.lr) and 0 < o.lr <= 100):
-        raise ConfigError(f"The learning rate must be above 0 and at most 100, not {o.lr}.")
-    if not 0 <= t.clip_norm <= 1e6:
-        raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {t.clip_norm}.")
-
-
-# ---- flat form: "section.field" -> value, for widgets, URLs and presets ---------------
-
-
-def seq_values(cfg: SeqConfig) -> dict[str, object]:
-    """Every field as "section.field" -> typed value."""
-    return {
-        f"{section.name}.{f.name}": getattr(getattr(cfg, section.name), f.name)
-        for section in dataclasses.fields(cfg)
-        for f in dataclasses.fields(getattr(cfg, section.name))
-    }
-
-
-def seq_config(values: typing.Mapping[str, object], base: SeqConfig | None = None) -> SeqConfig:
-    """Apply "section.field" -> typed value onto base (default SeqConfig()); other keys are ignored."""
-    base = base or SeqConfig()
-    sections = {}
-    for section in dataclasses.fields(base):
-        sub = getattr(base, section.name)
-        changes = {
-            f.name: values[key]
-            for f in dataclasses.fields(sub)
-            if (key := f"{section.name}.{f.name}") in values
-        }
-        sections[section.name] = dataclasses.replace(sub, **changes)
-    return dataclasses.replace(base, **sections)
+    check_optim(o)
+    check_clip(t.clip_norm)

@@ -130,7 +130,6 @@ class SeqRun(Trainer):
 
     def _step(self) -> SeqStepRecord:
         started = time.perf_counter()
-        cfg = self.cfg.train
         step = self.step + 1
         starts = self.windows.train_starts[self._batches.next()]
         x, y = self.windows.inputs(starts), self.windows.targets(starts)  # (B, T, 1), (B, h)
@@ -138,10 +137,9 @@ class SeqRun(Trainer):
         loss = F.mse_loss(self.model.predict(x), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        limit = cfg.clip_norm if cfg.clip_norm > 0 else math.inf  # inf: measure the norm, scale nothing
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit)
+        norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
         loss_v, norm_v = torch.stack([loss.detach(), norm]).tolist()  # one device->host copy per step
-        finite = math.isfinite(loss_v) and math.isfinite(norm_v)
+        finite, _ = self._clip(loss_v, norm_v)  # the one clipping path of every run (core.training)
         lr = self._update(finite)
         record = SeqStepRecord(step, loss_v, lr, norm_v, time.perf_counter() - started)
         self.records.append(record)

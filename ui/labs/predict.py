@@ -12,9 +12,12 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from core import builtin_model, checkpoint, mosaic, predict
+from core import checkpoint, mosaic
+from core.charts import PAPER, PEN
 from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError, PixelBudget, PixelBudgetError
 from core.errors import ConfigError, escape_markdown, shorten, spreadsheet_safe
+from core.images import builtin as builtin_model
+from core.predict import predictor as predict
 from core.registry import IMAGE_DATASETS
 from core.training import Status
 from ui.charts import chart
@@ -120,7 +123,7 @@ def describe(predictor: predict.Predictor, is_builtin: bool) -> None:
     if predictor.test_accuracy is not None:
         n_test = builtin_model.HELD_OUT if is_builtin else "its held-out test images"
         text += f" Test accuracy **{predictor.test_accuracy:.1%}** on {n_test}"
-        text += ", measured by `python -m core.builtin_model`, which trained it." if is_builtin else "."
+        text += ", measured by `python -m core.images.builtin`, which trained it." if is_builtin else "."
     st.markdown(text)
 
 
@@ -172,7 +175,7 @@ def _drawing() -> bytes | None:
 
     st.caption("Draw one digit, large, with the mouse or a finger.")
     result = st_canvas(
-        stroke_width=22, stroke_color="#000000", background_color="#ffffff", height=280, width=280,
+        stroke_width=22, stroke_color=PEN, background_color=PAPER, height=280, width=280,
         drawing_mode="freedraw", return_image_data=True, key=f"{LAB}:canvas",
     )  # fmt: skip
     if result is None or not (result.json_data or {}).get("objects"):

@@ -1,26 +1,17 @@
-"""A fair race: several optimizers train the same model from the same weights on the same batches."""
+"""A fair race: several optimizers train the same model from the same weights on the same batches; the
+legend names, the results table and the one check of a race's size."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from core.config import OptimConfig, RunConfig
-from core.data import Dataset
 from core.errors import ConfigError
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.training import Run, advance_together
+from core.training import Run
 
 MAX_RACERS = 6
-
-
-@dataclass(frozen=True)
-class Racer:
-    """One lane of the race: a label and its optimizer settings."""
-
-    label: str
-    optim: OptimConfig
 
 
 def _settings(optim: OptimConfig) -> dict[str, str]:
@@ -67,27 +58,15 @@ def unique_labels(names: Sequence[str]) -> list[str]:
     return labels
 
 
-class Race:
-    """Runs that differ only in their optimizer, advanced one step each in turn."""
+def race_configs(base: RunConfig, optims: Mapping[str, OptimConfig]) -> dict[str, RunConfig]:
+    """Label -> each racer's run config: the shared setup with the racer's optimizer, nothing else.
 
-    def __init__(self, base: RunConfig, racers: Sequence[Racer], dataset: Dataset, device=None):
-        if not 1 <= len(racers) <= MAX_RACERS:
-            raise ConfigError(f"A race needs 1 to {MAX_RACERS} optimizers, not {len(racers)}.")
-        if len({r.label for r in racers}) != len(racers):
-            raise ConfigError("Every racer needs its own name.")
-        self.runs = {r.label: Run(dataclasses.replace(base, optim=r.optim), dataset, device) for r in racers}
-
-    @property
-    def done(self) -> bool:
-        return all(run.done for run in self.runs.values())
-
-    def advance(self, n: int, max_seconds: float = 1.0) -> int:
-        """Up to n rounds of one step per live racer; returns the rounds run."""
-        return advance_together(list(self.runs.values()), n, max_seconds)
-
-    def table(self, target_loss: float) -> list[dict[str, object]]:
-        """One row per racer (see results_table)."""
-        return results_table(self.runs, target_loss)
+    The page's race is these configs built by the live engine (ui.runs.sync_runs) and stepped one step
+    each in turn (core.training.advance_together), so racers start from the same weights and see the
+    same batches (see same_start)."""
+    if not 1 <= len(optims) <= MAX_RACERS:
+        raise ConfigError(f"A race needs 1 to {MAX_RACERS} optimizers, not {len(optims)}.")
+    return {label: dataclasses.replace(base, optim=optim) for label, optim in optims.items()}
 
 
 def lr_history(start: float, changes: Sequence) -> str:
@@ -121,6 +100,6 @@ def results_table(
     return rows
 
 
-def same_start(race: Race) -> bool:
+def same_start(runs: Mapping[str, Run]) -> bool:
     """True when every racer starts from the same weights."""
-    return len({run.init_fingerprint for run in race.runs.values()}) == 1
+    return len({run.init_fingerprint for run in runs.values()}) == 1

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import figures, surfaces
 from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError, escape_markdown, shorten
 from core.live import Snapshot
-from core.presets import RACE_BASE, RACE_PRESETS, RacePreset
-from core.race import MAX_RACERS, describe, racer_names, results_table
+from core.optimizers import figures, race, surfaces
+from core.optimizers.presets import RACE_BASE, RACE_PRESETS, RacePreset
+from core.optimizers.race import MAX_RACERS, describe, racer_names, results_table
 from core.registry import DATASETS, OPTIMIZERS
 from ui import fields
 from ui.charts import chart
@@ -108,7 +108,7 @@ def setup_summary(s: ControlStore) -> str:
 
 def race_configs(s: ControlStore) -> dict[str, RunConfig]:
     base = from_values({k: v for k, v in s.values.items() if k in RACE_KEYS}, BASE)
-    return {label: dataclasses.replace(base, optim=optim) for label, optim in lanes(s).items()}
+    return race.race_configs(base, lanes(s))
 
 
 # ---- presets -----------------------------------------------------------------------------

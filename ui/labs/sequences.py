@@ -10,13 +10,14 @@ from collections.abc import Callable, Mapping
 import pandas as pd
 import streamlit as st
 
-from core import figures_sequences as figs
+from core.config import from_values, to_values
 from core.data.series import SERIES, Series, SeriesConfig, series_from_frame, timestamp_columns
 from core.data.tabular import CsvError, read_csv
 from core.errors import ConfigError, escape_markdown, shorten
 from core.live import Snapshot
+from core.sequences import figures as figs
 from core.sequences.compare import honest_run, lab_configs, results_rows, verdict
-from core.sequences.config import SPLITS, SeqConfig, seq_config, seq_values
+from core.sequences.config import SPLITS, SeqConfig
 from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
 from core.sequences.run import Forecast, SeqRun
@@ -72,7 +73,7 @@ CONTROLS = {c.key: c for c in [*CELL_TOGGLES, *DATA, *WINDOW, *MODEL, *TRAINING]
 
 def preset_values(p: SeqPreset) -> dict[str, object]:
     """Store values for a preset: its config's fields that have a widget, its cells and its split."""
-    values = {k: v for k, v in seq_values(p.base).items() if k in CONTROLS}
+    values = {k: v for k, v in to_values(p.base).items() if k in CONTROLS}
     cells = {f"cells.{name}": name in p.cells for name in CELLS.names()}
     return values | cells | {"split": p.splits[0] if len(p.splits) == 1 else BOTH}
 
@@ -93,7 +94,7 @@ def apply_preset(preset: SeqPreset) -> None:
 
 
 def base_config(s: ControlStore) -> SeqConfig:
-    return seq_config({k: v for k, v in s.values.items() if k in CONTROLS}, SEQ_BASE)
+    return from_values({k: v for k, v in s.values.items() if k in CONTROLS}, SEQ_BASE)
 
 
 def configs(s: ControlStore) -> dict[str, SeqConfig]:

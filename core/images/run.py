@@ -10,13 +10,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter
 from core.cnn import CNNConfig, build_cnn, forward_cost, layer_table, parameter_count
-from core.config import OptimConfig
+from core.config import OptimConfig, check_clip, check_optim
 from core.data import BatchOrder, shapes, tvsets
 from core.data.images import ImageSet
 from core.device import default_device
 from core.errors import ConfigError
+from core.images.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter
 from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
@@ -142,16 +142,8 @@ def validate_image_run(cfg: ImageRunConfig) -> None:
         )
     if cfg.model.batchnorm and t.batch_size < 2:
         raise ConfigError("BatchNorm needs at least 2 images per batch to compute a mean and a variance.")
-    if not (math.isfinite(o.lr) and 0 < o.lr <= 10):
-        raise ConfigError(f"The learning rate must be above 0 and at most 10, not {o.lr}.")
-    if not 0 <= o.momentum < 1:
-        raise ConfigError(f"Momentum must be at least 0 and below 1, not {o.momentum}.")
-    if not 0 <= o.weight_decay <= 1:
-        raise ConfigError(f"Weight decay must be between 0 and 1, not {o.weight_decay}.")
-    if not 0 <= t.clip_norm <= 1e6:
-        raise ConfigError(f"The clipping norm must be 0 (off) or positive, not {t.clip_norm}.")
-    OPTIMIZERS.get(o.name)
-    SCHEDULES.get(o.schedule)
+    check_optim(o)
+    check_clip(t.clip_norm)
 
 
 def image_run_cost(

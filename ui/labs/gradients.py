@@ -7,9 +7,10 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from core import figures
+from core.charts import log_range
 from core.config import RunConfig, from_values, to_values
-from core.diagnosis import diagnose
+from core.gradients import figures
+from core.gradients.diagnosis import diagnose
 from core.live import RunView, Snapshot
 from core.presets import Preset
 from ui import controls, fields
@@ -105,7 +106,7 @@ def scales(runs: Mapping[str, RunView]) -> dict[str, tuple[float, float] | None]
     losses = [r.loss for run in runs.values() for r in run.records]
     losses += [e.test_loss for run in runs.values() for e in run.evals]
     norms = [n for run in runs.values() for r in run.records for n in r.grad_norms.values()]
-    return {"loss": figures.log_range(losses), "norm": figures.log_range(norms, pad=0.0)}
+    return {"loss": log_range(losses), "norm": log_range(norms, pad=0.0)}
 
 
 def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapshot) -> None:

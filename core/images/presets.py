@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from core.augment import AugmentConfig
 from core.cnn import CNNConfig
 from core.config import OptimConfig
+from core.images.augment import AugmentConfig
+from core.images.run import ImageDataConfig, ImageRunConfig, ImageTrainConfig
 from core.presets import Preset
-from core.vision import ImageDataConfig, ImageRunConfig, ImageTrainConfig
 
 DEFAULT = ImageRunConfig()
 _SHAPES = ImageDataConfig(name="shapes", per_class=150)

@@ -1,6 +1,6 @@
 """Pure functions from the Sequences lab's records and forecasts to plotly figures.
 
-As in core.figures, each figure is one dict handed to go.Figure once (one validation pass).
+As in core.charts, each figure is one dict handed to go.Figure once (one validation pass).
 """
 
 from __future__ import annotations
@@ -11,14 +11,30 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.charts import (
+    BLUE,
+    BROWN,
+    CYAN,
+    DARK,
+    GREEN,
+    GREY,
+    LEGEND_BELOW,
+    PINK,
+    PURPLE,
+    RED,
+    TEST,
+    TRAIN,
+    base_layout,
+    log_axis,
+    log_range,
+    step_figure,
+)
 from core.errors import escape_html
-from core.figures import LEGEND_BELOW, _layout, log_axis, log_range, step_figure
 
-CELL_COLORS = {"RNN": "#d62728", "LSTM": "#1f77b4", "GRU": "#2ca02c"}
-OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf")
-TRUTH = "#222222"
-BASELINE = "#7f7f7f"
-SPLIT_COLORS = {"train": "#1f77b4", "test": "#ff7f0e"}
+CELL_COLORS = {"RNN": RED, "LSTM": BLUE, "GRU": GREEN}
+OTHER_COLORS = (PURPLE, BROWN, PINK, CYAN)
+TRUTH, BASELINE = DARK, GREY
+SPLIT_COLORS = {"train": TRAIN, "test": TEST}
 MAX_DRAWN = 5_000  # points of the whole series drawn; a longer series is thinned for the overview
 SHOWN_DAYS = 3  # the forecast charts open on this many days of the test period (zoom out for all)
 
@@ -62,7 +78,7 @@ def series_split(
         if shuffled
         else f"test period from {when}"
     )
-    layout = _layout(
+    layout = base_layout(
         f"Where the split falls: {text}",
         height=260,
         xaxis=_time_axis(),
@@ -86,7 +102,7 @@ def mse_curves(
     marks: Mapping | None = None,
 ) -> go.Figure:
     """Train (solid) and test (dotted) MSE of every run over steps, naive baselines as dashed lines;
-    `before` and `marks` as in core.figures.with_events."""
+    `before` and `marks` as in core.charts.with_events."""
     data = []
     for i, (label, evals) in enumerate(series.items()):
         good = [e for e in evals if math.isfinite(e.train_mse) and math.isfinite(e.test_mse)]
@@ -139,7 +155,7 @@ def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> 
     else:
         title = f"{first.length} steps ahead, all from one window: the model's {first.horizon} outputs"
     shapes = [_vertical(first.times[o]) for o in first.origins] if kind == "multi" else []
-    layout = _layout(
+    layout = base_layout(
         title,
         height=380,
         xaxis=_time_axis("", span),
@@ -163,7 +179,7 @@ def input_gradient_chart(profiles: Mapping[str, Sequence[float]]) -> go.Figure:
     return go.Figure(
         dict(
             data=data,
-            layout=_layout(
+            layout=base_layout(
                 "Why the plain RNN forgets: gradient per input step",
                 height=380,
                 xaxis=dict(title=dict(text="input step, counted back from the forecast (−1 = the latest)")),

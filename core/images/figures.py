@@ -8,8 +8,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.charts import (
+    BLUE,
+    CLEAR,
+    LEGEND_BELOW,
+    PALETTE,
+    PICKED,
+    RED,
+    base_layout,
+    log_axis,
+    log_range,
+    step_figure,
+)
 from core.errors import escape_html
-from core.figures import LEGEND_BELOW, PALETTE, _layout, log_axis, log_range, step_figure
 from core.metrics import ClassReport
 from core.records import EvalRecord
 
@@ -22,7 +33,7 @@ def image_curves(
     marks: Mapping | None = None,
 ) -> go.Figure:
     """Each run's train (solid: mean over the batches since the last check) and test (dotted) curve;
-    `before` and `marks` as in core.figures.with_events."""
+    `before` and `marks` as in core.charts.with_events."""
     data = []
     values = []
     for i, (label, evals) in enumerate(series.items()):
@@ -69,7 +80,7 @@ def class_bars(
     steps = sorted({r.step for r in reports.values()})
     what = "found (recall)" if metric == "recall" else "guessed right (precision)"
     at = f"step {steps[0]}" if len(steps) == 1 else "steps " + ", ".join(map(str, steps))
-    layout = _layout(
+    layout = base_layout(
         f"Share of each class {what}, {at}",
         barmode="group",
         yaxis=dict(title=dict(text=f"{metric} (%)"), range=[0, 101]),
@@ -111,13 +122,13 @@ def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str
         x=[names[j] for i in range(k) for j in range(k)],
         y=[names[i] for i in range(k) for j in range(k)],
         customdata=counts.reshape(-1),
-        marker=dict(symbol="square", size=max(8, (side - 110) / k * 0.9), color="rgba(0,0,0,0)"),
-        selected=dict(marker=dict(color="rgba(255,140,0,0.45)")),
+        marker=dict(symbol="square", size=max(8, (side - 110) / k * 0.9), color=CLEAR),
+        selected=dict(marker=dict(color=PICKED)),
         unselected=dict(marker=dict(opacity=0)),
         hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>",
         showlegend=False,
     )
-    layout = _layout(
+    layout = base_layout(
         title or f"Confusion matrix (test set, step {report.step})",
         height=side,
         xaxis=dict(
@@ -132,8 +143,8 @@ def class_counts(counts: Mapping[str, int], title: str = "Images per class") -> 
     """Bars of the images per class; a class far below the others shows the imbalance."""
     names, values = [escape_html(name) for name in counts], list(counts.values())
     mean = float(np.mean(values)) if values else 0.0
-    colors = ["#d62728" if v < 0.5 * mean else "#1f77b4" for v in values]
-    layout = _layout(
+    colors = [RED if v < 0.5 * mean else BLUE for v in values]
+    layout = base_layout(
         title,
         height=260,
         xaxis=dict(type="category", tickangle=-30 if len(names) > 6 else 0),

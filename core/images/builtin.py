@@ -1,6 +1,6 @@
 """The Predict page's built-in model: a small CNN trained on the offline MNIST digits.
 
-Rerun with `python -m core.builtin_model`: it trains with a fixed seed through the Images
+Rerun with `python -m core.images.builtin`: it trains with a fixed seed through the Images
 lab's own ImageRun, measures the accuracy on the held-out digits, prints it and writes
 assets/models/mnist-cnn.pt (a checkpoint of core.checkpoint, well under 1 MB). The page
 states the accuracy stored in that file; tests/test_predict.py measures it again.
@@ -15,14 +15,14 @@ from pathlib import Path
 import torch
 
 from core import checkpoint
-from core.augment import AugmentConfig
 from core.cnn import CNNConfig
 from core.config import OptimConfig
 from core.data import mnist
 from core.data.images import ImageSet
-from core.vision import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
+from core.images.augment import AugmentConfig
+from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 
-PATH = Path(__file__).resolve().parent.parent / "assets" / "models" / "mnist-cnn.pt"
+PATH = Path(__file__).resolve().parents[2] / "assets" / "models" / "mnist-cnn.pt"
 DATASET = "MNIST digits (offline)"
 HELD_OUT = "1,000 held-out MNIST digits (100 of each)"  # the test split of DATA, as the page says
 DATA = ImageDataConfig(name="mnist", per_class=mnist.PER_CLASS, test_fraction=0.2, seed=0)  # 4,000 + 1,000
@@ -46,7 +46,7 @@ def load() -> checkpoint.Checkpoint:
         data = PATH.read_bytes()
     except OSError:
         raise checkpoint.CheckpointError(
-            f"The built-in model {PATH.name} is missing: run `python -m core.builtin_model` to make it."
+            f"The built-in model {PATH.name} is missing: run `python -m core.images.builtin` to make it."
         ) from None
     return checkpoint.from_bytes(data, f"The built-in model {PATH.name}")
 

@@ -11,20 +11,21 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import checkpoint, figures_images, mosaic
-from core.augment import AUGMENTATIONS, build_augmenter, pipeline_code, preview
+from core import checkpoint, mosaic
 from core.cnn import POOLS, layer_table
 from core.config import to_values
 from core.data import imagefiles, tvsets
 from core.data.images import ImageSet
 from core.errors import ConfigError, escape_html, escape_markdown, shorten
-from core.image_presets import IMAGE_PRESETS
+from core.images import figures as figures_images
+from core.images.augment import AUGMENTATIONS, build_augmenter, pipeline_code, preview
+from core.images.presets import IMAGE_PRESETS
+from core.images.run import ImageRun, ImageRunConfig, check_image_set
 from core.live import RunView, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
 from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
 from core.training import Status
-from core.vision import ImageRun, ImageRunConfig, check_image_set
 from ui import fields
 from ui.charts import chart, present_first
 from ui.compare import ab_configs, ab_values, write_ab_link
@@ -456,7 +457,7 @@ def _clicked(event, class_names) -> tuple[int, int] | None:
     if not points:
         return None
     point = points[0]
-    names = [escape_html(name) for name in class_names]  # the chart's labels (core.figures_images)
+    names = [escape_html(name) for name in class_names]  # the chart's labels (core.images.figures)
     try:
         return names.index(str(point["y"])), names.index(str(point["x"]))
     except (KeyError, ValueError):

@@ -22,12 +22,12 @@ import plotly.graph_objects as go
 import torch
 from PIL import Image
 
+from core.charts import BLUE, RED, base_layout
 from core.checkpoint import Checkpoint
 from core.cnn import CNN
 from core.data.imagefiles import FORMATS, PixelBudget, image_to_tensor, open_image
 from core.errors import ConfigError, escape_html, shorten
-from core.figures import _layout
-from core.mosaic import _viridis, to_uint8
+from core.mosaic import to_uint8, viridis
 
 DIGIT_SHAPE = (1, 28, 28)  # models with this input get the MNIST-style steps by default
 DIGIT_BOX = 20 / 28  # MNIST: the digit's box fits 20x20 pixels of the 28x28 image
@@ -230,7 +230,7 @@ def _enlarged(x: torch.Tensor) -> np.ndarray:
 def _normalised(x: torch.Tensor) -> Step:
     """The tensor as numbers: each channel in a colour scale from 0 (dark blue) to 1 (yellow)."""
     c, h, w = x.shape
-    tiles = _viridis(x.numpy())  # (c, h, w, 3): the same scale for every channel
+    tiles = viridis(x.numpy())  # (c, h, w, 3): the same scale for every channel
     picture = np.concatenate([_picture(Image.fromarray(t)) for t in tiles], axis=1)
     caption = f"÷255 → a {c}×{h}×{w} tensor, values {float(x.min()):.2f} to {float(x.max()):.2f}"
     return Step("normalised", picture, caption)
@@ -360,10 +360,10 @@ def top_k_bars(top: list[tuple[str, float]], title: str = "") -> go.Figure:
     values = [100 * p for _, p in top]
     bar = dict(
         type="bar", orientation="h", x=values, y=names, text=[f"{v:.1f}%" for v in values],
-        textposition="auto", marker=dict(color=["#d62728"] + ["#1f77b4"] * (len(top) - 1)),
+        textposition="auto", marker=dict(color=[RED] + [BLUE] * (len(top) - 1)),
         hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
     )  # fmt: skip
-    layout = _layout(
+    layout = base_layout(
         title or f"Top {len(top)} classes",
         height=90 + 34 * len(top),
         xaxis=dict(title=dict(text="probability (%)"), range=[0, 100]),

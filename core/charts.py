@@ -1,0 +1,250 @@
+"""The look of every chart, in one place: the template (fonts, ink, grid), the presenter's larger
+one, the palette, the legend below the plot, log axes, and the step chart with what happened mid-run.
+
+Each figure is built from one dict in a single go.Figure(...) call: plotly validates
+once (~5 ms) instead of once per add_trace / update_layout call (~40-90 ms a figure),
+which matters when a live run redraws five figures a few times a second. A lab's own charts live in
+its package (core/<lab>/figures.py) and take their layout, colours and axes from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+MAX_POINTS = (
+    300  # per line: a longer history is averaged over bins of steps (a browser redraw costs per point)
+)
+# ---- colours: every colour a chart uses is named here --------------------------------------
+
+BLUE, RED, GREEN, PURPLE, ORANGE, CYAN = "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"
+BROWN, PINK, GREY, DARK = "#8c564b", "#e377c2", "#7f7f7f", "#222222"
+PALETTE = (BLUE, RED, GREEN, PURPLE, ORANGE, CYAN)  # one colour per racer, run or task, in this order
+TRAIN, TEST = BLUE, ORANGE  # a training curve and a test curve
+CLASS_0, CLASS_1 = "#b2182b", "#2166ac"  # the two classes of a 2-D dataset (the ends of RdBu)
+CLEAR = "rgba(0,0,0,0)"  # an invisible marker that still takes a click
+PICKED = "rgba(255,140,0,0.45)"  # what a click selected
+PEN, PAPER = "#000000", "#ffffff"  # a drawn digit: black on white, as MNIST's are once inverted
+MARK = "#444444"  # a vertical line where something happened mid-run (a new learning rate)
+INK, GRID = "#262730", "#dfe2e8"  # Streamlit's text colour; a grid that a projector still shows
+_AXIS = dict(
+    gridcolor=GRID,
+    linecolor="#9aa0ad",
+    zerolinecolor="#c4c8d0",
+    tickfont=dict(size=14, color=INK),
+    title=dict(font=dict(size=15, color=INK)),
+    automargin=True,  # room for the tick labels (layer names, 10^-8) that the fixed margins leave out
+)
+# Every figure is drawn with this small template, which ui.charts adds as JSON when it sends the
+# figure (validating it inside each go.Figure took 2.5 ms of every chart of every live redraw; and
+# a figure without one would get a copy of plotly's default template, so each has an empty one), never
+# with Streamlit's theme (theme=None): the browser re-applied that to every figure on every redraw
+# (~45% of a live chart's repaint in headless Chromium), and its ticks and legends are 12 px light
+# grey, too faint for a projector. Text here is 14-18 px in Streamlit's ink colour on a clear
+# background.
+TEMPLATE = dict(
+    layout=dict(
+        font=dict(family='"Source Sans", "Source Sans Pro", sans-serif', size=15, color=INK),
+        title=dict(font=dict(size=18, color=INK), x=0.01, xanchor="left", xref="container"),
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        colorway=list(PALETTE),
+        xaxis=_AXIS,
+        yaxis=_AXIS,
+        legend=dict(font=dict(size=14, color=INK)),
+        hoverlabel=dict(font=dict(size=14)),
+        coloraxis=dict(colorbar=dict(tickfont=dict(size=13, color=INK))),
+    )
+)
+
+
+def _scaled(template: dict, ticks: int, text: int, title: int) -> dict:
+    """The template with other font sizes (the presenter's, for a projector at the back of a room)."""
+    axis = _AXIS | dict(tickfont=dict(size=ticks, color=INK), title=dict(font=dict(size=text, color=INK)))
+    layout = template["layout"] | dict(
+        font=template["layout"]["font"] | dict(size=text),
+        title=template["layout"]["title"] | dict(font=dict(size=title, color=INK)),
+        xaxis=axis,
+        yaxis=axis,
+        legend=dict(font=dict(size=ticks, color=INK)),
+        hoverlabel=dict(font=dict(size=ticks)),
+        coloraxis=dict(colorbar=dict(tickfont=dict(size=ticks, color=INK))),
+    )
+    return dict(layout=layout)
+
+
+PRESENTER = _scaled(TEMPLATE, ticks=17, text=18, title=22)  # ui.charts applies it in presenter mode
+
+# A horizontal legend at the foot of the figure: plotly shrinks the plot to make room for it, so it
+# never sits on the x axis title whatever the font size or the number of entries.
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")
+
+
+def base_layout(title: str, height: int = 320, **extra) -> dict:
+    """A figure's layout; its template (TEMPLATE, or PRESENTER) is added when ui.charts sends it."""
+    return dict(
+        title=dict(text=title),
+        height=height,
+        margin=dict(l=10, r=10, t=44, b=10),
+        template={},  # ours comes with the JSON (ui.charts.spec); an empty one keeps plotly's default out
+        **extra,
+    )
+
+
+def binned(
+    steps: Sequence[float], values: Sequence[float], most: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most `most` (step, value) pairs: means over bins of consecutive steps; the last bin may be shorter,
+    so the newest steps always show."""
+    x, y = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    size = math.ceil(len(x) / most)
+    if size <= 1:
+        return x, y
+    edges = np.arange(0, len(x), size)
+    counts = np.diff(np.append(edges, len(x)))
+    return np.add.reduceat(x, edges) / counts, np.add.reduceat(y, edges) / counts
+
+
+def log_axis(span: tuple[float, float] | None, title: str) -> dict:
+    """A log axis labelled 10^n at powers of ten (at most ~7) when it spans a decade or more.
+
+    Plotly's default log ticks mix 2 and 5 with powers of ten ("2, 5, 10^-1, 2"), which
+    students read as plain numbers; a short span keeps plain numbers ("0.6, 0.8").
+    """
+    wide = span is None or span[1] - span[0] >= 1
+    axis = dict(type="log", title=dict(text=title), range=list(span) if span else None)
+    if not wide:
+        return axis | dict(tickformat=".2g", dtick="D1")  # 0.3, 0.4, ...: plotly alone may label only "1"
+    decades = (span[1] - span[0]) if span else 1
+    return axis | dict(dtick=max(1, math.ceil(decades / 6)), exponentformat="power")  # at most ~7 labels
+
+
+def log_range(values: Sequence[float], pad: float = 0.2) -> tuple[float, float] | None:
+    """(low, high) in log10 units spanning the finite positive values, or None."""
+    array = np.fromiter(values, dtype=float)  # every step's values at every live redraw: no Python loop
+    array = array[np.isfinite(array) & (array > 0)]
+    if not array.size:
+        return None
+    return math.log10(array.min()) - pad, math.log10(array.max()) + pad
+
+
+BEFORE = dict(color=GREY, width=2.5, dash="dot")  # a run that a change replaced: faded grey
+
+
+def with_events(
+    figure: dict,
+    before: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    marks: Mapping[str, Sequence] | None = None,
+) -> dict:
+    """A figure's dict plus what happened mid-run, for a chart whose x axis is the step.
+
+    before: name -> (steps, values) of a run that a change of settings replaced, drawn as a faded
+    dotted grey line. marks: label -> LrChange-like events (.step, .text), each a dashed vertical
+    line at its step labelled "lr 0.01 → 0.1" ("A: lr ..." when several labels have marks).
+    Built into the dict, so plotly still validates the figure once.
+    """
+    data = list(figure["data"])
+    layout = dict(figure["layout"])
+    for name, (xs, ys) in (before or {}).items():
+        data.append(
+            dict(type="scatter", x=list(xs), y=list(ys), name=name, mode="lines", line=BEFORE, opacity=0.6)
+        )
+    _widen(layout, [v for _, values in (before or {}).values() for v in values])
+    events = [(label, change) for label, changes in (marks or {}).items() for change in changes]
+    shapes, notes = list(layout.get("shapes", [])), list(layout.get("annotations", []))
+    for i, (label, change) in enumerate(events):
+        shapes.append(
+            dict(type="line", x0=change.step, x1=change.step, yref="paper", y0=0, y1=1,
+                 line=dict(color=MARK, width=1.5, dash="dash"))
+        )  # fmt: skip
+        text = f"{label}: {change.text}" if len(marks) > 1 else change.text
+        notes.append(
+            dict(x=change.step, y=1 - 0.09 * (i % 3), yref="paper", text=text, showarrow=False,
+                 xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.8)", font=dict(size=13))
+        )  # fmt: skip
+    if shapes:
+        layout["shapes"] = shapes
+    if notes:
+        layout["annotations"] = notes
+    return dict(data=data, layout=layout)
+
+
+def step_figure(
+    data: list[dict],
+    title: str,
+    yaxis: dict,
+    *,
+    height: int = 320,
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
+    **layout,
+) -> go.Figure:
+    """A chart over training steps (x from 0, legend below), with what happened mid-run (with_events)."""
+    xaxis = dict(title=dict(text="step"), rangemode="tozero")
+    layout = base_layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=LEGEND_BELOW, **layout)
+    figure = dict(data=data, layout=layout)
+    return go.Figure(with_events(figure, before, marks))
+
+
+def _widen(layout: dict, values: Sequence[float]) -> None:
+    """Stretch a fixed y range so that these values (a 'before' line) show too."""
+    axis = layout.get("yaxis") or {}
+    if not axis.get("range") or axis["range"][0] is None:
+        return
+    log = axis.get("type") == "log"
+    good = [math.log10(v) if log else v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    if good:
+        low, high = axis["range"]
+        layout["yaxis"] = axis | {"range": [min(low, min(good)), max(high, max(good))]}
+
+
+# What the red-blue colours of a decision boundary mean: the model's score (its probability) for class 1.
+SCORE_KEY = dict(
+    title=dict(text="model's score<br>for class 1", side="top"),
+    tickvals=[0, 0.5, 1],
+    ticktext=["0: class 0", "0.5", "1: class 1"],
+    thickness=12,
+    len=0.75,
+)
+FEATURES = ("feature x₁", "feature x₂")  # the axes of a 2-D dataset (standardised)
+
+
+def boundary_traces(
+    xs, ys, score, points, labels, axis: str = "", size: int = 5, key: bool = True
+) -> list[dict]:
+    """A class-1 score heatmap (blue = class 1, with its colour key when `key`) and the test points of
+    each class, on axes x{axis}/y{axis}."""
+    axes = dict(xaxis=f"x{axis}", yaxis=f"y{axis}")
+    traces = [
+        dict(
+            type="heatmap",
+            x=xs,
+            y=ys,
+            z=score,
+            zmin=0,
+            zmax=1,
+            colorscale="RdBu",
+            opacity=0.7,
+            showscale=key,
+            colorbar=SCORE_KEY,
+            hovertemplate="score for class 1: %{z:.2f}<extra></extra>",
+            **axes,
+        )
+    ]
+    for cls, color in ((0, CLASS_0), (1, CLASS_1)):
+        mask = labels == cls
+        traces.append(
+            dict(
+                type="scatter",
+                x=points[mask, 0],
+                y=points[mask, 1],
+                mode="markers",
+                name=f"class {cls}",
+                marker=dict(color=color, size=size, line=dict(color="white", width=0.5)),
+                **axes,
+            )
+        )
+    return traces  # fmt: skip

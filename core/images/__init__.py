@@ -1,0 +1,1 @@
+"""The Images lab's core: its run, presets, charts and what else it alone uses."""

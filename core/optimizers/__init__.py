@@ -1,0 +1,1 @@
+"""The Optimizers lab's core: its run, presets, charts and what else it alone uses."""

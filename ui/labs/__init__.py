@@ -1,0 +1,1 @@
+"""One controller per lab, named like its page: widgets -> config -> core -> figures."""
