@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.gradients.presets import GRADIENT_PRESETS
 from ui import lessons
+from ui.compare import LABELS
 from ui.labs import gradients as lab
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
@@ -11,20 +11,19 @@ from ui.startup import ensure_router
 
 ensure_router()
 settings = lab_top(
-    lab,
+    lab.PAGE,
     ":material/trending_down: Gradients lab",
     "Deep networks learn only if the gradient reaches their first layers. Pick a depth, an "
     "activation and an initializer, press **Play**, and watch each layer's gradient norm.",
-    presets=GRADIENT_PRESETS,
 )
-lessons.panel(lab, settings, presets=GRADIENT_PRESETS)
+lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     settings.widget(lab.COMPARE)
     with st.expander("Data and training (shared)", expanded=False):
         lab.shared_controls(settings, st)
     if settings.values["compare"]:
-        for tab, label in zip(st.tabs(["A", "B"]), lab.LABELS, strict=True):
+        for tab, label in zip(st.tabs(list(LABELS)), LABELS, strict=True):
             lab.model_controls(settings, label.lower() + ".", tab)
     else:
         lab.model_controls(settings, "a.", st)
@@ -42,4 +41,4 @@ if len(runs) == 2:
         else "different initial weights (their layers or initializers differ)"
     )
     side.caption(f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
-live_view(lab.LAB, lessons.checked(lab, settings, lambda snap: lab.draw_all(snap, errors)))
+live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_all(snap, errors)))

@@ -12,12 +12,12 @@ from ui.startup import ensure_router
 
 ensure_router()
 settings = lab_top(
-    lab,
+    lab.PAGE,
     ":material/image: Images lab",
     "Convolution, padding and pooling; augmentation, and when not to augment; precision and recall "
     "per class. Build a CNN, press **Play**, and watch its feature maps and per-class recall change.",
 )
-lessons.panel(lab, settings)
+lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -49,4 +49,6 @@ with train_tab:
         "Test image for the feature maps", 0, len(images.x_test) - 1, 0, key=f"{lab.LAB}:test_image"
     )
     transport(lab.LAB)
-    live_view(lab.LAB, lessons.checked(lab, settings, lambda snap: lab.draw_live(snap, errors, int(index))))
+    live_view(
+        lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_live(snap, errors, int(index)))
+    )

@@ -11,13 +11,13 @@ from ui.startup import ensure_router
 
 ensure_router()
 settings = lab_top(
-    lab,
+    lab.PAGE,
     ":material/call_split: Two inputs, two outputs",
     "Handwritten-like characters of several alphabets. Give a CNN the alphabet as a second input, or ask it "
     "for the character and the alphabet at once from one weighted loss, and see why losses on different "
     "scales must be normalised before they are weighted.",
 )
-lessons.panel(lab, settings)
+lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -44,4 +44,4 @@ with train_tab:
             "A fair comparison: A and B start from the same weights where their layers match and see the "
             "same batches."
         )
-    live_view(lab.LAB, lessons.checked(lab, settings, lambda snap: lab.draw_live(snap, errors)))
+    live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_live(snap, errors)))

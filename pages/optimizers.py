@@ -12,12 +12,12 @@ from ui.startup import ensure_router
 
 ensure_router()
 settings = lab_top(
-    lab,
+    lab.PAGE,
     ":material/speed: Optimizers lab",
     "SGD, momentum, Adagrad, RMSprop, Adam: the same network, the same starting weights, the same "
     "batches. Only the optimizer differs, so the race is fair. Then watch them walk a loss surface.",
 )
-lessons.panel(lab, settings)
+lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     settings.widget(lab.RACERS)
@@ -46,5 +46,7 @@ with race_tab:
         for label, error in errors.items():
             st.error(f"{label}: {error}")
         transport(lab.LAB)
-        draw = lessons.checked(lab, settings, lambda snap: lab.draw_race(snap, settings.values["target"]))
+        draw = lessons.checked(
+            lab.PAGE, settings, lambda snap: lab.draw_race(snap, settings.values["target"])
+        )
         live_view(lab.LAB, draw)

@@ -12,12 +12,12 @@ from ui.startup import ensure_router
 
 ensure_router()
 settings = lab_top(
-    lab,
+    lab.PAGE,
     ":material/show_chart: Sequences lab",
     "Cut a series into windows, split it by time, and let an RNN, an LSTM and a GRU forecast the "
     "next values: on the same windows, the same batches, against forecasts that need no training.",
 )
-lessons.panel(lab, settings)
+lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     lab.sidebar(settings)
@@ -40,4 +40,4 @@ side.caption(
     f"A fair comparison: every cell on a split sees the same {len(windows.train_starts):,} training "
     "windows in the same batches."
 )
-live_view(lab.LAB, lessons.checked(lab, settings, lab.draw_runs))
+live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lab.draw_runs))

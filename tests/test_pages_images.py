@@ -68,7 +68,7 @@ def test_impossible_shapes_get_a_sentence_not_a_crash():
     assert "does not fit" in texts(at.error) or "below one pixel" in texts(at.error)
 
 
-@pytest.mark.parametrize("preset", list(lab.PRESETS.values()), ids=lambda p: p.short)
+@pytest.mark.parametrize("preset", list(lab.PAGE.presets.values()), ids=lambda p: p.short)
 def test_each_preset_sets_up_a_b_and_both_take_a_step(preset):
     """Training each preset to its end is tests/test_lessons_images.py's job; here the page wiring."""
     at = click(open_lab(), preset.short)

@@ -57,7 +57,7 @@ def test_a_step_shows_the_total_as_the_weighted_sum_the_optimizer_minimised():
     assert table.loc["alphabet", "factor"] == pytest.approx(1 / run.normalisers["alphabet"])
 
 
-@pytest.mark.parametrize("preset", list(lab.PRESETS.values()), ids=lambda p: p.short)
+@pytest.mark.parametrize("preset", list(lab.PAGE.presets.values()), ids=lambda p: p.short)
 def test_each_preset_sets_up_a_and_b_and_both_take_a_step(preset):
     """Training each preset to its end is tests/test_lessons_multitask.py's job; here the page wiring."""
     at = click(open_lab(), preset.short)

@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.sequences.presets import SEQ_PRESETS as PRESETS
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
-from ui.labs.sequences import CONTROLS, PRESETS, preset_values
+from ui.labs.sequences import CONTROLS, preset_values
 
 FAST = {
     "train.steps": "10",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from core.registry import (
     ACTIVATIONS,
@@ -134,9 +134,17 @@ def hidden(key: str, values: Mapping[str, object]) -> bool:
     return rules.get(key, False)
 
 
-def draw(store: ControlStore, controls: Sequence[Control], prefix: str = "", container=None) -> None:
-    """Draw the controls under prefix, skipping hidden ones; a new optimizer gets its default lr."""
-    values = store.section(prefix) | ({} if prefix else store.values)
+def draw(
+    store: ControlStore,
+    controls: Sequence[Control],
+    prefix: str = "",
+    container=None,
+    also_hidden: Callable[[str, Mapping[str, object]], bool] | None = None,
+) -> None:
+    """Draw the controls under prefix, skipping the ones the current choices make irrelevant (`hidden`,
+    and a lab's own `also_hidden` rule); a new optimizer gets its default lr. Every lab draws its
+    settings through here."""
+    values = store.values | store.section(prefix)  # a run's own settings over the shared ones
     toy = (
         DATASETS.get(values["data.name"]).toy
         if "data.name" in values and values["data.name"] in DATASETS
@@ -148,8 +156,9 @@ def draw(store: ControlStore, controls: Sequence[Control], prefix: str = "", con
         store.set({prefix + "optim.lr": OPTIMIZERS.get(name).default_lr})
 
     for control in controls:
-        if hidden(control.key, values):
+        if hidden(control.key, values) or (also_hidden is not None and also_hidden(control.key, values)):
             continue
         disabled = control.key in ("data.n_samples", "data.noise") and not toy
         on_change = default_lr if control.key == "optim.name" else None
-        store.widget(control, prefix, disabled=disabled, on_change=on_change, container=container)
+        where = {} if container is None else {"container": container}  # None: where the page is drawing
+        store.widget(control, prefix, disabled=disabled, on_change=on_change, **where)

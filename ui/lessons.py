@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from types import ModuleType
 
 import streamlit as st
 
@@ -20,6 +19,7 @@ from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reve
 from core.live import Snapshot
 from ui.charts import presenting
 from ui.controls import PAGE_PARAMS, ControlStore
+from ui.page import Lab
 from ui.presets import PRESET, TAB
 from ui.runs import session_worker
 
@@ -45,66 +45,66 @@ def _key(lab: str, name: str) -> str:
     return f"lessons:{lab}:{name}"
 
 
-def _store(lab: ModuleType) -> ControlStore:
-    return ControlStore(lab.LAB, lab.DEFAULTS)
+def _store(lab: Lab) -> ControlStore:
+    return ControlStore(lab.key, lab.defaults)
 
 
 # ---- loading setups --------------------------------------------------------------------------------
 
 
-def _load(lab: ModuleType, presets: Mapping, name: str, values: Mapping | None = None) -> None:
+def _load(lab: Lab, name: str, values: Mapping | None = None) -> None:
     """Apply one of the lab's presets (and values on top), as its button would; remember the result."""
-    preset = presets.get(name)
+    preset = lab.presets.get(name)
     if preset is None:  # a renamed preset: one sentence on screen (a test checks every name)
-        st.session_state[_key(lab.LAB, "problems")] = [f"This setup is missing from the lab: {name}."]
+        st.session_state[_key(lab.key, "problems")] = [f"This setup is missing from the lab: {name}."]
         return
     lab.apply_preset(preset)
     if values:
         _store(lab).set(values)
-    st.session_state.pop(f"{lab.LAB}:preset", None)  # the preset's lesson box would give the answer away
+    st.session_state.pop(f"{lab.key}:preset", None)  # the preset's lesson box would give the answer away
     if PRESET in st.query_params:  # nor may the link name another preset than the one loaded
         del st.query_params[PRESET]
     if tab := getattr(preset, "tab", None):  # the page tab the preset's story is on
         st.session_state[TAB] = tab
-    st.session_state[_key(lab.LAB, "loaded")] = dict(_store(lab).values)
+    st.session_state[_key(lab.key, "loaded")] = dict(_store(lab).values)
 
 
-def _go(lab: ModuleType, presets: Mapping, lesson: Lesson, n: int) -> None:
+def _go(lab: Lab, lesson: Lesson, n: int) -> None:
     """Show step n (1-based) of the lesson: its preset loaded, its answer not yet given."""
-    st.session_state[_key(lab.LAB, "mode")] = "lesson"
-    st.session_state[_key(lab.LAB, "step")] = n
-    st.session_state.pop(_key(lab.LAB, f"answer:{n}"), None)
-    _load(lab, presets, lesson.steps[n - 1].preset)
+    st.session_state[_key(lab.key, "mode")] = "lesson"
+    st.session_state[_key(lab.key, "step")] = n
+    st.session_state.pop(_key(lab.key, f"answer:{n}"), None)
+    _load(lab, lesson.steps[n - 1].preset)
 
 
-def _end(lab: ModuleType) -> None:
-    st.session_state[_key(lab.LAB, "step")] = None
+def _end(lab: Lab) -> None:
+    st.session_state[_key(lab.key, "step")] = None
 
 
-def _start_exercise(lab: ModuleType, presets: Mapping, exercise: Exercise) -> None:
-    _load(lab, presets, exercise.start, exercise.start_values)
+def _start_exercise(lab: Lab, exercise: Exercise) -> None:
+    _load(lab, exercise.start, exercise.start_values)
 
 
-def _chosen(lab: ModuleType, presets: Mapping, exercises: Mapping[str, Exercise]) -> None:
+def _chosen(lab: Lab, exercises: Mapping[str, Exercise]) -> None:
     """The exercise picker's callback: the chosen exercise starts from its own setup."""
-    if (chosen := exercises.get(st.session_state[_key(lab.LAB, "exercise")])) is not None:
-        _start_exercise(lab, presets, chosen)
+    if (chosen := exercises.get(st.session_state[_key(lab.key, "exercise")])) is not None:
+        _start_exercise(lab, chosen)
 
 
-def _mode_changed(lab: ModuleType) -> None:
-    key = _key(lab.LAB, "mode")
+def _mode_changed(lab: Lab) -> None:
+    key = _key(lab.key, "mode")
     if st.session_state[key] is None:  # a click on the chosen mode unselects it: keep it chosen
-        st.session_state[key] = st.session_state.get(_key(lab.LAB, "last_mode"), "lesson")
-    st.session_state[_key(lab.LAB, "last_mode")] = st.session_state[key]
+        st.session_state[key] = st.session_state.get(_key(lab.key, "last_mode"), "lesson")
+    st.session_state[_key(lab.key, "last_mode")] = st.session_state[key]
 
 
 # ---- the link --------------------------------------------------------------------------------------
 
 
-def _read_link(lab: ModuleType, presets: Mapping, lesson: Lesson, exercises: Mapping[str, Exercise]) -> None:
+def _read_link(lab: Lab, lesson: Lesson, exercises: Mapping[str, Exercise]) -> None:
     """On the session's first visit, a lesson step or an exercise from the link. A link that carries
     settings of its own keeps them (a student's shared attempt); a bare one loads the setup."""
-    flag = _key(lab.LAB, "linked")
+    flag = _key(lab.key, "linked")
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
@@ -117,21 +117,21 @@ def _read_link(lab: ModuleType, presets: Mapping, lesson: Lesson, exercises: Map
         else:
             n, problem = _step_of(params.get("step", "1"), len(lesson.steps))
             problems += [problem] if problem else []
-            st.session_state[_key(lab.LAB, "mode")] = "lesson"
-            st.session_state[_key(lab.LAB, "step")] = n
+            st.session_state[_key(lab.key, "mode")] = "lesson"
+            st.session_state[_key(lab.key, "step")] = n
             if not own_settings:
-                _go(lab, presets, lesson, n)
+                _go(lab, lesson, n)
     elif "exercise" in params:
         exercise = exercises.get(params["exercise"])
         if exercise is None:
             names = ", ".join(exercises)
             problems.append(f"This link asks for an exercise this lab does not have; its exercises: {names}.")
         else:
-            st.session_state[_key(lab.LAB, "mode")] = "exercise"
-            st.session_state[_key(lab.LAB, "exercise")] = exercise.id
+            st.session_state[_key(lab.key, "mode")] = "exercise"
+            st.session_state[_key(lab.key, "exercise")] = exercise.id
             if not own_settings:
-                _start_exercise(lab, presets, exercise)
-    key = _key(lab.LAB, "problems")
+                _start_exercise(lab, exercise)
+    key = _key(lab.key, "problems")
     st.session_state[key] = st.session_state.get(key, []) + problems  # after any _load's own
 
 
@@ -147,13 +147,13 @@ def _step_of(text: str, steps: int) -> tuple[int, str | None]:
     return nearest, f"This lesson has steps 1 to {steps}, so the link opens step {nearest}."
 
 
-def _write_link(lab: ModuleType, lesson: Lesson) -> None:
+def _write_link(lab: Lab, lesson: Lesson) -> None:
     """Mirror the lesson's step or the exercise into the link (the lab's write_link keeps them)."""
     wanted: dict[str, str] = {}
-    mode = st.session_state.get(_key(lab.LAB, "mode"))
-    if mode == "lesson" and (n := st.session_state.get(_key(lab.LAB, "step"))):
+    mode = st.session_state.get(_key(lab.key, "mode"))
+    if mode == "lesson" and (n := st.session_state.get(_key(lab.key, "step"))):
         wanted = {"lesson": lesson.lab, "step": str(n)}
-    elif mode == "exercise" and (exercise := st.session_state.get(_key(lab.LAB, "exercise"))):
+    elif mode == "exercise" and (exercise := st.session_state.get(_key(lab.key, "exercise"))):
         wanted = {"exercise": exercise}
     for key in LINK_KEYS:
         if key in wanted and st.query_params.get(key) != wanted[key]:
@@ -173,16 +173,15 @@ def active_exercise(lab: str) -> Exercise | None:
     return next((e for e in exercises_of(LINK_NAMES[lab]) if e.id == chosen), None)
 
 
-def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = None) -> None:
-    """The guided lesson and the exercises of the lab, in one expander (`lab.PRESETS` unless given)."""
-    presets = lab.PRESETS if presets is None else presets
-    lesson = LESSONS.get(LINK_NAMES[lab.LAB])
+def panel(lab: Lab, settings: ControlStore) -> None:
+    """The guided lesson and the exercises of the lab, in one expander."""
+    lesson = LESSONS.get(LINK_NAMES[lab.key])
     exercises = {e.id: e for e in exercises_of(lesson.lab)}
-    _read_link(lab, presets, lesson, exercises)
-    mode_key = _key(lab.LAB, "mode")
+    _read_link(lab, lesson, exercises)
+    mode_key = _key(lab.key, "mode")
     st.session_state.setdefault(mode_key, "lesson")
-    n = st.session_state.get(_key(lab.LAB, "step"))
-    exercise = active_exercise(lab.LAB)
+    n = st.session_state.get(_key(lab.key, "step"))
+    exercise = active_exercise(lab.key)
     if st.session_state[mode_key] == "lesson" and n:
         label, on = f"Guided lesson · step {n} of {len(lesson.steps)}: {lesson.steps[n - 1].title}", True
     elif exercise is not None:
@@ -190,7 +189,7 @@ def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = Non
     else:
         label, on = "Guided lesson and exercises", False
     with st.expander(label, expanded=on, icon=":material/school:"):
-        for problem in st.session_state.pop(_key(lab.LAB, "problems"), []):
+        for problem in st.session_state.pop(_key(lab.key, "problems"), []):
             st.warning(plain(problem))
         # presenter mode: the mode switch and Back / Next share one row (the expander's label already
         # names the step), so the lab's key chart stays on a projector's first screen
@@ -205,18 +204,16 @@ def panel(lab: ModuleType, settings: ControlStore, presets: Mapping | None = Non
             args=(lab,),
             label_visibility="collapsed",
         )
-        st.session_state[_key(lab.LAB, "waiting")] = False
+        st.session_state[_key(lab.key, "waiting")] = False
         if st.session_state[mode_key] == "lesson":
-            _lesson_view(lab, presets, lesson, settings, nav=row[1:] if row else None)
+            _lesson_view(lab, lesson, settings, nav=row[1:] if row else None)
         else:
-            _exercise_view(lab, presets, exercises, settings)
+            _exercise_view(lab, exercises, settings)
     _write_link(lab, lesson)
 
 
-def _lesson_view(
-    lab: ModuleType, presets: Mapping, lesson: Lesson, settings: ControlStore, nav: list | None = None
-) -> None:
-    n = st.session_state.get(_key(lab.LAB, "step"))
+def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | None = None) -> None:
+    n = st.session_state.get(_key(lab.key, "step"))
     total = len(lesson.steps)
     if not n:
         st.markdown(f"**{lesson.title}.** {lesson.intro}")
@@ -226,7 +223,7 @@ def _lesson_view(
             icon=":material/school:",
             type="primary",
             on_click=_go,
-            args=(lab, presets, lesson, 1),
+            args=(lab, lesson, 1),
         )
         return
     step = lesson.steps[n - 1]
@@ -236,29 +233,29 @@ def _lesson_view(
         head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
         head.markdown(f"**Step {n} of {total} · {step.title}**")
     back.button("Back", icon=":material/arrow_back:", width="stretch", disabled=n == 1, on_click=_go,
-                args=(lab, presets, lesson, n - 1), key=_key(lab.LAB, "back"))  # fmt: skip
+                args=(lab, lesson, n - 1), key=_key(lab.key, "back"))  # fmt: skip
     if n < total:
         forward.button("Next", icon=":material/arrow_forward:", width="stretch", on_click=_go,
-                       args=(lab, presets, lesson, n + 1), key=_key(lab.LAB, "next"))  # fmt: skip
+                       args=(lab, lesson, n + 1), key=_key(lab.key, "next"))  # fmt: skip
     else:
         forward.button("Finish", icon=":material/done_all:", width="stretch", on_click=_end, args=(lab,),
-                       key=_key(lab.LAB, "finish"))  # fmt: skip
-    if settings.values != st.session_state.get(_key(lab.LAB, "loaded"), settings.values):
+                       key=_key(lab.key, "finish"))  # fmt: skip
+    if settings.values != st.session_state.get(_key(lab.key, "loaded"), settings.values):
         cols = st.columns([5, 2], vertical_alignment="center")
         cols[0].caption("You changed this step's setup: what it measures below comes from your own run.")
-        cols[1].button("Load the step's setup again", on_click=_go, args=(lab, presets, lesson, n),
-                       key=_key(lab.LAB, "reload"), width="stretch")  # fmt: skip
+        cols[1].button("Load the step's setup again", on_click=_go, args=(lab, lesson, n),
+                       key=_key(lab.key, "reload"), width="stretch")  # fmt: skip
     answer = st.radio(
         f"**{step.question}**",
         range(len(step.choices)),
         format_func=step.choices.__getitem__,
         index=None,
         horizontal=True,
-        key=_key(lab.LAB, f"answer:{n}"),
+        key=_key(lab.key, f"answer:{n}"),
     )
-    snap = session_worker(lab.LAB).snapshot()
+    snap = session_worker(lab.key).snapshot()
     shown = reveal(step, snap.runs)
-    st.session_state[_key(lab.LAB, "waiting")] = not snap.finished  # see checked(): the reveal follows
+    st.session_state[_key(lab.key, "waiting")] = not snap.finished  # see checked(): the reveal follows
     if snap.finished and shown is None:
         st.caption("These runs no longer answer this step's question: load the step's setup again.")
         return
@@ -282,10 +279,8 @@ def _lesson_view(
     box(f"{verdict}  \n**Measured:** {plain(shown.measured)}  \n**Why:** {shown.why}", icon=icon)
 
 
-def _exercise_view(
-    lab: ModuleType, presets: Mapping, exercises: Mapping[str, Exercise], settings: ControlStore
-) -> None:
-    key = _key(lab.LAB, "exercise")
+def _exercise_view(lab: Lab, exercises: Mapping[str, Exercise], settings: ControlStore) -> None:
+    key = _key(lab.key, "exercise")
     cols = st.columns([5, 2], vertical_alignment="bottom")
     cols[0].selectbox(
         "Exercise",
@@ -295,7 +290,7 @@ def _exercise_view(
         placeholder="Choose an exercise",
         key=key,
         on_change=_chosen,
-        args=(lab, presets, exercises),
+        args=(lab, exercises),
     )
     exercise = exercises.get(st.session_state.get(key))
     if exercise is None:
@@ -305,7 +300,7 @@ def _exercise_view(
         )
         return
     cols[1].button("Start it again", icon=":material/restart_alt:", width="stretch", on_click=_start_exercise,
-                   args=(lab, presets, exercise), key=_key(lab.LAB, "restart"))  # fmt: skip
+                   args=(lab, exercise), key=_key(lab.key, "restart"))  # fmt: skip
     st.markdown(exercise.task)
     hint, keep = st.columns([1, 5], vertical_alignment="center")
     with hint.popover("Hint", icon=":material/lightbulb:"):
@@ -327,7 +322,7 @@ def show_check(exercise: Exercise, values: Mapping, snap: Snapshot) -> None:
         st.info(f"**{exercise.title}** · {plain(verdict.missing)}.", icon=":material/flag:")
 
 
-def checked(lab: ModuleType, settings: ControlStore, draw: Callable[[Snapshot], None]) -> Callable:
+def checked(lab: Lab, settings: ControlStore, draw: Callable[[Snapshot], None]) -> Callable:
     """draw, preceded at every redraw by the check of the exercise on show, and followed by the lesson's
     reveal: a step's panel drawn while its runs trained is drawn again once they have finished.
 
@@ -335,8 +330,8 @@ def checked(lab: ModuleType, settings: ControlStore, draw: Callable[[Snapshot], 
     that diverges in four steps ends before the page reaches its charts); live_view reruns the page at
     the end of a run only if it saw it playing.
     """
-    exercise = active_exercise(lab.LAB)
-    waiting = _key(lab.LAB, "waiting")
+    exercise = active_exercise(lab.key)
+    waiting = _key(lab.key, "waiting")
 
     def draw_checked(snap: Snapshot) -> None:
         if snap.finished and st.session_state.get(waiting):

@@ -8,19 +8,20 @@ from collections.abc import Mapping
 import streamlit as st
 
 from core.charts import log_range
-from core.config import RunConfig, from_values, to_values
+from core.config import RunConfig, to_values
 from core.gradients import figures
 from core.gradients.diagnosis import diagnose
+from core.gradients.presets import GRADIENT_PRESETS
 from core.live import RunView, Snapshot
 from core.presets import Preset
-from ui import controls, fields
+from ui import fields
 from ui.charts import chart, present_first, presenting
-from ui.controls import Control, ControlStore, linked_store
+from ui.compare import ab_configs, ab_values, write_ab_link
+from ui.controls import Control, ControlStore
 from ui.live import before_lines, slow_panel
-from ui.runs import session_worker
+from ui.page import Lab
 
 LAB = "grad"
-LABELS = ("A", "B")
 
 SHARED = [
     *fields.DATA.values(),
@@ -50,8 +51,7 @@ ALL_CONTROLS: dict[str, Control] = {
 
 def values_of(a: RunConfig, b: RunConfig | None = None) -> dict[str, object]:
     """Store values (shared keys unprefixed, model keys under a./b.) for configs A and B."""
-    va, vb = to_values(a), to_values(b or a)
-    return {key: (va if not key.startswith("b.") else vb)[ALL_CONTROLS[key].key] for key in ALL_CONTROLS}
+    return ab_values(to_values(a), to_values(b or a), SHARED, MODEL)
 
 
 COMPARE = Control(
@@ -64,29 +64,18 @@ COMPARE = Control(
 DEFAULTS = values_of(RunConfig()) | {"compare": False}
 
 
-def store() -> ControlStore:
-    """This session's Gradients-lab settings, loaded once from the page's link."""
-    return linked_store(LAB, DEFAULTS, ALL_CONTROLS | {"compare": COMPARE})
+def preset_values(preset: Preset) -> dict[str, object]:
+    """A preset's settings: A, and B in compare mode when it has one."""
+    return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
 
 
-def write_link(s: ControlStore) -> None:
-    """Mirror the settings into the URL; B's settings only in compare mode."""
-    controls.write_link(s, keep=lambda key: s.values["compare"] or not key.startswith("b."))
-
-
-def apply_preset(preset: Preset) -> None:
-    """Callback of a preset button: settings, compare mode and runs all start fresh."""
-    s = ControlStore(LAB, DEFAULTS)
-    s.set(values_of(preset.a, preset.b) | {"compare": preset.b is not None})
-    session_worker(LAB).clear()
-    st.session_state[f"{LAB}:preset"] = preset.name
+PAGE = Lab(LAB, DEFAULTS, ALL_CONTROLS | {"compare": COMPARE}, GRADIENT_PRESETS, preset_values)
+write_link = write_ab_link  # B's settings only in compare mode
 
 
 def configs(s: ControlStore) -> dict[str, RunConfig]:
     """Label -> RunConfig for A (and B in compare mode) from the current settings."""
-    shared = {k: v for k, v in s.values.items() if "." in k and k[:2] not in ("a.", "b.")}
-    labels = LABELS if s.values["compare"] else LABELS[:1]
-    return {label: from_values(shared | s.section(label.lower() + ".")) for label in labels}
+    return ab_configs(s, SHARED, RunConfig())
 
 
 def model_controls(s: ControlStore, prefix: str, container) -> None:

@@ -24,19 +24,19 @@ from core.images.run import ImageRun, ImageRunConfig, check_image_set
 from core.live import RunView, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
-from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS, OPTIMIZERS
+from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS
 from core.training import Status
 from ui import fields
 from ui.charts import chart, present_first
 from ui.compare import ab_configs, ab_values, write_ab_link
-from ui.controls import Control, ControlStore, linked_store
+from ui.controls import Control, ControlStore
 from ui.live import before_lines, slow_panel
-from ui.runs import SHARED_IMAGES, session_worker
+from ui.page import Lab
+from ui.runs import SHARED_IMAGES
 
 LAB = "img"
 LABELS = ("A", "B")
 LOADING = "Loading the images…"
-PRESETS = IMAGE_PRESETS
 log = logging.getLogger(__name__)
 
 SOURCES = {
@@ -128,20 +128,13 @@ def values_of(a: ImageRunConfig, b: ImageRunConfig | None = None) -> dict[str, o
 DEFAULTS = values_of(ImageRunConfig()) | {"compare": False}
 
 
-def store() -> ControlStore:
-    return linked_store(LAB, DEFAULTS, ALL_CONTROLS)
+def preset_values(preset: Preset) -> dict[str, object]:
+    """A preset's settings: A, and B in compare mode when it has one."""
+    return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
 
 
-def write_link(s: ControlStore) -> None:
-    write_ab_link(s)
-
-
-def apply_preset(preset: Preset) -> None:
-    """Callback of a preset button: settings, compare mode and runs start fresh."""
-    s = ControlStore(LAB, DEFAULTS)
-    s.set(values_of(preset.a, preset.b) | {"compare": preset.b is not None})
-    session_worker(LAB).clear()
-    st.session_state[f"{LAB}:preset"] = preset.name
+PAGE = Lab(LAB, DEFAULTS, ALL_CONTROLS, IMAGE_PRESETS, preset_values)
+write_link = write_ab_link  # B's settings only in compare mode
 
 
 def configs(s: ControlStore) -> dict[str, ImageRunConfig]:
@@ -149,6 +142,7 @@ def configs(s: ControlStore) -> dict[str, ImageRunConfig]:
 
 
 def _hidden(key: str, values: Mapping[str, object]) -> bool:
+    """The image settings that the chosen dataset does not use (the optimizer's: ui.fields.hidden)."""
     name = values.get("data.name")
     generated = name in IMAGE_DATASETS and IMAGE_DATASETS.get(name).generated
     if key == "data.noise":
@@ -157,23 +151,11 @@ def _hidden(key: str, values: Mapping[str, object]) -> bool:
         return not (generated or name == "zip")
     if key == "data.per_class":
         return name == "zip"
-    if key == "optim.momentum":
-        return not OPTIMIZERS.get(values["optim.name"]).uses_momentum
     return False
 
 
 def _draw(s: ControlStore, group, prefix: str, container) -> None:
-    values = s.values | s.section(prefix)
-    for control in group:
-        if not _hidden(control.key, values):
-            on_change = None
-            if control.key == "optim.name":
-
-                def on_change(prefix=prefix):
-                    name = s.values[prefix + "optim.name"]
-                    s.set({prefix + "optim.lr": OPTIMIZERS.get(name).default_lr})
-
-            s.widget(control, prefix, container=container, on_change=on_change)
+    fields.draw(s, group, prefix, container, also_hidden=_hidden)
 
 
 def sidebar(s: ControlStore) -> None:

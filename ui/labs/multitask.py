@@ -23,16 +23,15 @@ from core.multitask.presets import MULTITASK_PRESETS
 from core.multitask.run import MultiTaskRun
 from core.multitask.sweep import SHARES, Sweep, start_sweep, sweep_of
 from core.presets import Preset
-from core.registry import OPTIMIZERS
 from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
-from ui.controls import Control, ControlStore, linked_store
+from ui.controls import Control, ControlStore
 from ui.live import REDRAW_SECONDS, before_lines, shown_here
+from ui.page import Lab
 from ui.runs import session_worker
 
 LAB = "mt"
-PRESETS = MULTITASK_PRESETS
 write_link = write_ab_link
 MAX_SWEEPS = 8  # kept per session, newest first
 SWEEP_LAB = f"{LAB}-sweep"  # the sweep's own worker: its runs train beside the lab's, never in a script run
@@ -99,15 +98,12 @@ def values_of(a: MultiTaskConfig, b: MultiTaskConfig | None = None) -> dict[str,
 DEFAULTS = values_of(MultiTaskConfig()) | {"compare": False, "sweep.of": "a", "sweep.steps": 80}
 
 
-def store() -> ControlStore:
-    return linked_store(LAB, DEFAULTS, ALL_CONTROLS)
+def preset_values(preset: Preset) -> dict[str, object]:
+    """A preset's settings: A and B side by side (sweeps are kept: they are not settings)."""
+    return values_of(preset.a, preset.b) | {"compare": True}
 
 
-def apply_preset(preset: Preset) -> None:
-    """Callback of a preset button: A and B side by side, runs start fresh; sweeps are kept."""
-    ControlStore(LAB, DEFAULTS).set(values_of(preset.a, preset.b) | {"compare": True})
-    session_worker(LAB).clear()
-    st.session_state[f"{LAB}:preset"] = preset.name
+PAGE = Lab(LAB, DEFAULTS, ALL_CONTROLS, MULTITASK_PRESETS, preset_values)
 
 
 def configs(s: ControlStore) -> dict[str, MultiTaskConfig]:
@@ -118,23 +114,11 @@ def _hidden(key: str, values: Mapping[str, object]) -> bool:
     tasks = SETUPS.get(values["model.setup"]).tasks if "model.setup" in values else ()
     if key.startswith("loss."):
         return len(tasks) < 2 or (key != "loss.normalise" and key.removeprefix("loss.") not in tasks)
-    if key == "optim.momentum":
-        return not OPTIMIZERS.get(values["optim.name"]).uses_momentum
     return False
 
 
 def _draw(s: ControlStore, group, prefix: str = "") -> None:
-    values = s.values | s.section(prefix)
-    for control in group:
-        if _hidden(control.key, values):
-            continue
-        on_change = None
-        if control.key == "optim.name":
-
-            def on_change():
-                s.set({"optim.lr": OPTIMIZERS.get(s.values["optim.name"]).default_lr})
-
-        s.widget(control, prefix, on_change=on_change)
+    fields.draw(s, group, prefix, also_hidden=_hidden)
 
 
 def sidebar(s: ControlStore) -> None:

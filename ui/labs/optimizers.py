@@ -22,9 +22,9 @@ from core.optimizers.race import MAX_RACERS, describe, racer_names, results_tabl
 from core.registry import DATASETS, OPTIMIZERS
 from ui import fields
 from ui.charts import chart
-from ui.controls import Control, ControlStore, linked_store
+from ui.controls import Control, ControlStore
 from ui.live import before_lines, slow_panel
-from ui.runs import session_worker
+from ui.page import Lab
 
 LAB = "opt"
 log = logging.getLogger(__name__)
@@ -79,10 +79,6 @@ CONTROLS = (
     {c.key: c for c in DATA + MODEL + TRAINING + SURFACE + [RACERS, TARGET]}
     | {f"r{i}.{c.key}": c for i in range(MAX_RACERS) for c in fields.OPTIMIZER.values()}
 )  # fmt: skip
-
-
-def store() -> ControlStore:
-    return linked_store(LAB, DEFAULTS, CONTROLS)
 
 
 def lanes(s: ControlStore) -> dict[str, OptimConfig]:
@@ -150,11 +146,7 @@ PRESETS = {
 }
 
 
-def apply_preset(preset: LabPreset) -> None:
-    s = ControlStore(LAB, DEFAULTS)
-    s.set(DEFAULTS | dict(preset.values))
-    session_worker(LAB).clear()
-    st.session_state[f"{LAB}:preset"] = preset.name
+PAGE = Lab(LAB, DEFAULTS, CONTROLS, PRESETS, lambda preset: preset.values)
 
 
 # ---- the user's CSV ----------------------------------------------------------------------

@@ -24,9 +24,9 @@ from core.sequences.run import Forecast, SeqRun
 from core.sequences.windows import Windows, make_windows
 from ui import fields
 from ui.charts import chart, present_first
-from ui.controls import Control, ControlStore, linked_store
+from ui.controls import Control, ControlStore
 from ui.live import before_lines, slow_panel
-from ui.runs import session_worker
+from ui.page import Lab
 
 LAB = "seq"
 log = logging.getLogger(__name__)
@@ -79,18 +79,9 @@ def preset_values(p: SeqPreset) -> dict[str, object]:
 
 
 DEFAULTS = preset_values(SeqPreset("", "", "", SEQ_BASE, tuple(CELLS.names())))
-PRESETS = SEQ_PRESETS
 
 
-def store() -> ControlStore:
-    return linked_store(LAB, DEFAULTS, CONTROLS)
-
-
-def apply_preset(preset: SeqPreset) -> None:
-    s = ControlStore(LAB, DEFAULTS)
-    s.set(DEFAULTS | preset_values(preset))
-    session_worker(LAB).clear()
-    st.session_state[f"{LAB}:preset"] = preset.name
+PAGE = Lab(LAB, DEFAULTS, CONTROLS, SEQ_PRESETS, preset_values)
 
 
 def base_config(s: ControlStore) -> SeqConfig:
