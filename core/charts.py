@@ -248,3 +248,45 @@ def boundary_traces(
             )
         )
     return traces  # fmt: skip
+
+
+def eval_curves(
+    series: Mapping[str, Sequence],
+    *,
+    metric: str = "loss",
+    accuracy: Sequence[str] = ("train", "test"),
+    before: Mapping | None = None,
+    marks: Mapping | None = None,
+    height: int = 340,
+) -> go.Figure:
+    """The one chart of evaluations (EvalRecord-like: step, train/test loss and accuracy) over steps,
+    for every lab that compares runs: each run in its palette colour, train solid and test dotted.
+
+    metric "loss" (log axis) or "accuracy" (%, the splits in `accuracy`). Several runs get one
+    legend entry each (the title says which line is train and which is test); a single unnamed run
+    ("") gets one per split. `before` and `marks` as in with_events."""
+    splits = ("train", "test") if metric == "loss" else tuple(accuracy)
+    several = len(series) > 1 or any(series)
+    data, values = [], []
+    for i, (label, evals) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        for split in splits:
+            field = f"{split}_loss" if metric == "loss" else f"{split}_accuracy"
+            good = [e for e in evals if math.isfinite(getattr(e, field))]
+            ys = [getattr(e, field) * (1 if metric == "loss" else 100) for e in good]
+            values += ys
+            first = split == splits[0]
+            line = dict(color=color, width=2, dash="solid" if split == "train" else "dot")
+            hover = f"{label + ', ' if label else ''}{split}: %{{y:.3g}} at step %{{x}}<extra></extra>"
+            data.append(
+                dict(type="scatter", x=[e.step for e in good], y=ys, name=label if several else split,
+                     mode="lines+markers", legendgroup=label, showlegend=first or not several,
+                     hovertemplate=hover, marker=dict(size=4), line=line)
+            )  # fmt: skip
+    lines = " and ".join(f"{split} ({'solid' if split == 'train' else 'dotted'})" for split in splits)
+    if metric == "loss":
+        yaxis, title = log_axis(log_range(values), "loss (log scale)"), f"Loss: {lines}"
+    else:
+        yaxis = dict(title=dict(text=f"{'test ' if splits == ('test',) else ''}accuracy (%)"), range=[0, 101])
+        title = "Test accuracy" if splits == ("test",) else f"Accuracy: {lines}"
+    return step_figure(data, title, yaxis, height=height, before=before, marks=marks)

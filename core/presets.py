@@ -4,8 +4,11 @@ live in its package (core/<lab>/presets.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.config import RunConfig
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -17,3 +20,11 @@ class Preset:
     lesson: str  # one sentence: what the student should see
     a: RunConfig
     b: RunConfig | None = None
+
+
+def by_name(*presets: T) -> dict[str, T]:
+    """A lab's presets by name, in the order given (the order of its buttons); no name twice."""
+    named = {p.name: p for p in presets}
+    if len(named) != len(presets):
+        raise ValueError("two presets share a name")
+    return named

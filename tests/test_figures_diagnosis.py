@@ -161,10 +161,16 @@ def test_divergence_diagnosis_gives_the_step_and_the_peak_norm():
 
 def test_race_and_surface_figures():
     evals = {"SGD": [EvalRecord(0, 0.7, 0.5, 0.7, 0.5), EvalRecord(10, 0.5, 0.7, 0.6, 0.65)], "Adam": []}
-    loss = race_figures.race_curves(evals, metric="loss")
+    loss = style.eval_curves(evals, metric="loss")
     assert [t.name for t in loss.data] == ["SGD", "SGD", "Adam", "Adam"]  # train solid, test dotted
+    assert [t.line.dash for t in loss.data] == ["solid", "dot", "solid", "dot"]
     assert [t.showlegend for t in loss.data] == [True, False, True, False]  # one legend entry per racer
-    assert list(race_figures.race_curves(evals, metric="accuracy").data[0].y) == [50.0, 65.0]  # test accuracy
+    assert loss.layout.title.text == "Loss: train (solid) and test (dotted)"
+    race = style.eval_curves(evals, metric="accuracy", accuracy=("test",))
+    assert list(race.data[0].y) == [50.0, 65.0] and race.layout.title.text == "Test accuracy"
+    one = style.eval_curves({"": evals["SGD"]}, metric="accuracy")  # one unnamed run: a legend entry a split
+    assert [t.name for t in one.data] == ["train", "test"] and all(t.showlegend for t in one.data)
+    assert list(one.data[0].y) == [50.0, 70.0]
     grid = np.linspace(-1, 1, 3)
     panels = {name: (grid, grid, np.full((3, 3), 0.5)) for name in ("a", "b", "c", "d")}
     boundaries = race_figures.boundary_grid(panels, np.zeros((2, 2)), np.array([0, 1]))

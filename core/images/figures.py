@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,48 +15,9 @@ from core.charts import (
     PICKED,
     RED,
     base_layout,
-    log_axis,
-    log_range,
-    step_figure,
 )
 from core.errors import escape_html
 from core.metrics import ClassReport
-from core.records import EvalRecord
-
-
-def image_curves(
-    series: Mapping[str, Sequence[EvalRecord]],
-    *,
-    metric: str = "loss",
-    before: Mapping | None = None,
-    marks: Mapping | None = None,
-) -> go.Figure:
-    """Each run's train (solid: mean over the batches since the last check) and test (dotted) curve;
-    `before` and `marks` as in core.charts.with_events."""
-    data = []
-    values = []
-    for i, (label, evals) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
-        good = [e for e in evals if math.isfinite(e.train_loss) and math.isfinite(e.test_loss)]
-        steps = [e.step for e in good]
-        for split, width, dash in (("train", 2, "solid"), ("test", 2, "dot")):
-            if metric == "loss":
-                ys = [getattr(e, f"{split}_loss") for e in good]
-            else:
-                ys = [100 * getattr(e, f"{split}_accuracy") for e in good]
-            values += ys
-            name = f"{label}: {split}" if label else split
-            data.append(
-                dict(type="scatter", x=steps, y=ys, name=name, mode="lines+markers", legendgroup=label,
-                     marker=dict(size=4), line=dict(color=color, width=width, dash=dash))
-            )  # fmt: skip
-    if metric == "loss":
-        yaxis = log_axis(log_range(values), "loss (log scale)")
-        title = "Loss: train (solid) and test (dotted)"
-    else:
-        yaxis = dict(title=dict(text="accuracy (%)"), range=[0, 101])
-        title = "Accuracy: train (solid) and test (dotted)"
-    return step_figure(data, title, yaxis, height=330, before=before, marks=marks)
 
 
 def class_bars(

@@ -8,7 +8,7 @@ from core.cnn import CNNConfig
 from core.config import OptimConfig
 from core.images.augment import AugmentConfig
 from core.images.run import ImageDataConfig, ImageRunConfig, ImageTrainConfig
-from core.presets import Preset
+from core.presets import Preset, by_name
 
 DEFAULT = ImageRunConfig()
 _SHAPES = ImageDataConfig(name="shapes", per_class=150)
@@ -27,45 +27,42 @@ BN_ON = dataclasses.replace(BN_OFF, model=CNNConfig(batchnorm=True))
 SMALL = ImageRunConfig(model=CNNConfig(channels=2, head=16))  # ~3,400 weights
 WIDE = ImageRunConfig(model=CNNConfig(channels=24, head=128))  # ~313,000 weights
 
-IMAGE_PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            "Flipping confuses mirror classes",
-            "Flip",
-            "The same CNN on the coloured shapes, without and with a random horizontal flip: flipped, a "
-            "left arrow becomes a right arrow still labelled 'left', so the mirror classes' recall drops "
-            "while the circle, square and triangles stay near perfect.",
-            FLIP_OFF,
-            FLIP_ON,
-        ),
-        Preset(
-            "Large rotations: a 6 or a 9?",
-            "Rotation",
-            "MNIST without and with random rotations of up to 180 degrees. A 6 turned upside down looks "
-            "like a 9: at most evaluations of the rotated run, 6 and 9 are the pair the confusion matrix "
-            "mixes up most (at step 150, 41 of the 75 test 6s are called 9). By step 300 the network has "
-            "begun to tell them apart by their strokes, and its errors have spread over many digits (4 "
-            "called 7 above all): every digit at every angle is more to learn, so accuracy ends near 73% "
-            "against 95%.",
-            ROTATION_OFF,
-            ROTATION_ON,
-        ),
-        Preset(
-            "BatchNorm speeds up a CNN",
-            "BatchNorm",
-            "Plain SGD on MNIST, without and with BatchNorm after each convolution: with it the loss falls "
-            "much faster in the same steps.",
-            BN_OFF,
-            BN_ON,
-        ),
-        Preset(
-            "Small CNN vs wide CNN",
-            "Small vs wide",
-            "Two and four channels against 24 and 48: the small CNN (about 3,400 weights) learns slowly "
-            "and stays below the wide one (about 313,000), which costs more per step.",
-            SMALL,
-            WIDE,
-        ),
-    )
-}
+IMAGE_PRESETS: dict[str, Preset] = by_name(
+    Preset(
+        "Flipping confuses mirror classes",
+        "Flip",
+        "The same CNN on the coloured shapes, without and with a random horizontal flip: flipped, a "
+        "left arrow becomes a right arrow still labelled 'left', so the mirror classes' recall drops "
+        "while the circle, square and triangles stay near perfect.",
+        FLIP_OFF,
+        FLIP_ON,
+    ),
+    Preset(
+        "Large rotations: a 6 or a 9?",
+        "Rotation",
+        "MNIST without and with random rotations of up to 180 degrees. A 6 turned upside down looks "
+        "like a 9: at most evaluations of the rotated run, 6 and 9 are the pair the confusion matrix "
+        "mixes up most (at step 150, 41 of the 75 test 6s are called 9). By step 300 the network has "
+        "begun to tell them apart by their strokes, and its errors have spread over many digits (4 "
+        "called 7 above all): every digit at every angle is more to learn, so accuracy ends near 73% "
+        "against 95%.",
+        ROTATION_OFF,
+        ROTATION_ON,
+    ),
+    Preset(
+        "BatchNorm speeds up a CNN",
+        "BatchNorm",
+        "Plain SGD on MNIST, without and with BatchNorm after each convolution: with it the loss falls "
+        "much faster in the same steps.",
+        BN_OFF,
+        BN_ON,
+    ),
+    Preset(
+        "Small CNN vs wide CNN",
+        "Small vs wide",
+        "Two and four channels against 24 and 48: the small CNN (about 3,400 weights) learns slowly "
+        "and stays below the wide one (about 313,000), which costs more per step.",
+        SMALL,
+        WIDE,
+    ),
+)

@@ -15,55 +15,7 @@ from core.charts import (
     PALETTE,
     base_layout,
     boundary_traces,
-    log_axis,
-    log_range,
-    step_figure,
 )
-from core.records import EvalRecord
-
-
-def race_curves(
-    series: Mapping[str, Sequence[EvalRecord]],
-    *,
-    metric: str = "loss",
-    before: Mapping | None = None,
-    marks: Mapping | None = None,
-) -> go.Figure:
-    """Every racer on one chart: whole-set train (solid) and test (dotted) loss, or test accuracy;
-    `before` and `marks` as in with_events."""
-    data = []
-    for i, (label, evals) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
-        good = [e for e in evals if math.isfinite(e.train_loss)]
-        steps = [e.step for e in good]
-        if metric == "loss":
-            for split, width, dash in (("train", 2, "solid"), ("test", 1.5, "dot")):
-                data.append(  # one legend entry per racer: the title says which line is train or test
-                    dict(type="scatter", x=steps, y=[getattr(e, f"{split}_loss") for e in good],
-                         name=label, mode="lines", legendgroup=label, showlegend=split == "train",
-                         hovertemplate=f"{label}, {split}: %{{y:.3g}} at step %{{x}}<extra></extra>",
-                         line=dict(color=color, width=width, dash=dash))
-                )  # fmt: skip
-        else:
-            data.append(
-                dict(
-                    type="scatter",
-                    x=steps,
-                    y=[100 * e.test_accuracy for e in good],
-                    name=label,
-                    mode="lines+markers",
-                    marker=dict(size=4),
-                    line=dict(color=color, width=2),
-                )
-            )
-    if metric == "loss":
-        losses = [y for trace in data for y in trace["y"]]
-        yaxis = log_axis(log_range(losses), "loss (log scale)")
-        title = "Loss: train solid, test dotted"
-    else:
-        yaxis = dict(title=dict(text="test accuracy (%)"), range=[0, 101])
-        title = "Test accuracy"
-    return step_figure(data, title, yaxis, height=360, before=before, marks=marks)
 
 
 def boundary_grid(

@@ -12,6 +12,7 @@ import torch
 
 from core.config import OptimConfig, RunConfig, validate
 from core.errors import ConfigError
+from core.presets import by_name
 from core.registry import OPTIMIZERS, Registry
 
 MAX_PATH_STEPS = 2000
@@ -189,63 +190,60 @@ def _sgd(lr: float, momentum: float = 0.0) -> OptimConfig:
     return OptimConfig(name="sgd", lr=lr, momentum=momentum)  # OptimConfig's default momentum is 0.9
 
 
-SURFACE_PRESETS: dict[str, SurfacePreset] = {
-    p.name: p
-    for p in (
-        SurfacePreset(
-            "Learning rate: too small, right, too large",
-            "Learning rate",
-            "On the bowl SGD with lr 0.01 crawls, with lr 0.1 it reaches the bottom, and with lr 1.05 it "
-            "jumps over the bottom to the other wall, a little higher each time.",
-            "bowl",
-            (-1.6, 1.2),
-            (("SGD, lr 0.01", _sgd(0.01)), ("SGD, lr 0.1", _sgd(0.1)), ("SGD, lr 1.05", _sgd(1.05))),
-            50,
+SURFACE_PRESETS: dict[str, SurfacePreset] = by_name(
+    SurfacePreset(
+        "Learning rate: too small, right, too large",
+        "Learning rate",
+        "On the bowl SGD with lr 0.01 crawls, with lr 0.1 it reaches the bottom, and with lr 1.05 it "
+        "jumps over the bottom to the other wall, a little higher each time.",
+        "bowl",
+        (-1.6, 1.2),
+        (("SGD, lr 0.01", _sgd(0.01)), ("SGD, lr 0.1", _sgd(0.1)), ("SGD, lr 1.05", _sgd(1.05))),
+        50,
+    ),
+    SurfacePreset(
+        "Momentum passes the local minimum",
+        "Momentum",
+        "Plain SGD stops in the first, shallow valley; with momentum 0.9 the same SGD keeps its speed, "
+        "rolls over the ridge and settles in the deeper valley.",
+        "local_minimum",
+        (2.2, 1.0),
+        (("SGD, lr 0.01", _sgd(0.01)), ("SGD + momentum 0.9, lr 0.01", _sgd(0.01, 0.9))),
+        150,
+    ),
+    SurfacePreset(
+        "Adagrad's shrinking steps",
+        "Adagrad",
+        "Both start with a step of lr along each axis, but Adagrad divides by the sum of all past "
+        "squared gradients, so its steps keep shrinking on a steady slope; Adam averages recent "
+        "gradients only and keeps its pace.",
+        "ravine",
+        (-4.5, 1.5),
+        (
+            ("Adagrad, lr 0.02", OptimConfig(name="adagrad", lr=0.02)),
+            ("Adam, lr 0.02", OptimConfig(name="adam", lr=0.02)),
         ),
-        SurfacePreset(
-            "Momentum passes the local minimum",
-            "Momentum",
-            "Plain SGD stops in the first, shallow valley; with momentum 0.9 the same SGD keeps its speed, "
-            "rolls over the ridge and settles in the deeper valley.",
-            "local_minimum",
-            (2.2, 1.0),
-            (("SGD, lr 0.01", _sgd(0.01)), ("SGD + momentum 0.9, lr 0.01", _sgd(0.01, 0.9))),
-            150,
-        ),
-        SurfacePreset(
-            "Adagrad's shrinking steps",
-            "Adagrad",
-            "Both start with a step of lr along each axis, but Adagrad divides by the sum of all past "
-            "squared gradients, so its steps keep shrinking on a steady slope; Adam averages recent "
-            "gradients only and keeps its pace.",
-            "ravine",
-            (-4.5, 1.5),
-            (
-                ("Adagrad, lr 0.02", OptimConfig(name="adagrad", lr=0.02)),
-                ("Adam, lr 0.02", OptimConfig(name="adam", lr=0.02)),
-            ),
-            60,
-        ),
-        SurfacePreset(
-            "Adam in the ravine",
-            "Adam",
-            "SGD follows the gradient, which points mostly across the ravine, so it zigzags from wall to "
-            "wall; Adam scales each coordinate on its own, moves x and y by about lr per step and glides "
-            "down without zigzagging.",
-            "ravine",
-            (-4.5, 1.5),
-            (("SGD, lr 0.45", _sgd(0.45)), ("Adam, lr 0.1", OptimConfig(name="adam", lr=0.1))),
-            60,
-        ),
-        SurfacePreset(
-            "Escaping a saddle",
-            "Saddle",
-            "Next to a saddle the gradient is almost zero: plain SGD lingers there for dozens of steps, "
-            "while SGD with momentum builds up speed and rolls off much sooner.",
-            "saddle",
-            (1.5, 0.01),
-            (("SGD, lr 0.05", _sgd(0.05)), ("SGD + momentum 0.9, lr 0.05", _sgd(0.05, 0.9))),
-            80,
-        ),
-    )
-}
+        60,
+    ),
+    SurfacePreset(
+        "Adam in the ravine",
+        "Adam",
+        "SGD follows the gradient, which points mostly across the ravine, so it zigzags from wall to "
+        "wall; Adam scales each coordinate on its own, moves x and y by about lr per step and glides "
+        "down without zigzagging.",
+        "ravine",
+        (-4.5, 1.5),
+        (("SGD, lr 0.45", _sgd(0.45)), ("Adam, lr 0.1", OptimConfig(name="adam", lr=0.1))),
+        60,
+    ),
+    SurfacePreset(
+        "Escaping a saddle",
+        "Saddle",
+        "Next to a saddle the gradient is almost zero: plain SGD lingers there for dozens of steps, "
+        "while SGD with momentum builds up speed and rolls off much sooner.",
+        "saddle",
+        (1.5, 0.01),
+        (("SGD, lr 0.05", _sgd(0.05)), ("SGD + momentum 0.9, lr 0.05", _sgd(0.05, 0.9))),
+        80,
+    ),
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from core.config import OptimConfig
 from core.data.series import SeriesConfig
+from core.presets import by_name
 from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
 
 
@@ -40,44 +41,41 @@ LEAKY = dataclasses.replace(  # three days of Seattle's hours in, the next day o
     window=dataclasses.replace(SEQ_BASE.window, seq_len=72, horizon=24),
 )
 
-SEQ_PRESETS: dict[str, SeqPreset] = {
-    p.name: p
-    for p in (
-        SeqPreset(
-            "GRU vs LSTM on a day of electricity",
-            "GRU vs LSTM",
-            "A day of 15-minute readings in, the next day out. Both cells end with about half the test "
-            "MSE of 'the same time the day before' (the table). That naive forecast copies a quiet Sunday "
-            "into a busy Monday and a busy Friday into a quiet Saturday: those are its worst days in the "
-            "day-ahead chart, and there the cells, which learned both kinds of day, err far less. On a CPU "
-            "the LSTM's step is the faster one (the table's ms per step), though it has more weights: "
-            "PyTorch runs a CPU LSTM as one fused oneDNN kernel over the whole window, a GRU as a few small "
-            "operations at each of its 96 time steps.",
-            SEQ_BASE,
-            ("lstm", "gru"),
-        ),
-        SeqPreset(
-            "A plain RNN with a long window",
-            "Long window",
-            "Two days in, one day out. On the gradient chart the plain RNN's gradient fades by many "
-            "orders of magnitude on its way back, so yesterday hardly reaches it and it scores about as "
-            "well as 'the same time the day before'; the LSTM's and the GRU's gradients reach back much "
-            "further, and their forecasts beat it.",
-            LONG_WINDOW,
-            ("rnn", "lstm", "gru"),
-        ),
-        SeqPreset(
-            "A shuffled split leaks the future",
-            "Shuffled split",
-            "The same LSTM on Seattle's temperatures, split two ways. By time (trained on January to "
-            "mid-October, tested on the rest of the year), the test error is about twice the training "
-            "error: the future is not the past it learned from. Dealt at random, test windows sit among "
-            "training windows, so the test error is as low as the training error: a score the future will "
-            "not give. (On these smooth hours 'the same time the day before' beats both, with an MSE 20 to "
-            "40 times lower; the point here is the split.)",
-            LEAKY,
-            ("lstm",),
-            ("time", "shuffled"),
-        ),
-    )
-}
+SEQ_PRESETS: dict[str, SeqPreset] = by_name(
+    SeqPreset(
+        "GRU vs LSTM on a day of electricity",
+        "GRU vs LSTM",
+        "A day of 15-minute readings in, the next day out. Both cells end with about half the test "
+        "MSE of 'the same time the day before' (the table). That naive forecast copies a quiet Sunday "
+        "into a busy Monday and a busy Friday into a quiet Saturday: those are its worst days in the "
+        "day-ahead chart, and there the cells, which learned both kinds of day, err far less. On a CPU "
+        "the LSTM's step is the faster one (the table's ms per step), though it has more weights: "
+        "PyTorch runs a CPU LSTM as one fused oneDNN kernel over the whole window, a GRU as a few small "
+        "operations at each of its 96 time steps.",
+        SEQ_BASE,
+        ("lstm", "gru"),
+    ),
+    SeqPreset(
+        "A plain RNN with a long window",
+        "Long window",
+        "Two days in, one day out. On the gradient chart the plain RNN's gradient fades by many "
+        "orders of magnitude on its way back, so yesterday hardly reaches it and it scores about as "
+        "well as 'the same time the day before'; the LSTM's and the GRU's gradients reach back much "
+        "further, and their forecasts beat it.",
+        LONG_WINDOW,
+        ("rnn", "lstm", "gru"),
+    ),
+    SeqPreset(
+        "A shuffled split leaks the future",
+        "Shuffled split",
+        "The same LSTM on Seattle's temperatures, split two ways. By time (trained on January to "
+        "mid-October, tested on the rest of the year), the test error is about twice the training "
+        "error: the future is not the past it learned from. Dealt at random, test windows sit among "
+        "training windows, so the test error is as low as the training error: a score the future will "
+        "not give. (On these smooth hours 'the same time the day before' beats both, with an MSE 20 to "
+        "40 times lower; the point here is the split.)",
+        LEAKY,
+        ("lstm",),
+        ("time", "shuffled"),
+    ),
+)

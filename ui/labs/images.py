@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core import checkpoint, mosaic
+from core.charts import eval_curves
 from core.cnn import POOLS, layer_table
 from core.config import to_values
 from core.data import imagefiles, tvsets
@@ -486,9 +487,9 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     series = {(label if multi else ""): run.evals for label, run in runs.items()}
     left, right = (first_screen or st).columns(2)
     before = before_lines(snap.befores.values(), "test_loss", several=multi)
-    loss = figures_images.image_curves(series, metric="loss", before=before, marks=snap.lr_changes)
+    loss = eval_curves(series, metric="loss", before=before, marks=snap.lr_changes)
     chart(loss, key="img-loss", where=left, present_height=300)
-    accuracy = figures_images.image_curves(series, metric="accuracy", marks=snap.lr_changes)
+    accuracy = eval_curves(series, metric="accuracy", marks=snap.lr_changes)
     chart(accuracy, key="img-acc", where=right, present_height=300)
     first = next(iter(runs.values()))
     reports = {(label if multi else ""): run.report for label, run in runs.items() if run.report is not None}

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.charts import eval_curves
 from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
@@ -19,6 +20,7 @@ from core.live import Snapshot
 from core.optimizers import figures, race, surfaces
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.optimizers.race import MAX_RACERS, describe, racer_names, results_table
+from core.presets import by_name
 from core.registry import DATASETS, OPTIMIZERS
 from ui import fields
 from ui.charts import chart
@@ -137,13 +139,10 @@ def _race_preset(p: RacePreset) -> LabPreset:
     return LabPreset(p.name, p.short, p.lesson + " (Race tab: press Play.)", race_values(p.base, p.racers))
 
 
-PRESETS = {
-    p.name: p
-    for p in [
-        *(_race_preset(p) for p in RACE_PRESETS.values()),
-        *(_surface_preset(p) for p in surfaces.SURFACE_PRESETS.values()),
-    ]
-}
+PRESETS = by_name(
+    *(_race_preset(p) for p in RACE_PRESETS.values()),
+    *(_surface_preset(p) for p in surfaces.SURFACE_PRESETS.values()),
+)
 
 
 PAGE = Lab(LAB, DEFAULTS, CONTROLS, PRESETS, lambda preset: preset.values)
@@ -213,9 +212,9 @@ def draw_race(snap: Snapshot, target: float) -> None:
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "train_loss", several=True)
-    loss = figures.race_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
+    loss = eval_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
     chart(loss, key="race-loss", where=left, present_height=330)
-    accuracy = figures.race_curves(evals, metric="accuracy", marks=snap.lr_changes)
+    accuracy = eval_curves(evals, metric="accuracy", accuracy=("test",), marks=snap.lr_changes)
     chart(accuracy, key="race-acc", where=right, present_height=330)
     first = next(iter(runs.values()))
     if first.data.n_features == 2 and first.data.n_classes == 2:
