@@ -85,9 +85,9 @@ def training_cpu_per_step() -> float:
     """CPU seconds one step of the preset's runs takes in a bare loop (probes and evaluations included)."""
     import torch
 
+    from core.data.catalog import DATASETS
     from core.device import configure_threads
     from core.gradients.presets import GRADIENT_PRESETS
-    from core.registry import DATASETS
     from core.training import Run, advance_together
 
     configure_threads()

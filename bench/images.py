@@ -59,6 +59,7 @@ from torchvision.transforms import v2
 from core.cnn import CNNConfig, build_cnn
 from core.config import OptimConfig
 from core.data import BatchOrder
+from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.images.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter, pipeline_code
 from core.images.run import (
@@ -70,7 +71,7 @@ from core.images.run import (
     ImageRunConfig,
     ImageTrainConfig,
 )
-from core.registry import IMAGE_DATASETS, OPTIMIZERS
+from core.registry import OPTIMIZERS
 
 STEPS = 100  # optimizer steps per way and round: 3,200 images
 ROUNDS = 6  # a multiple of 3: every way takes every position equally often

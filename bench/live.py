@@ -87,6 +87,7 @@ import torch
 
 from core.cnn import CNNConfig
 from core.config import ModelConfig, RunConfig, TrainConfig, from_values
+from core.data.catalog import DATASETS, IMAGE_DATASETS
 from core.data.glyphs import GlyphConfig, generate
 from core.data.series import SERIES
 from core.gradients.presets import GRADIENT_PRESETS, VANISHING
@@ -97,7 +98,6 @@ from core.live import LiveWorker
 from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
 from core.multitask.run import MultiTaskRun
 from core.presets import Preset
-from core.registry import DATASETS, IMAGE_DATASETS
 from core.sequences.compare import lab_configs
 from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE

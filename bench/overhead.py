@@ -37,9 +37,10 @@ from torch import nn
 
 from core.config import RunConfig
 from core.data import BatchOrder, Dataset
+from core.data.catalog import DATASETS
 from core.gradients.presets import VANISHING
 from core.models import build_mlp
-from core.registry import DATASETS, OPTIMIZERS
+from core.registry import OPTIMIZERS
 from core.training import Run
 
 ROUNDS = 9

@@ -44,8 +44,8 @@ from bench.overhead import bare_loop as bare_one
 from bench.overhead import bench_config
 from core.config import OptimConfig, RunConfig
 from core.data import Dataset
+from core.data.catalog import DATASETS
 from core.optimizers.race import race_configs
-from core.registry import DATASETS
 from core.training import Run, advance_together
 
 STEPS = 300

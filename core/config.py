@@ -81,7 +81,8 @@ class RunConfig:
 
 def validate(cfg: RunConfig) -> None:
     """Raise ConfigError with one readable sentence if the configuration cannot run."""
-    from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES
+    from core.data.catalog import DATASETS
+    from core.registry import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES
 
     m, o, t, d = cfg.model, cfg.optim, cfg.train, cfg.data
     for registry, name in (

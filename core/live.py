@@ -1,5 +1,6 @@
-"""The live engine: one worker thread per session's lab alone steps its runs; the page sends it
-commands and draws snapshots.
+"""The live engine: each session's lab has one worker that owns its runs; the process's scheduler
+(core.scheduler) trains every worker's runs a piece at a time; the page sends commands and draws
+snapshots (core.snapshots).
 
 Why a worker: Streamlit may start a page's next script run while the last one is still running,
 so runs stepped inside script runs were stepped by two threads at once (autograd then fails on
@@ -20,8 +21,8 @@ lock, so a model is never read half-updated.
 Nobody watching, nothing training: the page tells the worker how to ask whether its session is still
 connected (`connected`, checked between rounds), the router pauses a lab when its page is left, and,
 should both miss, every snapshot is a sign of life: a worker that has not been asked for one in
-`stale_seconds` (a frozen or long-hidden tab) pauses too. Its thread then ends: a worker with
-nothing to do has no thread at all, and dropping the worker frees its runs.
+`stale_seconds` (a frozen or long-hidden tab) pauses too. A worker with nothing to do then leaves
+the scheduler, and dropping the worker frees its runs.
 """
 
 from __future__ import annotations
@@ -29,10 +30,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import dataclasses
-import functools
-import heapq
-import inspect
 import itertools
 import logging
 import math
@@ -42,8 +39,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.config import to_values
 from core.errors import ConfigError
+from core.scheduler import Scheduler
+from core.snapshots import Before, LrChange, RunView, Snapshot, describe_change, only_lr_differs
 from core.training import Status, Trainer
 
 log = logging.getLogger(__name__)
@@ -62,102 +60,8 @@ AWAY = "Paused while nobody was watching this page; press Play to go on."
 LEFT = "Paused when you left this page; press Play to go on."
 
 
-@dataclasses.dataclass(frozen=True)
-class LrChange:
-    """A learning rate changed mid-run: from `step + 1` on, the run uses `new`."""
-
-    step: int
-    old: float
-    new: float
-
-    @property
-    def text(self) -> str:
-        return f"lr {self.old:g} → {self.new:g}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Before:
-    """A run that a change of settings replaced: its curves stay on the charts as a faded line."""
-
-    label: str
-    step: int  # how far it had trained
-    change: str  # e.g. "depth 4 → 6, activation relu → tanh"; "" if it restarted only to stay in step
-    records: tuple
-    evals: tuple
-
-
-def describe_change(old, new) -> str:
-    """The settings that differ between two configs, as "name old → new" (learning rate included)."""
-    a, b = to_values(old), to_values(new)
-    parts = [
-        f"{key.split('.')[-1].replace('_', ' ')} {a[key]} → {b.get(key)}" for key in a if a[key] != b.get(key)
-    ]
-    return ", ".join(parts) or "the data"
-
-
-def only_lr_differs(a, b) -> bool:
-    """True when two run configs differ in nothing but the learning rate."""
-    return dataclasses.replace(a, optim=dataclasses.replace(a.optim, lr=b.optim.lr)) == b
-
-
-class RunView:
-    """A run as the page draws it: records and status copied at one instant, plain data; any other
-    attribute read through, and any method called under the worker's lock (it may touch the model)."""
-
-    def __init__(self, run: Trainer, worker: LiveWorker):
-        self._run, self._worker = run, worker
-        self.records = list(run.records)
-        self.evals = list(run.evals)
-        self.status = run.status
-        self.diverged_at = run.diverged_at
-        self.cfg = run.cfg
-        self.step = len(self.records)
-
-    @property
-    def done(self) -> bool:
-        return self.status in (Status.FINISHED, Status.DIVERGED)
-
-    message = Trainer.message
-
-    def reading(self) -> contextlib.AbstractContextManager:
-        """`with view.reading():` keeps the worker off this run while the caller reads its model."""
-        return self._worker.hold()
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._run, name)
-        if not inspect.ismethod(value):
-            return value
-
-        @functools.wraps(value)
-        def locked(*args, **kwargs):
-            with self._worker.hold():
-                return value(*args, **kwargs)
-
-        return locked
-
-
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
-    """What the page draws: the runs at one instant and the session's events, all plain data."""
-
-    runs: dict[str, RunView]
-    playing: bool
-    speed: str
-    rate: float | None  # rounds (one step of each run) a second at this speed; None: no limit
-    achieved: float | None  # rounds a second over the last two seconds of play; None: too few to tell
-    lr_changes: dict[str, tuple[LrChange, ...]]
-    befores: dict[str, Before]
-    error: str | None  # one sentence when training failed
-    note: str | None  # one sentence when the worker paused by itself
-    waiting: int | None = None  # Play waits for a place on a busy server: 1 = next in line
-
-    @property
-    def finished(self) -> bool:
-        return bool(self.runs) and all(run.done for run in self.runs.values())
-
-
 class LiveWorker:
-    """The one thread that steps a session's runs for one lab; its public methods are the commands."""
+    """A session's runs of one lab, stepped by the scheduler; its public methods are the commands."""
 
     def __init__(
         self,
@@ -221,6 +125,10 @@ class LiveWorker:
                 run.pause()
             self._leave_queue()
             self._wake()
+
+    def pause_unwatched(self) -> None:
+        """Pause because nobody watches: the page says so when it comes back."""
+        self.pause(note=AWAY)
 
     def step(self, wait: float = 10.0) -> None:
         """Pause, then one step of every unfinished run with its evaluation, trained by the worker (after
@@ -420,7 +328,7 @@ class LiveWorker:
             return None
         return max(run.cfg.train.steps for run in self._runs.values()) / seconds
 
-    def _watched(self) -> bool:
+    def watched(self) -> bool:
         """False once the page's session has gone, or it has asked for no snapshot in stale_seconds."""
         if time.monotonic() - self._seen > self.stale_seconds:
             return False
@@ -495,7 +403,7 @@ class LiveWorker:
         """One piece of work, under the lock: the rest of an evaluation under way, one piece of it at a
         time, else a round (one step of every run that should move). Returns (worked, the round's
         evaluations are all done, stepping: the runs move for Step, not Play)."""
-        if self._playing() and not self._watched():
+        if self._playing() and not self.watched():
             for run in self._runs.values():
                 run.pause()
             self._note = AWAY
@@ -553,189 +461,6 @@ class LiveWorker:
                 self._next_at = max(self._next_at + 1.0 / rate, now - 0.25)  # late: no burst to catch up
                 return self._next_at
             return now
-
-
-class Scheduler:
-    """The threads that train every session's runs in this process, one piece of work at a time.
-
-    One worker thread per session was how it began, and a class of 30 brought the server down: 30
-    threads stepping tiny models, each torch op letting go of the GIL and waiting to get it back,
-    spent more time handing the GIL around than training (a 2-core server trained fewer steps a
-    second with 8 students than with 1). Here `threads` threads (GP_TRAIN_THREADS, default 1) take
-    the worker whose next piece is due soonest, train that piece, and put the worker back at the time
-    its speed sets for the next one: every playing run in the process advances in turn, fairly, and
-    a flat-out run takes only what the paced ones leave.
-
-    Admission: Play on a saturated server waits in line (the page shows its place) instead of slowing
-    everyone. A worker's demand is the share of a thread its speed asks for (rounds a second x the
-    measured cost of a round) plus the share its page's redraws take (LiveWorker.drew); a new Play
-    waits while the demand of the labs already playing exceeds SATURATED of the threads (or NEW_AT_ONCE
-    newcomers are not measured yet), and the head of the line is let in when a place frees up. The
-    pages' redraw interval grows with what their redraws cost together (redraw_seconds).
-    """
-
-    SATURATED = 0.9
-    NEW_AT_ONCE = 2  # workers per thread let in before their demand is known
-    DRAW_SHARE = 0.6  # of one core, for the live pages' redraws together
-    MAX_REDRAW_SECONDS = 5.0
-
-    def __init__(self, threads: int = 1):
-        self.threads = max(1, threads)
-        self._cv = threading.Condition()
-        self._heap: list[tuple[float, int, LiveWorker]] = []  # (due, ticket, worker); stale entries skipped
-        self._due: dict[int, int] = {}  # id(worker) -> the ticket of its one live entry
-        self._tickets = itertools.count()
-        self._line: collections.deque[LiveWorker] = collections.deque()  # waiting for a place, in order
-        self._active: dict[int, LiveWorker] = {}  # id -> worker, in the scheduler's hands
-        self._started: list[threading.Thread] = []
-        self._stopping = False
-
-    # ---- the workers' side --------------------------------------------------------------
-
-    def add(self, worker: LiveWorker, due: float) -> None:
-        """(Re)schedule `worker` for `due` (its earlier entry, if any, no longer counts)."""
-        with self._cv:
-            ticket = next(self._tickets)
-            self._due[id(worker)] = ticket
-            self._active[id(worker)] = worker
-            heapq.heappush(self._heap, (due, ticket, worker))
-            self._start_threads()
-            self._cv.notify()
-
-    def must_wait(self, worker: LiveWorker) -> bool:
-        """True when Play should wait in line: others wait already, or the playing runs' demand leaves
-        no room."""
-        with self._cv:
-            if self._line:
-                return True
-            others = [w for w in self._active.values() if w is not worker]
-            return bool(others) and not self._room(others)
-
-    def enqueue(self, worker: LiveWorker) -> None:
-        with self._cv:
-            if worker not in self._line:
-                self._line.append(worker)
-            self._cv.notify()
-
-    def dequeue(self, worker: LiveWorker) -> None:
-        with self._cv, contextlib.suppress(ValueError):
-            self._line.remove(worker)
-
-    def place(self, worker: LiveWorker) -> int | None:
-        """1 for the head of the line, 2 for the next, ...; None when not waiting."""
-        with self._cv:
-            for i, queued in enumerate(self._line, 1):
-                if queued is worker:
-                    return i
-            return None
-
-    def redraw_seconds(self) -> float:
-        """Every live page's redraw interval now: each page twice a second while the redraws of all the
-        pages that play or wait together take under DRAW_SHARE of one core, and less often as they
-        take more (a class of 30 redrawing twice a second at 60-100 ms a redraw would need 4-6
-        cores; the pages' clicks then waited minutes), in steps of 0.5 s, at most MAX_REDRAW_SECONDS."""
-        with self._cv:
-            pages = list(self._active.values()) + list(self._line)
-        seconds = sum(w.draw_seconds or 0.0 for w in pages) / self.DRAW_SHARE
-        return min(self.MAX_REDRAW_SECONDS, max(0.5, math.ceil(seconds * 2) / 2))
-
-    def load(self) -> tuple[int, int, float]:
-        """(workers training, workers waiting in line, their demand as a share of the threads)."""
-        with self._cv:
-            active = list(self._active.values())
-            return len(active), len(self._line), self._demand(active) / self.threads
-
-    # ---- the threads ----------------------------------------------------------------------
-
-    @staticmethod
-    def _demand(workers) -> float:
-        return sum(w.demand() for w in workers)
-
-    def _room(self, workers: list[LiveWorker]) -> bool:
-        """Whether one more worker may train beside `workers`: their demand leaves room, and few of them
-        are too new to have one (a class pressing Play at once would otherwise all get in before the
-        first round of any of them was measured)."""
-        unknown = sum(w.round_seconds is None and w.demand_unknown() for w in workers)
-        return (
-            unknown < self.NEW_AT_ONCE * self.threads
-            and self._demand(workers) < self.SATURATED * self.threads
-        )
-
-    def _start_threads(self) -> None:
-        while len(self._started) < self.threads:
-            thread = threading.Thread(target=self._run, name=f"gp-live-{len(self._started)}", daemon=True)
-            self._started.append(thread)
-            thread.start()
-
-    def _next(self) -> LiveWorker | None:
-        """The worker whose piece is due first, once it is due (under the condition)."""
-        while not self._stopping:
-            self._admit()
-            while self._heap and self._due.get(id(self._heap[0][2])) != self._heap[0][1]:
-                heapq.heappop(self._heap)  # superseded by a later add
-            if not self._heap:
-                self._cv.wait(0.5 if self._line else None)
-                continue
-            due, _, worker = self._heap[0]
-            wait = due - time.monotonic()
-            if wait > 0:
-                self._cv.wait(min(wait, 0.5))
-                continue
-            heapq.heappop(self._heap)
-            del self._due[id(worker)]
-            return worker
-        return None
-
-    def _admit(self) -> None:
-        """Let the head of the line in while there is room (under the condition); a worker whose page
-        has gone leaves the line, paused."""
-        gone = [w for w in self._line if not w._watched()]
-        if gone:
-            for worker in gone:
-                self._line.remove(worker)
-            self._cv.release()
-            try:
-                for worker in gone:
-                    worker.pause(note=AWAY)
-            finally:
-                self._cv.acquire()
-        while self._line:
-            if self._active and not self._room(list(self._active.values())):
-                return
-            worker = self._line.popleft()
-            self._cv.release()
-            try:
-                worker.admit()  # takes the worker's lock, then add() takes the condition again
-            finally:
-                self._cv.acquire()
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                worker = self._next()
-            if worker is None:
-                return
-            due = worker.work()
-            with self._cv:
-                if due is None:
-                    if id(worker) not in self._due:  # done: keep nothing of it (a closed tab frees its runs)
-                        self._active.pop(id(worker), None)
-                        self._heap = [entry for entry in self._heap if entry[2] is not worker]
-                        heapq.heapify(self._heap)
-                elif id(worker) not in self._due:  # a command may have rescheduled it meanwhile
-                    self._due[id(worker)] = ticket = next(self._tickets)
-                    heapq.heappush(self._heap, (due, ticket, worker))
-            worker.yield_to_pages()
-            del worker  # not kept alive while this thread waits for the next one
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Let the threads end after the piece under way (at exit: a daemon thread still inside a torch
-        kernel when Python shuts down aborts the process)."""
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-        for thread in self._started:
-            thread.join(timeout)
 
 
 SCHEDULER = Scheduler(int(os.environ.get("GP_TRAIN_THREADS", "1")))

@@ -6,8 +6,9 @@ import dataclasses
 
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.data import Dataset
+from core.data.catalog import DATASETS
 from core.gradients import figures
-from core.registry import DATASETS, OPTIMIZERS
+from core.registry import OPTIMIZERS
 from core.training import Run
 
 

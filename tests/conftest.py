@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from core.registry import DATASETS
+from core.data.catalog import DATASETS
 
 torch.set_num_threads(1)
 

@@ -13,6 +13,7 @@ import torch
 
 from core.cnn import CNNConfig
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from core.data.catalog import DATASETS, IMAGE_DATASETS
 from core.data.glyphs import GlyphConfig, generate
 from core.data.images import ImageSet
 from core.data.series import SeriesConfig, electricity
@@ -27,7 +28,6 @@ from core.images.run import (
 )
 from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
 from core.multitask.run import MultiTaskRun
-from core.registry import DATASETS, IMAGE_DATASETS
 from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
 from core.sequences.presets import SEQ_BASE
 from core.sequences.run import SeqRun

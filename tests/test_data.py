@@ -7,8 +7,8 @@ import torch
 
 from core.config import DataConfig
 from core.data import BatchOrder
+from core.data.catalog import DATASETS
 from core.data.toy import TOY_SETS
-from core.registry import DATASETS
 
 
 @pytest.mark.parametrize("name", list(TOY_SETS))

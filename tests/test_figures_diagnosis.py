@@ -187,7 +187,7 @@ def test_race_and_surface_figures():
 
 
 def test_mid_run_events_go_onto_a_step_chart():
-    from core.live import LrChange
+    from core.snapshots import LrChange
 
     fig = style.step_figure(
         [dict(type="scatter", x=[1, 2, 3], y=[1.0, 0.5, 0.2])],

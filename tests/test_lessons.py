@@ -13,9 +13,9 @@ import statistics
 import numpy as np
 import pytest
 
+from core.data.catalog import DATASETS
 from core.gradients.diagnosis import describe_ratio, diagnose
 from core.gradients.presets import CLIPPED, CURED, EXPLODING, GRADIENT_PRESETS, VANISHING
-from core.registry import DATASETS
 from core.training import Run, Status
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from core.config import OptimConfig
+from core.data.catalog import DATASETS, IMAGE_DATASETS
 from core.data.glyphs import generate
 from core.data.series import SERIES
 from core.gradients.presets import EXPLODING, GRADIENT_PRESETS, VANISHING
@@ -23,16 +24,15 @@ from core.images.presets import BN_OFF, BN_ON, IMAGE_PRESETS, SMALL, WIDE
 from core.images.run import ImageRun
 from core.lessons import EXERCISES, LESSONS, evaluate, exercises_of, reveal
 from core.lessons.model import Progress, Rule, equals, kept, power_of_ten, relative, steady
-from core.live import LrChange
 from core.multitask.config import MTTrainConfig
 from core.multitask.presets import IMAGE_ONLY, MULTITASK_PRESETS, NORMALISED_MSE, RAW_MSE, WITH_ALPHABET
 from core.multitask.run import MultiTaskRun
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS
-from core.registry import DATASETS, IMAGE_DATASETS
 from core.sequences.compare import lab_configs
 from core.sequences.config import CellConfig
 from core.sequences.presets import LONG_WINDOW, SEQ_BASE, SEQ_PRESETS
 from core.sequences.run import SeqRun
+from core.snapshots import LrChange
 from core.training import Run, advance_together
 from tests.conftest import with_changes
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from core.cnn import layer_table
+from core.data.catalog import IMAGE_DATASETS
 from core.data.shapes import CLASSES, FLIP_SYMMETRIC, MIRROR_PAIRS
 from core.images.presets import (
     BN_OFF,
@@ -29,7 +30,6 @@ from core.images.presets import (
     WIDE,
 )
 from core.images.run import ImageRun, ImageRunConfig
-from core.registry import IMAGE_DATASETS
 from core.training import Status
 
 CPU = torch.device("cpu")

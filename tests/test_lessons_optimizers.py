@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from core.data.catalog import DATASETS
 from core.optimizers.presets import RACE_PRESETS
 from core.optimizers.race import race_configs
-from core.registry import DATASETS
 from core.training import Run, advance_together
 
 

@@ -14,9 +14,9 @@ import torch
 
 from core import training
 from core.cnn import CNNConfig
+from core.data.catalog import IMAGE_DATASETS
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 from core.live import AWAY, LEFT, SCHEDULER, TRAINING_FAILED, LiveWorker, describe_change
-from core.registry import IMAGE_DATASETS
 from core.training import Run, Status
 from tests.conftest import with_changes
 

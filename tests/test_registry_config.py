@@ -17,9 +17,10 @@ from core.config import (
     to_values,
     validate,
 )
+from core.data.catalog import DATASETS
 from core.errors import ConfigError
 from core.models import build_mlp
-from core.registry import ACTIVATIONS, DATASETS, INITIALIZERS, LOSSES, OPTIMIZERS
+from core.registry import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
 from tests.conftest import with_changes
 
 

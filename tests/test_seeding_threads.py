@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from core.cnn import CNNConfig, build_cnn
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
+from core.data.catalog import DATASETS, IMAGE_DATASETS
 from core.data.glyphs import GlyphConfig, generate
 from core.images.augment import AugmentConfig
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
@@ -20,7 +21,6 @@ from core.models import build_mlp
 from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
 from core.multitask.models import build_net
 from core.multitask.run import MultiTaskRun
-from core.registry import DATASETS, IMAGE_DATASETS
 from core.seeding import Dropout
 from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
 from core.sequences.models import build_forecaster

@@ -11,10 +11,10 @@ import torch
 
 from core.cnn import CNNConfig
 from core.config import OptimConfig
+from core.data.catalog import IMAGE_DATASETS
 from core.errors import ConfigError
 from core.images.augment import AugmentConfig
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig, validate_image_run
-from core.registry import IMAGE_DATASETS
 from core.training import Status
 
 CPU = torch.device("cpu")

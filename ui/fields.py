@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from core.registry import (
-    ACTIVATIONS,
-    BUILT_IN_DATASETS,
-    DATASETS,
-    INITIALIZERS,
-    LOSSES,
-    OPTIMIZERS,
-    SCHEDULES,
-    Registry,
-)
+from core.data.catalog import BUILT_IN_DATASETS, DATASETS
+from core.registry import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS, SCHEDULES, Registry
 from ui.controls import Control, ControlStore
 
 LRS = (

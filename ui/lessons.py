@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 import streamlit as st
 
 from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reveal
-from core.live import Snapshot
+from core.snapshots import Snapshot
 from ui.charts import presenting
 from ui.controls import PAGE_PARAMS, ControlStore
 from ui.page import Lab

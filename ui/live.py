@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 import streamlit as st
 
 from core.charts import binned
-from core.live import LEFT, SCHEDULER, SPEED_LABELS, SPEEDS, Before, Snapshot
+from core.live import LEFT, SCHEDULER, SPEED_LABELS, SPEEDS
+from core.snapshots import Before, Snapshot
 from core.training import Status
 from ui.runs import session_worker
 

@@ -14,8 +14,9 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.config import DataConfig, RunConfig
 from core.data import Dataset
-from core.live import LiveWorker, RunView
-from core.registry import DATASETS
+from core.data.catalog import DATASETS
+from core.live import LiveWorker
+from core.snapshots import RunView
 from core.training import Run, Trainer, data_bytes
 
 T = typing.TypeVar("T")

@@ -13,6 +13,7 @@ from torch import nn
 from core.cnn import CNNConfig, build_cnn, forward_cost, layer_table, parameter_count
 from core.config import OptimConfig, check_clip, check_optim
 from core.data import BatchOrder, shapes, tvsets
+from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.device import default_device
 from core.errors import ConfigError
@@ -20,7 +21,7 @@ from core.images.augment import AugmentConfig, Augmenter, augment_rng, build_aug
 from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
-from core.registry import IMAGE_DATASETS, OPTIMIZERS, SCHEDULES
+from core.registry import OPTIMIZERS, SCHEDULES
 from core.training import VALUE_MACS, Cost, Pieces, Trainer, rows_per_piece, run_all, weight_fingerprint
 
 MAX_IMAGE_STEPS = 3000
@@ -33,7 +34,7 @@ MAX_IMAGE_SET_BYTES = 128 * 2**20  # one image set in memory (float32): the shar
 class ImageDataConfig:
     """Which built-in image set, how many images and how they are split."""
 
-    name: str = "mnist"  # key of core.registry.IMAGE_DATASETS: mnist (real digits) or shapes
+    name: str = "mnist"  # key of core.data.catalog.IMAGE_DATASETS: mnist (real digits) or shapes
     per_class: int = 300  # images per class (train + test); MNIST has at most 500 per class
     size: int = 28  # generated shapes only: image side in pixels
     noise: float = 0.5  # generated shapes only: jitter, shading and pixel noise, 0..1

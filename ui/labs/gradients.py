@@ -12,8 +12,8 @@ from core.config import RunConfig, to_values
 from core.gradients import figures
 from core.gradients.diagnosis import diagnose
 from core.gradients.presets import GRADIENT_PRESETS
-from core.live import RunView, Snapshot
 from core.presets import Preset
+from core.snapshots import RunView, Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import ab_configs, ab_values, write_ab_link

@@ -16,16 +16,17 @@ from core.charts import eval_curves
 from core.cnn import POOLS, layer_table
 from core.config import to_values
 from core.data import imagefiles, tvsets
+from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.errors import ConfigError, escape_html, escape_markdown, shorten
 from core.images import figures as figures_images
 from core.images.augment import AUGMENTATIONS, build_augmenter, pipeline_code, preview
 from core.images.presets import IMAGE_PRESETS
 from core.images.run import ImageRun, ImageRunConfig, check_image_set
-from core.live import RunView, Snapshot
 from core.metrics import AVERAGES
 from core.presets import Preset
-from core.registry import ACTIVATIONS, IMAGE_DATASETS, INITIALIZERS
+from core.registry import ACTIVATIONS, INITIALIZERS
+from core.snapshots import RunView, Snapshot
 from core.training import Status
 from ui import fields
 from ui.charts import chart, present_first

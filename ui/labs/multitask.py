@@ -15,7 +15,6 @@ from core import mosaic
 from core.config import to_values
 from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
-from core.live import Snapshot
 from core.multitask import figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
@@ -23,6 +22,7 @@ from core.multitask.presets import MULTITASK_PRESETS
 from core.multitask.run import MultiTaskRun
 from core.multitask.sweep import SHARES, Sweep, start_sweep, sweep_of
 from core.presets import Preset
+from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link

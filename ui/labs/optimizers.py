@@ -14,14 +14,15 @@ import streamlit as st
 from core.charts import eval_curves
 from core.config import OptimConfig, RunConfig, from_values, to_values
 from core.data import Dataset
+from core.data.catalog import DATASETS
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError, escape_markdown, shorten
-from core.live import Snapshot
 from core.optimizers import figures, race, surfaces
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.optimizers.race import MAX_RACERS, describe, racer_names, results_table
 from core.presets import by_name
-from core.registry import DATASETS, OPTIMIZERS
+from core.registry import OPTIMIZERS
+from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart
 from ui.controls import Control, ControlStore

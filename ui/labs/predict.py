@@ -14,11 +14,11 @@ from PIL import Image
 
 from core import checkpoint, mosaic
 from core.charts import PAPER, PEN
+from core.data.catalog import IMAGE_DATASETS
 from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError, PixelBudget, PixelBudgetError
 from core.errors import ConfigError, escape_markdown, shorten, spreadsheet_safe
 from core.images import builtin as builtin_model
 from core.predict import predictor as predict
-from core.registry import IMAGE_DATASETS
 from core.training import Status
 from ui.charts import chart
 from ui.runs import session_runs

@@ -14,7 +14,6 @@ from core.config import from_values, to_values
 from core.data.series import SERIES, Series, SeriesConfig, series_from_frame, timestamp_columns
 from core.data.tabular import CsvError, read_csv
 from core.errors import ConfigError, escape_markdown, shorten
-from core.live import Snapshot
 from core.sequences import figures as figs
 from core.sequences.compare import honest_run, lab_configs, results_rows, verdict
 from core.sequences.config import SPLITS, SeqConfig
@@ -22,6 +21,7 @@ from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
 from core.sequences.run import Forecast, SeqRun
 from core.sequences.windows import Windows, make_windows
+from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart, present_first
 from ui.controls import Control, ControlStore
