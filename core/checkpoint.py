@@ -31,7 +31,7 @@ import torch
 
 from core.cnn import CNN, CNNConfig
 from core.data import zips
-from core.data.imagefiles import MAX_CLASSES
+from core.data.imagezip import MAX_CLASSES
 from core.errors import ConfigError
 
 FORMAT = "gradient-playground/cnn"

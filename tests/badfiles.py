@@ -23,7 +23,8 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from core.data.imagefiles import MAX_UPLOAD_BYTES, MAX_ZIP_ENTRIES
+from core.data.imagefiles import MAX_UPLOAD_BYTES
+from core.data.imagezip import MAX_ZIP_ENTRIES
 
 CLASS_COLOURS = (  # class i of good_zip is drawn in colour i (RGB), cycling past the sixth
     (220, 40, 40),

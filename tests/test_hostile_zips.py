@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import imagefiles, zips
-from core.data.imagefiles import ImageFileError, PixelBudget, open_image, read_image_zip
+from core.data import imagefiles, imagezip, zips
+from core.data.imagefiles import ImageFileError, PixelBudget, open_image
+from core.data.imagezip import read_image_zip
 from tests.badfiles import (
     MIB,
     RawEntry,
@@ -50,7 +51,7 @@ def _one_sentence(message: str) -> bool:
 def test_an_entry_that_inflates_past_its_declared_size_is_a_corrupt_entry_and_costs_nothing(method, inflated):
     data = lying_entry_zip(method, inflated)  # 256 MiB of zeros in 270 kB, or 16 MiB in ~50 bytes
     result, spent = cost(read_image_zip, data, "liar.zip")
-    assert isinstance(result, imagefiles.ZipImport), result  # the good images load
+    assert isinstance(result, imagezip.ZipImport), result  # the good images load
     assert result.skipped == {"corrupt image": ["cats/liar.png"]}
     assert "Skipped 1 corrupt image: cats/liar.png." in result.notes
     assert spent.peak_bytes < 8 * MIB, spent  # zipfile's read() inflated it all

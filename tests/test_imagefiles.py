@@ -8,13 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data.imagefiles import (
-    ImageFileError,
-    ZipImport,
-    image_to_tensor,
-    open_image,
-    read_image_zip,
-)
+from core.data.imagefiles import ImageFileError, image_to_tensor, open_image
+from core.data.imagezip import ZipImport, read_image_zip
 from core.errors import ConfigError
 from tests.badfiles import (
     CLASS_COLOURS,

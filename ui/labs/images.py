@@ -15,7 +15,7 @@ from core import checkpoint, mosaic
 from core.charts import eval_curves
 from core.cnn import POOLS, layer_table
 from core.config import to_values
-from core.data import imagefiles, tvsets
+from core.data import imagefiles, imagezip, tvsets
 from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.errors import ConfigError, escape_html, escape_markdown, shorten
@@ -210,13 +210,13 @@ def source_label(s: ControlStore) -> str:
 
 def _read_zip(
     data: bytes, digest: str, name: str, size: int, test_fraction: float, seed: int
-) -> imagefiles.ZipImport | str:
+) -> imagezip.ZipImport | str:
     """Keyed by the file's digest: the same zip is read once however often the page reruns, and so is a
     refused one (its sentence is kept, not its cost paid again)."""
 
-    def read() -> imagefiles.ZipImport | str:
+    def read() -> imagezip.ZipImport | str:
         try:
-            return imagefiles.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
+            return imagezip.read_image_zip(data, name, size=size, test_fraction=test_fraction, seed=seed)
         except ConfigError as err:
             return str(err)
 
@@ -229,7 +229,7 @@ def _uploaded_zip(cfg) -> tuple[ImageSet | None, str | None]:
         "(for example `clouds/cirrus/*.jpg`, `clouds/cumulus/*.jpg`)",
         type=["zip"],
         key=f"{LAB}:zip",
-        help=f"At most {imagefiles.MAX_UPLOAD_BYTES // 2**20} MB and {imagefiles.MAX_ZIP_ENTRIES:,} files; "
+        help=f"At most {imagefiles.MAX_UPLOAD_BYTES // 2**20} MB and {imagezip.MAX_ZIP_ENTRIES:,} files; "
         "the folder names become the class names.",
     )
     if upload is None:
