@@ -6,6 +6,7 @@ from core.images.run import ImageRun
 from ui import lessons
 from ui.charts import presenting
 from ui.labs import images as lab
+from ui.labs.images import data
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
@@ -23,7 +24,7 @@ with st.sidebar:
     lab.sidebar(settings)
 lab.write_link(settings)
 
-images, data_key = lab.dataset(settings)
+images, data_key = data.dataset(lab.data_config(settings))
 if images is None:
     st.stop()
 cfgs = lab.configs(settings)
@@ -35,14 +36,14 @@ train_tab, eval_tab, aug_tab, arch_tab, data_tab = st.tabs(
     ["Training", "Evaluation", "Augmentation", "Architecture", "Data"]
 )
 with data_tab:
-    lab.draw_data(images, lab.source_label(settings))
+    data.draw_data(images, data.source_label(settings.values["data.name"]))
 with arch_tab:
     lab.draw_architecture(cfgs, images)
 with aug_tab:
     pick = st.number_input("Training image", 0, len(images.x_train) - 1, 0, key=f"{lab.LAB}:aug_image")
     lab.draw_augmentation(cfgs, images, int(pick))
 with eval_tab:
-    lab.draw_evaluation(runs, lab.source_label(settings))
+    lab.draw_evaluation(runs, data.source_label(settings.values["data.name"]))
 with train_tab:
     # in presenter mode the picker waits in the sidebar: the first screen is for the curves
     index = (st.sidebar if presenting() else st).number_input(
