@@ -85,6 +85,7 @@ from pathlib import Path
 
 import torch
 
+from core.budget import data_bytes
 from core.cnn import CNNConfig
 from core.config import ModelConfig, RunConfig, TrainConfig, from_values
 from core.data.catalog import DATASETS, IMAGE_DATASETS
@@ -102,7 +103,7 @@ from core.sequences.compare import lab_configs
 from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE
 from core.sequences.run import SeqRun
-from core.training import Run, Trainer, data_bytes
+from core.training import Run, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")

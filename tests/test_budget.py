@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from core.budget import EVAL_MACS, ROUND_MACS, RUN_BYTES, Cost
 from core.cnn import CNNConfig
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.data.catalog import DATASETS, IMAGE_DATASETS
@@ -31,7 +32,7 @@ from core.multitask.run import MultiTaskRun
 from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
 from core.sequences.presets import SEQ_BASE
 from core.sequences.run import SeqRun
-from core.training import EVAL_MACS, ROUND_MACS, RUN_BYTES, Cost, Run, Trainer
+from core.training import Run, Trainer
 from ui.runs import SharedData
 
 CPU = torch.device("cpu")

@@ -12,12 +12,13 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from core.budget import data_bytes
 from core.config import DataConfig, RunConfig
 from core.data import Dataset
 from core.data.catalog import DATASETS
 from core.live import LiveWorker
 from core.snapshots import RunView
-from core.training import Run, Trainer, data_bytes
+from core.training import Run, Trainer
 
 T = typing.TypeVar("T")
 SHARED_IMAGE_BYTES = 512 * 2**20  # image sets kept for every session together (core.images.run: 128 MB each)

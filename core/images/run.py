@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.budget import VALUE_MACS, Cost, rows_per_piece
 from core.cnn import CNNConfig, build_cnn, forward_cost, layer_table, parameter_count
 from core.config import OptimConfig, check_clip, check_optim
 from core.data import BatchOrder, shapes, tvsets
@@ -22,7 +23,7 @@ from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.training import VALUE_MACS, Cost, Pieces, Trainer, rows_per_piece, run_all, weight_fingerprint
+from core.training import Pieces, Trainer, run_all, weight_fingerprint
 
 MAX_IMAGE_STEPS = 3000
 AUG_CHUNK = 4  # training batches augmented in one go (bench.images: the augmenter's fixed cost / 4)

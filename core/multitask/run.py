@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from core.budget import VALUE_MACS, Cost, data_bytes, rows_per_piece
 from core.cnn import forward_cost
 from core.data import BatchOrder
 from core.data.glyphs import GlyphSet
@@ -14,7 +15,7 @@ from core.multitask.config import MultiTaskConfig, validate
 from core.multitask.models import SETUPS, TASKS, build_net, net_table, task_loss
 from core.probes import GradNormProbe
 from core.registry import OPTIMIZERS, SCHEDULES
-from core.training import VALUE_MACS, Cost, Pieces, Trainer, data_bytes, rows_per_piece
+from core.training import Pieces, Trainer
 
 EVAL_CHUNK = 512  # most test images per piece of an evaluation; fewer for a costly model (rows_per_piece)
 NORMALISER_IMAGES = 512  # training images on which each task's loss at the start is measured

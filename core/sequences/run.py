@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 from torchmetrics.regression import MeanSquaredError
 
+from core.budget import Cost
 from core.data import BatchOrder
 from core.data.series import Series
 from core.device import default_device
@@ -18,7 +19,7 @@ from core.registry import OPTIMIZERS, SCHEDULES
 from core.sequences.config import SPLITS, SeqConfig, validate
 from core.sequences.models import CELLS, Forecaster, build_forecaster, parameter_count
 from core.sequences.windows import Windows, last_value, make_windows, seasonal_naive
-from core.training import Cost, Pieces, Trainer, run_all
+from core.training import Pieces, Trainer, run_all
 
 PROBE_WINDOWS = 64  # test windows whose input gradients are averaged
 MAX_SHOWN = 1_000  # forecast points drawn from the start of the test period (10 days at 15 min)
