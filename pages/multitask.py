@@ -5,6 +5,7 @@ import streamlit as st
 from core.multitask.run import MultiTaskRun
 from ui import lessons
 from ui.labs import multitask as lab
+from ui.labs.multitask import sweep
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.startup import ensure_router
@@ -35,7 +36,7 @@ with data_tab:
 with model_tab:
     lab.draw_architecture(cfgs, glyphs)
 with tradeoff_tab:
-    lab.draw_tradeoff(settings, cfgs, glyphs)
+    sweep.draw_tradeoff(settings, cfgs, glyphs)
 with train_tab:
     lab.draw_weights(runs)
     side = transport(lab.LAB)
