@@ -61,7 +61,8 @@ from core.config import OptimConfig
 from core.data import BatchOrder
 from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
-from core.images.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter, pipeline_code
+from core.images.augment import AugmentConfig, pipeline_code
+from core.images.kernels import Augmenter, augment_rng, build_augmenter
 from core.images.run import (
     AUG_CHUNK,
     MAX_IMAGE_STEPS,

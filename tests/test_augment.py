@@ -15,19 +15,17 @@ import torch
 from torchvision.transforms import v2
 
 from core.errors import ConfigError
-from core.images import augment
+from core.images import kernels
 from core.images.augment import (
     AUGMENTATIONS,
     CROP_RATIO,
     ERASE_RATIO,
     ERASE_SCALE,
     AugmentConfig,
-    augment_rng,
-    build_augmenter,
     pipeline_code,
-    preview,
     v2_pipeline,
 )
+from core.images.kernels import augment_rng, build_augmenter, preview
 
 EVERYTHING = AugmentConfig(
     hflip=0.5, vflip=0.5, rotation=30, crop=0.6, jitter=0.5, autocontrast=0.5, blur=1.0, erasing=0.5
@@ -221,28 +219,28 @@ def close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def test_rotation_equals_v2_rotate_bilinear(odd):
     angles = np.array([0.0, 10.0, -33.0, 90.0, 170.0, -179.5])
-    out = augment.rotate_crop(odd, angles)
+    out = kernels.rotate_crop(odd, angles)
     for image, angle, got in zip(odd, angles, out, strict=True):
         assert close(got, F.rotate(image, float(angle), interpolation=BILINEAR)), angle
 
 
 def test_crop_equals_v2_resized_crop(odd):
-    boxes = augment.draw_crop_boxes(augment_rng(0), 6, 20, 16, 0.3)
-    out = augment.rotate_crop(odd, boxes=boxes)
+    boxes = kernels.draw_crop_boxes(augment_rng(0), 6, 20, 16, 0.3)
+    out = kernels.rotate_crop(odd, boxes=boxes)
     for image, (top, left, h, w), got in zip(odd, boxes.tolist(), out, strict=True):
         assert close(got, F.resized_crop(image, top, left, h, w, [20, 16], antialias=True)), (top, left, h, w)
 
 
 def test_flips_rotation_and_crop_in_one_resampling_equal_flipping_then_rotating(odd):
     angles, hflip, vflip = np.array([5.0, -40, 90, 0, 12, 60]), np.arange(6) % 2 == 0, np.arange(6) % 3 == 0
-    out = augment.rotate_crop(odd, angles, hflip=hflip, vflip=vflip)
+    out = kernels.rotate_crop(odd, angles, hflip=hflip, vflip=vflip)
     for i, image in enumerate(odd):
         flipped = image.flip(-1) if hflip[i] else image
         flipped = flipped.flip(-2) if vflip[i] else flipped
         assert close(out[i], F.rotate(flipped, float(angles[i]), interpolation=BILINEAR)), i
     # rotation then crop, sampled once: the crop of the rotation sampled at the crop's points
     boxes = np.array([[0, 0, 20, 16]] * 6)  # a whole-image box is the rotation alone
-    assert close(augment.rotate_crop(odd, angles, boxes), augment.rotate_crop(odd, angles))
+    assert close(kernels.rotate_crop(odd, angles, boxes), kernels.rotate_crop(odd, angles))
 
 
 @pytest.mark.parametrize("order", [(0, 1, 2), (2, 0, 1), (1, 2, 0)])
@@ -250,7 +248,7 @@ def test_colour_jitter_equals_v2_adjustments_in_order(odd, order):
     factors = np.random.default_rng(1).uniform(0.1, 1.9, (3, 6))
     fns = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation]
     for x in (odd, odd[:, :1]):  # RGB and grey
-        out = augment.jitter(x, factors, order)
+        out = kernels.jitter(x, factors, order)
         for i, image in enumerate(x):
             for k in order:
                 image = fns[k](image, float(factors[k, i]))
@@ -261,7 +259,7 @@ def test_autocontrast_equals_v2_on_the_chosen_images(odd):
     flat = odd.clone()
     flat[1, 2] = 0.5  # a flat channel is left as it is
     chosen = np.array([True, True, False, True, False, True])
-    out = augment.autocontrast(flat, chosen)
+    out = kernels.autocontrast(flat, chosen)
     for i, image in enumerate(flat):
         assert close(out[i], F.autocontrast(image) if chosen[i] else image), i
     assert torch.equal(out[2], flat[2]) and torch.equal(out[1, 2], flat[1, 2])
@@ -269,14 +267,14 @@ def test_autocontrast_equals_v2_on_the_chosen_images(odd):
 
 def test_blur_equals_v2_gaussian_blur(odd):
     sigmas = np.array([0.05, 0.3, 0.9, 1.5, 2.2, 3.0])
-    out = augment.blur(odd, sigmas, 13)
+    out = kernels.blur(odd, sigmas, 13)
     for image, sigma, got in zip(odd, sigmas, out, strict=True):
         assert close(got, F.gaussian_blur(image, [13, 13], [float(sigma)] * 2)), sigma
 
 
 def test_erasing_equals_v2_erase(odd):
-    boxes = augment.draw_erase_boxes(augment_rng(2), 6, 20, 16, 0.7)
-    out = augment.erase(odd, boxes)
+    boxes = kernels.draw_erase_boxes(augment_rng(2), 6, 20, 16, 0.7)
+    out = kernels.erase(odd, boxes)
     for image, (top, left, h, w), got in zip(odd, boxes.tolist(), out, strict=True):
         expected = F.erase(image, top, left, h, w, torch.tensor(0.0)) if h else image
         assert torch.equal(got, expected), (top, left, h, w)
@@ -286,7 +284,7 @@ def test_erasing_equals_v2_erase(odd):
 
 
 def test_crop_boxes_follow_random_resized_crops_rules():
-    boxes = augment.draw_crop_boxes(augment_rng(3), 4000, 28, 28, 0.3)
+    boxes = kernels.draw_crop_boxes(augment_rng(3), 4000, 28, 28, 0.3)
     top, left, h, w = boxes.T
     assert (top >= 0).all() and (left >= 0).all() and (top + h <= 28).all() and (left + w <= 28).all()
     area, aspect = h * w / 28**2, w / h
@@ -298,7 +296,7 @@ def test_crop_boxes_follow_random_resized_crops_rules():
 
 
 def test_erase_boxes_follow_random_erasings_rules():
-    boxes = augment.draw_erase_boxes(augment_rng(4), 4000, 28, 28, 0.5)
+    boxes = kernels.draw_erase_boxes(augment_rng(4), 4000, 28, 28, 0.5)
     erased = boxes[:, 2] > 0
     assert abs(erased.mean() - 0.5) < 0.03  # p = 0.5, per image
     top, left, h, w = boxes[erased].T

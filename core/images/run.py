@@ -18,7 +18,8 @@ from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.device import default_device
 from core.errors import ConfigError
-from core.images.augment import AugmentConfig, Augmenter, augment_rng, build_augmenter
+from core.images.augment import AugmentConfig
+from core.images.kernels import Augmenter, augment_rng, build_augmenter
 from core.metrics import ClassReport, class_report
 from core.probes import GradNormProbe
 from core.records import EvalRecord, StepRecord

@@ -17,7 +17,8 @@ from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.errors import ConfigError, escape_html, escape_markdown, shorten
 from core.images import figures as figures_images
-from core.images.augment import AUGMENTATIONS, build_augmenter, pipeline_code, preview
+from core.images.augment import AUGMENTATIONS, pipeline_code
+from core.images.kernels import build_augmenter, preview
 from core.images.presets import IMAGE_PRESETS
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig
 from core.metrics import AVERAGES
