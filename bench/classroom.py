@@ -32,12 +32,12 @@ import os
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.wsclient import Session, page_hashes
+from deploy import appserver
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "Vanishing vs cured"
@@ -60,25 +60,15 @@ def proc_mem(pid: int) -> dict[str, float]:
 
 
 def start_server(port: int, speed: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.enableXsrfProtection"]
-    cmd += ["false", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GP_SPEED=speed, **(extra_env or {}))
-    log = open(Path(tempfile.gettempdir()) / f"bench-classroom-{port}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-        start_new_session=True,
-    )  # fmt: skip
+    log = Path(tempfile.gettempdir()) / f"bench-classroom-{port}.log"
+    return appserver.start(
+        port, log, {"GP_SPEED": speed, **(extra_env or {})}, {"server.enableXsrfProtection": "false"}
+    )
 
 
 def wait_healthy(port: int, proc: subprocess.Popen) -> None:
-    from tests.browser.conftest import healthy
-
-    deadline = time.monotonic() + 90
-    while not healthy(f"http://127.0.0.1:{port}/_stcore/health"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"streamlit on port {port} did not answer")
-        time.sleep(0.3)
+    log = Path(tempfile.gettempdir()) / f"bench-classroom-{port}.log"
+    appserver.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
 
 
 def training_cpu_per_step() -> float:
@@ -162,7 +152,7 @@ def main() -> None:
 
     train = training_cpu_per_step()
     print(f"training CPU per step (bare loop, one torch thread): {train * 1e3:.2f} ms")
-    from tests.browser.conftest import free_port
+    free_port = appserver.free_port
 
     ports = [free_port() for _ in range(args.servers)]
     procs = [start_server(port, args.speed) for port in ports]
@@ -212,10 +202,7 @@ def main() -> None:
             )
         print(f"classroom_speed_ratio={ratio:.3f} n={args.n[-1]} servers={args.servers}")
     finally:
-        from bench.live import stop_server
-
-        for proc in procs:
-            stop_server(proc)
+        appserver.stop(*procs)
 
 
 if __name__ == "__main__":

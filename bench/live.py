@@ -73,7 +73,6 @@ import math
 import os
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -104,6 +103,7 @@ from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE
 from core.sequences.run import SeqRun
 from core.training import Run, Trainer
+from deploy import appserver
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -380,25 +380,11 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL, to the server's process group (it leads its own)."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def browser_redraws(short: str = PRESET_SHORT) -> float | None:
     """Redraws per second of the status line at "normal" speed, or None when (c) cannot run."""
     preset = next(p for p in GRADIENT_PRESETS.values() if p.short == short)
     try:  # the browser tests' Chromium and flags (the module needs pytest, a dev requirement)
-        from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, free_port, healthy
+        from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
     except ImportError as err:
         print(f"  (c) skipped: the browser tests' settings are not importable ({err})")
         return None
@@ -411,25 +397,16 @@ def browser_redraws(short: str = PRESET_SHORT) -> float | None:
     except ImportError as err:
         print(f"  (c) skipped: playwright is not importable ({err})")
         return None
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.address", "127.0.0.1", "--server.port", str(port)]
-    cmd += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", GP_SPEED="normal")
+    port = appserver.free_port()
     log_path = Path(tempfile.gettempdir()) / f"bench-live-streamlit-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True,
-        )  # fmt: skip
+    proc = appserver.start(port, log_path, {"GP_SPEED": "normal"})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while not healthy(f"{base}/_stcore/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print(f"  (c) failed: streamlit did not answer; see {log_path}")
-                return None
-            time.sleep(0.5)
+        try:
+            appserver.wait_healthy(f"{base}/_stcore/health", proc, log_path, timeout=60)
+        except RuntimeError:
+            print(f"  (c) failed: streamlit did not answer; see {log_path}")
+            return None
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=120_000)
             try:
@@ -440,7 +417,7 @@ def browser_redraws(short: str = PRESET_SHORT) -> float | None:
             finally:
                 browser.close()
     finally:
-        stop_server(proc)
+        appserver.stop(proc)
 
 
 def drive(context, url: str, server_pid: int, preset: Preset) -> float:

@@ -21,9 +21,9 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from deploy import appserver
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
@@ -37,48 +37,6 @@ def render(prefix: Path, listen: str, ports: list[int]) -> str:
     servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=0;" for port in ports)
     text = TEMPLATE.read_text()
     return text.replace("@PREFIX@", str(prefix)).replace("@LISTEN@", listen).replace("@SERVERS@", servers)
-
-
-def healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def start_servers(ports: list[int], prefix: Path, secret: str) -> list[subprocess.Popen]:
-    procs = []
-    for port in ports:
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-        cmd += ["--server.address", "127.0.0.1", "--server.port", str(port)]
-        cmd += ["--browser.gatherUsageStats", "false"]
-        cmd += ["--server.fileWatcherType", "none"]
-        log = open(prefix / f"app-{port}.log", "wb")  # noqa: SIM115 (the child keeps it)
-        procs.append(
-            subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=dict(os.environ, PYTHONUNBUFFERED="1", STREAMLIT_SERVER_COOKIE_SECRET=secret),
-                start_new_session=True,
-            )
-        )
-    return procs
-
-
-def stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in procs:
-        try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,12 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     ports = [args.first_port + i for i in range(max(1, args.servers))]
     (prefix / "nginx.conf").write_text(render(prefix, args.listen, ports))
-    procs = start_servers(ports, prefix, secrets.token_hex(32))
+    secret = secrets.token_hex(32)  # the same on every server: a cookie made by one is good on all
+    procs = [
+        appserver.start(port, prefix / f"app-{port}.log", env={"STREAMLIT_SERVER_COOKIE_SECRET": secret})
+        for port in ports
+    ]
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
         deadline = time.monotonic() + 120
-        while not all(healthy(port) for port in ports):
+        while not all(appserver.healthy(f"http://127.0.0.1:{port}/_stcore/health") for port in ports):
             if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
                 print(f"an app server did not start; see {prefix}/app-*.log", file=sys.stderr)
                 return 1
@@ -128,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(procs)
+        appserver.stop(*procs)
 
 
 if __name__ == "__main__":

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from bench.wsclient import Session, page_hashes
-from tests.browser.conftest import ROOT, _stop, free_port, healthy
+from deploy import appserver
 
 CLASS = 10
 SLACK_MB = 40.0
@@ -38,26 +35,15 @@ def rss_mb(pid: int) -> float:
 
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    cmd += ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.enableXsrfProtection"]
-    cmd += ["false", "--server.disconnectedSessionTTL", "2", "--browser.gatherUsageStats", "false"]
-    cmd += ["--server.fileWatcherType", "none"]
+    port = appserver.free_port()
     log = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if k != "GP_STALE_SECONDS"} | {"GP_SPEED": "max"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            start_new_session=True,
-        )  # fmt: skip
+    options = {"server.enableXsrfProtection": "false", "server.disconnectedSessionTTL": "2"}
+    proc = appserver.start(port, log, {"GP_SPEED": "max"}, options, drop=("GP_STALE_SECONDS",))
     try:
-        deadline = time.monotonic() + 90
-        while not healthy(f"http://127.0.0.1:{port}/_stcore/health"):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.3)
+        appserver.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
         yield f"ws://127.0.0.1:{port}/_stcore/stream", proc.pid, log
     finally:
-        _stop(proc)
+        appserver.stop(proc)
 
 
 async def student(url: str, page: str) -> Session:

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from deploy import appserver
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -69,36 +64,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status == 200 and response.read().decode().strip() == "ok"
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server and everything it started (it leads its own process group)."""
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -124,54 +89,18 @@ def app_server(artifacts: Path) -> Iterator[Server]:
     for redraws, or whose tab closed, pauses, as in production (tests/conftest.py's GP_STALE_SECONDS is not
     passed on).
     """
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    port = appserver.free_port()
     log_path = artifacts / "streamlit-server.log"
-    env = {k: v for k, v in os.environ.items() if k != "GP_STALE_SECONDS"} | {
-        "PYTHONUNBUFFERED": "1",
-        "GP_SPEED": "max",
-    }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
+    proc = appserver.start(port, log_path, {"GP_SPEED": "max"}, drop=("GP_STALE_SECONDS",))
+    base = f"http://127.0.0.1:{port}"
+    try:
         try:
-            deadline = time.monotonic() + HEALTH_TIMEOUT_S
-            while not healthy(f"{base}/_stcore/health"):
-                if proc.poll() is not None:
-                    pytest.fail(
-                        f"streamlit exited with code {proc.returncode} before answering; "
-                        f"see {log_path}:\n{log_path.read_text(errors='replace')[-3000:]}"
-                    )
-                if time.monotonic() > deadline:
-                    pytest.fail(f"streamlit did not answer /_stcore/health within {HEALTH_TIMEOUT_S:.0f} s")
-                time.sleep(0.5)
-            yield Server(base, proc.pid)
-        finally:
-            _stop(proc)
+            appserver.wait_healthy(f"{base}/_stcore/health", proc, log_path, timeout=HEALTH_TIMEOUT_S)
+        except RuntimeError as err:
+            pytest.fail(str(err))
+        yield Server(base, proc.pid)
+    finally:
+        appserver.stop(proc)
 
 
 @pytest.fixture(scope="session")

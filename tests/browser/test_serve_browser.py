@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ROOT, VIEWPORT, _stop, browser_required, free_port, healthy
+from deploy import appserver
+from deploy.appserver import free_port, healthy
+from tests.browser.conftest import ROOT, VIEWPORT, browser_required
 from tests.browser.test_gradients_browser import assert_no_stack_trace, open_page
 
 pytestmark = pytest.mark.browser
@@ -71,7 +73,7 @@ def two_servers(artifacts: Path, tmp_path: Path):
             time.sleep(0.5)
         yield base, prefix, [first, first + 1]
     finally:
-        _stop(proc)
+        appserver.stop(proc)
         for name in ("app-*.log", "error.log", "access.log"):
             for path in prefix.glob(name):
                 shutil.copy(path, artifacts / f"serve-{path.name}")
