@@ -22,6 +22,7 @@ MAX_POINTS = (
 
 BLUE, RED, GREEN, PURPLE, ORANGE, CYAN = "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"
 BROWN, PINK, GREY, DARK = "#8c564b", "#e377c2", "#7f7f7f", "#222222"
+BLACK, GOLD = "black", "gold"  # a path's start ring, the star on a surface's lowest point
 PALETTE = (BLUE, RED, GREEN, PURPLE, ORANGE, CYAN)  # one colour per racer, run or task, in this order
 TRAIN, TEST = BLUE, ORANGE  # a training curve and a test curve
 CLASS_0, CLASS_1 = "#b2182b", "#2166ac"  # the two classes of a 2-D dataset (the ends of RdBu)

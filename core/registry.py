@@ -199,28 +199,18 @@ OPTIMIZERS.add(
         uses_momentum=True,
     ),
 )
-OPTIMIZERS.add(
-    "adam",
-    OptimizerSpec(
-        "Adam",
-        0.01,
-        lambda params, c: torch.optim.Adam(
-            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay, **FOREACH
+for _name, _adam in (("Adam", torch.optim.Adam), ("AdamW", torch.optim.AdamW)):  # AdamW: decoupled decay
+    OPTIMIZERS.add(
+        _name.lower(),
+        OptimizerSpec(
+            _name,
+            0.01,
+            lambda params, c, make=_adam: make(
+                params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay, **FOREACH
+            ),
+            uses_betas=True,
         ),
-        uses_betas=True,
-    ),
-)
-OPTIMIZERS.add(
-    "adamw",
-    OptimizerSpec(
-        "AdamW",
-        0.01,
-        lambda params, c: torch.optim.AdamW(
-            params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay, **FOREACH
-        ),
-        uses_betas=True,
-    ),
-)
+    )
 
 
 # ---- learning-rate schedules -----------------------------------------------------------

@@ -10,7 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.charts import (
+    BLACK,
     FEATURES,
+    GOLD,
     LEGEND_BELOW,
     PALETTE,
     base_layout,
@@ -110,29 +112,15 @@ def surface_paths(
                 marker=dict(size=4, color=color),
             )
         )
+    marks = []  # (point, name, marker): where every path starts, and the lowest point of the surface
     if paths:
-        start = next(iter(paths.values()))[0]
-        data.append(
-            dict(
-                type="scatter",
-                x=[start[0]],
-                y=[start[1]],
-                mode="markers",
-                name="start",
-                marker=dict(symbol="circle-open", size=14, color="black", line=dict(width=2)),
-            )
-        )
+        marks.append((next(iter(paths.values()))[0], "start", dict(symbol="circle-open", line=dict(width=2))))
     if minimum is not None:
-        data.append(
-            dict(
-                type="scatter",
-                x=[minimum[0]],
-                y=[minimum[1]],
-                mode="markers",
-                name="global minimum",
-                marker=dict(symbol="star", size=14, color="gold", line=dict(color="black", width=1)),
-            )
-        )
+        marks.append((minimum, "global minimum", dict(symbol="star", color=GOLD, line=dict(width=1))))
+    for (x, y), name, marker in marks:
+        marker = dict(size=14, color=BLACK) | marker
+        marker["line"] = dict(color=BLACK) | marker["line"]
+        data.append(dict(type="scatter", x=[x], y=[y], mode="markers", name=name, marker=marker))
     layout = base_layout(
         title,
         height=460,
