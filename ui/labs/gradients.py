@@ -100,12 +100,14 @@ def scales(runs: Mapping[str, RunView]) -> dict[str, tuple[float, float] | None]
 
 def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapshot) -> None:
     """Status, diagnosis and every chart of one run."""
-    key = label or "single"
-    name = label or "A"
-    befores = [b for b in snap.befores.values() if b.label == name]
-    last = next((r for r in reversed(run.records) if math.isfinite(r.grad_norm_total)), None)
-    evals = run.evals[-1]
     first = present_first()  # presenter mode: loss and heatmap above the numbers, on the first screen
+    _numbers(run)
+    _place(_figures(run, label, shared, snap), label or "single", wide, first)
+
+
+def _numbers(run: RunView) -> None:
+    """Step, losses and accuracy at the last evaluation, and the diagnosis in one coloured box."""
+    evals = run.evals[-1]
     cols = st.columns(4)
     cols[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
     at = f"at step {evals.step}" if evals.step != run.step else "now"
@@ -117,67 +119,66 @@ def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapsh
     d = diagnose(run.records, run.diverged_at)
     box = {"healthy": st.success, "info": st.info, "diverged": st.error}.get(d.kind, st.warning)
     box(d.what + (f"  \n{d.advice}" if d.advice else ""))
-    loss_fig = figures.loss_curves(
-        run.records,
-        run.evals,
-        title=f"Loss {label}".strip(),
-        y_range=shared["loss"],
-        diverged_at=run.diverged_at,
-        before=before_lines(befores, "train_loss", several=False),
-        marks={name: snap.lr_changes.get(name, ())},
-    )
+
+
+def _figures(run: RunView, label: str, shared: Mapping, snap: Snapshot) -> dict:
+    """name -> figure (None: not for this run): the loss every redraw, the slower panels at their pace."""
+    key, name = label or "single", label or "A"
+    befores = [b for b in snap.befores.values() if b.label == name]
+    last = next((r for r in reversed(run.records) if math.isfinite(r.grad_norm_total)), None)
     norm_range = shared["norm"]
-    heat = slow_panel(
-        f"grad:{key}:heat",
-        snap,
-        run.step,
-        lambda: figures.grad_norm_heatmap(
-            run.records,
-            run.layer_names,
-            title=f"Gradient norm per layer over steps {label}".strip(),
-            z_range=norm_range,
-        ),
-    )
-    bars = slow_panel(
-        f"grad:{key}:bars",
-        snap,
-        run.step,
-        lambda: figures.grad_norm_bars(last, run.layer_names, x_range=norm_range),
-    )
     sampled = next(((r.activations, r.step) for r in reversed(run.records) if r.activations), (None, None))
-    acts = slow_panel(f"grad:{key}:acts", snap, run.step, lambda: figures.activation_stats_chart(*sampled))
-    boundary = None
-    if run.data.n_features == 2:
-        boundary = slow_panel(f"grad:{key}:boundary", snap, run.step, lambda: _boundary(run))
+
+    def slow(panel: str, make):
+        return slow_panel(f"grad:{key}:{panel}", snap, run.step, make)
+
+    heat_title = f"Gradient norm per layer over steps {label}".strip()
+    return {
+        "loss": figures.loss_curves(
+            run.records,
+            run.evals,
+            title=f"Loss {label}".strip(),
+            y_range=shared["loss"],
+            diverged_at=run.diverged_at,
+            before=before_lines(befores, "train_loss", several=False),
+            marks={name: snap.lr_changes.get(name, ())},
+        ),
+        "heat": slow(
+            "heat",
+            lambda: figures.grad_norm_heatmap(
+                run.records, run.layer_names, title=heat_title, z_range=norm_range
+            ),
+        ),
+        "bars": slow("bars", lambda: figures.grad_norm_bars(last, run.layer_names, x_range=norm_range)),
+        "acts": slow("acts", lambda: figures.activation_stats_chart(*sampled)),
+        "boundary": slow("boundary", lambda: _boundary(run)) if run.data.n_features == 2 else None,
+    }
+
+
+def _place(figs: dict, key: str, wide: bool, first) -> None:
+    """The charts in their places: presenter mode puts loss and heatmap first, side by side when wide;
+    a wide page pairs the loss with the decision boundary; a narrow one stacks them."""
     if first is not None:
         with first:
             left, right = st.columns(2) if wide else (st.container(), st.container())
-            chart(loss_fig, key=f"loss-{key}", where=left, present_height=310 if wide else 250)
-            chart(heat, key=f"heat-{key}", where=right, present_height=310 if wide else 250)
-        left, right = st.columns(2)
-        chart(bars, key=f"bars-{key}", where=left)
-        chart(acts, key=f"acts-{key}", where=right)
-        if boundary is not None:
-            chart(boundary, key=f"boundary-{key}")
+            chart(figs["loss"], key=f"loss-{key}", where=left, present_height=310 if wide else 250)
+            chart(figs["heat"], key=f"heat-{key}", where=right, present_height=310 if wide else 250)
     elif wide:
         left, right = st.columns([3, 2])
-        chart(loss_fig, key=f"loss-{key}", where=left)
-        if boundary is not None:
-            chart(boundary, key=f"boundary-{key}", where=right)
-        chart(heat, key=f"heat-{key}")
-        left, right = st.columns(2)
-        chart(bars, key=f"bars-{key}", where=left)
-        chart(acts, key=f"acts-{key}", where=right)
+        chart(figs["loss"], key=f"loss-{key}", where=left)
+        if figs["boundary"] is not None:
+            chart(figs["boundary"], key=f"boundary-{key}", where=right)
+        chart(figs["heat"], key=f"heat-{key}")
     else:
-        for name, fig in (
-            ("loss", loss_fig),
-            ("heat", heat),
-            ("bars", bars),
-            ("acts", acts),
-            ("boundary", boundary),
-        ):
-            if fig is not None:
-                chart(fig, key=f"{name}-{key}")
+        for name in ("loss", "heat", "bars", "acts", "boundary"):
+            if figs[name] is not None:
+                chart(figs[name], key=f"{name}-{key}")
+        return
+    left, right = st.columns(2)
+    chart(figs["bars"], key=f"bars-{key}", where=left)
+    chart(figs["acts"], key=f"acts-{key}", where=right)
+    if first is not None and figs["boundary"] is not None:
+        chart(figs["boundary"], key=f"boundary-{key}")
 
 
 def _boundary(run: RunView):
