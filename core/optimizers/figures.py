@@ -97,30 +97,7 @@ def surface_paths(
             hoverinfo="skip",
         )
     ]
-    for i, (label, points) in enumerate(paths.items()):
-        px = [p[0] for p in points]
-        py = [p[1] for p in points]
-        color = PALETTE[i % len(PALETTE)]
-        data.append(
-            dict(
-                type="scatter",
-                x=px,
-                y=py,
-                mode="lines+markers",
-                name=label,
-                line=dict(color=color, width=2),
-                marker=dict(size=4, color=color),
-            )
-        )
-    marks = []  # (point, name, marker): where every path starts, and the lowest point of the surface
-    if paths:
-        marks.append((next(iter(paths.values()))[0], "start", dict(symbol="circle-open", line=dict(width=2))))
-    if minimum is not None:
-        marks.append((minimum, "global minimum", dict(symbol="star", color=GOLD, line=dict(width=1))))
-    for (x, y), name, marker in marks:
-        marker = dict(size=14, color=BLACK) | marker
-        marker["line"] = dict(color=BLACK) | marker["line"]
-        data.append(dict(type="scatter", x=[x], y=[y], mode="markers", name=name, marker=marker))
+    data += _path_traces(paths, minimum)
     layout = base_layout(
         title,
         height=460,
@@ -136,6 +113,27 @@ def surface_paths(
                  buttons=[dict(label="▶ Replay the steps", method="animate", args=[None, replay])])
         ]  # fmt: skip
     return go.Figure(dict(data=data, layout=layout, frames=frames))
+
+
+def _path_traces(paths: Mapping[str, Sequence[tuple[float, float]]], minimum) -> list[dict]:
+    """Each optimizer's path in its colour, a ring where they all start and a star on the minimum."""
+    data = []
+    for i, (label, points) in enumerate(paths.items()):
+        color = PALETTE[i % len(PALETTE)]
+        data.append(
+            dict(type="scatter", x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                 name=label, line=dict(color=color, width=2), marker=dict(size=4, color=color))
+        )  # fmt: skip
+    marks = []  # (point, name, marker): where every path starts, and the lowest point of the surface
+    if paths:
+        marks.append((next(iter(paths.values()))[0], "start", dict(symbol="circle-open", line=dict(width=2))))
+    if minimum is not None:
+        marks.append((minimum, "global minimum", dict(symbol="star", color=GOLD, line=dict(width=1))))
+    for (x, y), name, marker in marks:
+        marker = dict(size=14, color=BLACK) | marker
+        marker["line"] = dict(color=BLACK) | marker["line"]
+        data.append(dict(type="scatter", x=[x], y=[y], mode="markers", name=name, marker=marker))
+    return data
 
 
 def _path_frames(paths: Mapping[str, Sequence[tuple[float, float]]], count: int = 40) -> list[dict]:
