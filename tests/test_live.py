@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from core import training
+from core import budget
 from core.cnn import CNNConfig
 from core.data.catalog import IMAGE_DATASETS
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
@@ -310,7 +310,7 @@ def test_a_pause_by_the_router_says_why(make, tiny_cfg):
 @pytest.fixture
 def small_pieces(monkeypatch):
     """A few examples per evaluation piece: an evaluation of the xor set takes a few dozen pieces."""
-    monkeypatch.setattr(training, "PIECE_MACS", 500)
+    monkeypatch.setattr(budget, "PIECE_MACS", 500)
 
 
 def slowed(run, under_way: threading.Event, seconds: float = 0.02):

@@ -59,6 +59,12 @@ def _distance(option, value) -> float:
     return abs(option - value)
 
 
+def lab_key(lab: str, name: str) -> str:
+    """A lab's entry in st.session_state, "<lab>:<name>" ("grad:preset", "grad:worker"): the shared kit
+    spells every such key through here."""
+    return f"{lab}:{name}"
+
+
 class ControlStore:
     """A lab's settings: prefixed flat key -> typed value, kept outside widget state.
 
@@ -70,7 +76,7 @@ class ControlStore:
     def __init__(self, lab: str, defaults: Mapping[str, object]):
         self.lab = lab
         self.defaults = dict(defaults)
-        self.values: dict[str, object] = st.session_state.setdefault(f"{lab}:values", dict(defaults))
+        self.values: dict[str, object] = st.session_state.setdefault(lab_key(lab, "values"), dict(defaults))
 
     def _widget_key(self, key: str) -> str:
         return f"{self.lab}:w:{key}"
@@ -123,7 +129,7 @@ class ControlStore:
         wanted = {w.strip().lower() for w in (st.query_params.get("hide") or "").split(",") if w.strip()}
         if not wanted:
             return False
-        if "others" in wanted and key not in st.session_state.get(f"{self.lab}:preset_keys", set()):
+        if "others" in wanted and key not in st.session_state.get(lab_key(self.lab, "preset_keys"), set()):
             return True
         return bool(wanted & {key.lower(), control.key.lower(), control.label.lower()})
 
@@ -213,17 +219,17 @@ def quoted(text: str) -> str:
 def linked_store(lab: str, defaults: Mapping[str, object], controls: Mapping[str, Control]) -> ControlStore:
     """The lab's settings for this session; the first time, read from the page's link."""
     store = ControlStore(lab, defaults)
-    if not st.session_state.get(f"{lab}:linked"):
-        st.session_state[f"{lab}:linked"] = True
+    if not st.session_state.get(lab_key(lab, "linked")):
+        st.session_state[lab_key(lab, "linked")] = True
         values, problems = parse_link(st.query_params.to_dict(), controls, defaults)
         store.set(values)
-        st.session_state[f"{lab}:link_problems"] = problems
+        st.session_state[lab_key(lab, "link_problems")] = problems
     return store
 
 
 def show_link_problems(lab: str) -> None:
     """Each setting of the page's link that it could not use as it stands: one sentence each."""
-    for problem in st.session_state.pop(f"{lab}:link_problems", []):
+    for problem in st.session_state.pop(lab_key(lab, "link_problems"), []):
         st.warning(problem, icon=":material/link_off:")
 
 

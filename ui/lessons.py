@@ -18,7 +18,7 @@ import streamlit as st
 from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reveal
 from core.snapshots import Snapshot
 from ui.charts import presenting
-from ui.controls import PAGE_PARAMS, ControlStore
+from ui.controls import PAGE_PARAMS, ControlStore, lab_key
 from ui.page import Lab
 from ui.presets import PRESET, TAB
 from ui.runs import session_worker
@@ -61,7 +61,9 @@ def _load(lab: Lab, name: str, values: Mapping | None = None) -> None:
     lab.apply_preset(preset)
     if values:
         _store(lab).set(values)
-    st.session_state.pop(f"{lab.key}:preset", None)  # the preset's lesson box would give the answer away
+    st.session_state.pop(
+        lab_key(lab.key, "preset"), None
+    )  # the preset's lesson box would give the answer away
     if PRESET in st.query_params:  # nor may the link name another preset than the one loaded
         del st.query_params[PRESET]
     if tab := getattr(preset, "tab", None):  # the page tab the preset's story is on

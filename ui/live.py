@@ -22,6 +22,7 @@ from core.charts import binned
 from core.live import LEFT, SCHEDULER, SPEED_LABELS, SPEEDS
 from core.snapshots import Before, Snapshot
 from core.training import Status
+from ui.controls import lab_key
 from ui.runs import session_worker
 
 REDRAW_SECONDS = 0.5  # two redraws a second while a run plays
@@ -36,7 +37,7 @@ def leave_other_pages(url_path: str) -> None:
     """The router's call before a page runs: labs shown on another page pause (nothing trains for nobody)."""
     st.session_state["live:page"] = url_path
     for lab, page in st.session_state.get("live:pages", {}).items():
-        if page != url_path and (worker := st.session_state.get(f"{lab}:worker")) is not None:
+        if page != url_path and (worker := st.session_state.get(lab_key(lab, "worker"))) is not None:
             worker.pause(note=LEFT)
 
 
@@ -46,7 +47,7 @@ def shown_here(lab: str) -> None:
 
 
 def _speed_changed(lab: str) -> None:
-    worker, key = session_worker(lab), f"{lab}:speed"
+    worker, key = session_worker(lab), lab_key(lab, "speed")
     if st.session_state[key] is None:  # a click on the chosen speed unselects it: keep it chosen
         st.session_state[key] = worker.snapshot().speed
     worker.set_speed(st.session_state[key])
@@ -56,7 +57,9 @@ def transport(lab: str) -> Sequence:
     """The Play, Pause, Step and Reset buttons and the speed; returns a container just below them."""
     worker = session_worker(lab)
     snap = worker.snapshot()
-    st.session_state[f"{lab}:buttons_playing"] = snap.playing  # live_view redraws the page if this goes stale
+    st.session_state[lab_key(lab, "buttons_playing")] = (
+        snap.playing
+    )  # live_view redraws the page if this goes stale
     # keyed: on a phone ui.charts.PHONE_CSS keeps the four buttons on one row instead of a stack
     cols = st.container(key="transport").columns([1, 1, 1, 1, 2.6], vertical_alignment="center")
     common = dict(width="stretch")
@@ -79,7 +82,7 @@ def transport(lab: str) -> Sequence:
         on_click=worker.step,
     )
     cols[3].button("Reset", icon=":material/restart_alt:", **common, on_click=worker.reset)
-    key = f"{lab}:speed"
+    key = lab_key(lab, "speed")
     if key not in st.session_state:
         st.session_state[key] = snap.speed
     cols[4].segmented_control(
@@ -222,7 +225,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     shown_here(lab)
     run_every = redraw_every() if worker.snapshot().playing else None
     # the buttons above were drawn while the runs played, and they stopped since: Pause must not stay lit
-    stale = st.session_state.pop(f"{lab}:buttons_playing", False) and not run_every
+    stale = st.session_state.pop(lab_key(lab, "buttons_playing"), False) and not run_every
     if run_every:  # Streamlit's "Running… Stop" corner would flicker at every redraw, in front of a class
         st.html("<style>[data-testid='stStatusWidget'] {visibility: hidden}</style>")
 
@@ -248,9 +251,9 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
         if (run_every or stale) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
         if run_every and redraw_every() != run_every:  # the server got busy, or quiet: the page takes
-            changed = st.session_state.get(f"{lab}:cadence_at", 0.0)  # up the new cadence, at most
+            changed = st.session_state.get(lab_key(lab, "cadence_at"), 0.0)  # up the new cadence, at most
             if time.monotonic() - changed > CADENCE_HOLD_SECONDS:  # once in CADENCE_HOLD_SECONDS
-                st.session_state[f"{lab}:cadence_at"] = time.monotonic()
+                st.session_state[lab_key(lab, "cadence_at")] = time.monotonic()
                 st.rerun()
 
     live()

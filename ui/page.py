@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from ui.charts import presenting
-from ui.controls import Control, ControlStore, linked_store, show_link_problems
+from ui.controls import Control, ControlStore, lab_key, linked_store, show_link_problems
 from ui.presets import preset_row
 from ui.runs import session_worker, sync_runs
 
@@ -41,7 +41,7 @@ class Lab:
         """A preset button's callback: its settings, every other back to its default, runs start fresh."""
         ControlStore(self.key, self.defaults).set(dict(self.defaults) | dict(self.preset_values(preset)))
         session_worker(self.key).clear()
-        st.session_state[f"{self.key}:preset"] = preset.name
+        st.session_state[lab_key(self.key, "preset")] = preset.name
 
 
 def lab_top(lab: Lab, title: str, caption: str) -> ControlStore:

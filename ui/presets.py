@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 import streamlit as st
 
 from ui.charts import presenting
-from ui.controls import ControlStore, quoted
+from ui.controls import ControlStore, lab_key, quoted
 
 MOST_PER_ROW = 6  # preset buttons side by side; more and their labels are cut ("Learning r…")
 PRESET, TAB = "preset", "tab"  # link parameters (ui.controls.PAGE_PARAMS keeps them)
@@ -24,7 +24,7 @@ def lab_tabs(labels: list[str]):
 def _choose(lab: str, preset, apply: Callable[[object], None], store: ControlStore) -> None:
     """A preset button's callback: apply it, note which settings it sets, and put it in the link."""
     apply(preset)
-    st.session_state[f"{lab}:preset_keys"] = {
+    st.session_state[lab_key(lab, "preset_keys")] = {
         k for k, v in store.values.items() if store.defaults.get(k) != v
     }
     st.query_params[PRESET] = preset.short
@@ -35,7 +35,7 @@ def _choose(lab: str, preset, apply: Callable[[object], None], store: ControlSto
 def _from_link(lab: str, presets: Mapping[str, object], apply: Callable[[object], None], store) -> None:
     """On a session's first visit, `?preset=` applies that preset; the link's own settings, written
     after it, win where they differ (they are what the sharer saw)."""
-    flag = f"{lab}:preset_linked"
+    flag = lab_key(lab, "preset_linked")
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
@@ -80,5 +80,7 @@ def preset_row(
             help=preset.lesson,
             width="stretch",
         )
-    if chosen := next((p for p in presets.values() if p.name == st.session_state.get(f"{lab}:preset")), None):
+    if chosen := next(
+        (p for p in presets.values() if p.name == st.session_state.get(lab_key(lab, "preset"))), None
+    ):
         st.info(f"**{chosen.name}.** {chosen.lesson}")

@@ -19,6 +19,7 @@ from core.data.catalog import DATASETS
 from core.live import LiveWorker
 from core.snapshots import RunView
 from core.training import Run, Trainer
+from ui.controls import lab_key
 
 T = typing.TypeVar("T")
 SHARED_IMAGE_BYTES = 512 * 2**20  # image sets kept for every session together (core.images.run: 128 MB each)
@@ -102,7 +103,7 @@ def _connected() -> Callable[[], bool] | None:
 def session_worker(lab: str) -> LiveWorker:
     """The one worker that trains this session's runs of the lab (made on first use); it pauses when
     the session disconnects (a closed tab)."""
-    key = f"{lab}:worker"
+    key = lab_key(lab, "worker")
     if key not in st.session_state:
         st.session_state[key] = LiveWorker(lab, connected=_connected())
     return st.session_state[key]
@@ -133,5 +134,5 @@ def sync_runs(
 
 def session_runs(lab: str) -> dict[str, RunView]:
     """The runs this session holds for the lab, read from another page (not a sign of watching them)."""
-    worker = st.session_state.get(f"{lab}:worker")
+    worker = st.session_state.get(lab_key(lab, "worker"))
     return worker.snapshot(watching=False).runs if worker else {}
