@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.images import builtin as builtin_model
+from core.images import builtin
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_images, encode, odd_mode_images
@@ -47,8 +47,8 @@ def upload(at: AppTest, files: list[tuple[str, bytes]], key: str = FILES) -> App
 def test_the_page_opens_with_the_builtin_model_and_states_its_accuracy():
     at = open_predict()
     assert at.radio(key="pred:model").value == "builtin" and not at.error
-    accuracy = builtin_model.load().test_accuracy
-    assert f"Test accuracy **{accuracy:.1%}** on {builtin_model.HELD_OUT}" in texts(at.markdown)
+    accuracy = builtin.load().test_accuracy
+    assert f"Test accuracy **{accuracy:.1%}** on {builtin.HELD_OUT}" in texts(at.markdown)
     assert "Upload an image" in texts(at.info)
     assert at.toggle(key="pred:digits:builtin").value  # a 1x28x28 model: the MNIST steps
 
@@ -138,7 +138,7 @@ def test_checkpoints_of_another_kind_are_refused_and_a_good_one_predicts():
         (error,) = at.error
         assert f"The file '{name}'" in shown(error.value) and fragment in shown(error.value)
         assert at.file_uploader(key=FILES).value  # the images stay
-    upload(at, [("mnist-cnn.pt", builtin_model.PATH.read_bytes())], key="pred:checkpoint")
+    upload(at, [("mnist-cnn.pt", builtin.PATH.read_bytes())], key="pred:checkpoint")
     assert not at.error and "'digit.jpg': the model says" in texts(at.subheader)
     assert "The checkpoint 'mnist-cnn.pt'" in texts(at.markdown)
 

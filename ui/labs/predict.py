@@ -17,7 +17,7 @@ from core.charts import PAPER, PEN
 from core.data.catalog import IMAGE_DATASETS
 from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError, PixelBudget, PixelBudgetError
 from core.errors import ConfigError, escape_markdown, shorten, spreadsheet_safe
-from core.images import builtin as builtin_model
+from core.images import builtin
 from core.predict import predictor as predict
 from core.training import Status
 from ui.charts import chart
@@ -53,7 +53,7 @@ def _builtin() -> predict.Predictor:
     """Loaded once per session: a trained model is never shared between sessions."""
     key = f"{LAB}:builtin"
     if key not in st.session_state:
-        ckpt = builtin_model.load()
+        ckpt = builtin.load()
         st.session_state[key] = predict.from_checkpoint(ckpt, "The built-in digit CNN")
     return st.session_state[key]
 
@@ -121,7 +121,7 @@ def describe(predictor: predict.Predictor, is_builtin: bool) -> None:
         f"{escape_markdown(shown)}."
     )
     if predictor.test_accuracy is not None:
-        n_test = builtin_model.HELD_OUT if is_builtin else "its held-out test images"
+        n_test = builtin.HELD_OUT if is_builtin else "its held-out test images"
         text += f" Test accuracy **{predictor.test_accuracy:.1%}** on {n_test}"
         text += ", measured by `python -m core.images.builtin`, which trained it." if is_builtin else "."
     st.markdown(text)

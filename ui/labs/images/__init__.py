@@ -16,7 +16,7 @@ from core.config import to_values
 from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.errors import ConfigError, escape_html, escape_markdown, shorten
-from core.images import figures as figures_images
+from core.images import figures
 from core.images.augment import AUGMENTATIONS, pipeline_code
 from core.images.kernels import build_augmenter, preview
 from core.images.presets import IMAGE_PRESETS
@@ -241,7 +241,7 @@ def draw_evaluation(runs: Mapping[str, ImageRun], label_of_data: str) -> None:
                 continue
             st.dataframe(averages_table(report), hide_index=True, width="stretch")
             st.caption(AVERAGES_GLOSS)
-            fig = figures_images.confusion_matrix(report, run.class_names)
+            fig = figures.confusion_matrix(report, run.class_names)
             event = chart(fig, key=f"confusion-{label}", on_select="rerun", selection_mode="points")
             cell = _clicked(event, run.class_names)
             if cell is None:
@@ -355,11 +355,9 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     first = next(iter(runs.values()))
     reports = {(label if multi else ""): run.report for label, run in runs.items() if run.report is not None}
     left, right = st.columns(2)
+    chart(figures.class_bars(reports, first.class_names, metric="recall"), key="img-recall", where=left)
     chart(
-        figures_images.class_bars(reports, first.class_names, metric="recall"), key="img-recall", where=left
-    )
-    chart(
-        figures_images.class_bars(reports, first.class_names, metric="precision"),
+        figures.class_bars(reports, first.class_names, metric="precision"),
         key="img-precision",
         where=right,
     )

@@ -13,7 +13,7 @@ from core.data import imagefiles, imagezip, tvsets
 from core.data.catalog import IMAGE_DATASETS
 from core.data.images import ImageSet
 from core.errors import ConfigError, escape_markdown
-from core.images import figures as figures_images
+from core.images import figures
 from core.images.run import ImageDataConfig, check_image_set
 from ui.charts import chart
 from ui.runs import SHARED_IMAGES
@@ -139,7 +139,7 @@ def draw_data(images: ImageSet, label: str) -> None:
             f"Imbalanced: the smallest class has {low} images, under half the average. Watch its recall, "
             "and prefer macro averages (the plain mean over classes) to accuracy."
         )
-    chart(figures_images.class_counts(counts), key="class-counts")
+    chart(figures.class_counts(counts), key="class-counts")
     per_class = 8
     picks = []
     y = images.y_train.cpu().numpy()
