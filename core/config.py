@@ -177,21 +177,6 @@ def from_values(values: typing.Mapping[str, object], base=None):
     return type(base)(**sections)
 
 
-def to_flat(cfg: RunConfig) -> dict[str, str]:
-    """Every field as "section.field" -> text; the inverse of from_flat."""
-    return {key: format_value(value) for key, value in to_values(cfg).items()}
-
-
-def from_flat(flat: typing.Mapping[str, str], base: RunConfig | None = None) -> RunConfig:
-    """Build a config from "section.field" -> text; unknown keys are ignored.
-
-    A value that does not parse raises ConfigError naming the field.
-    """
-    types = field_types()
-    values = {key: parse_value(key, text, types[key]) for key, text in flat.items() if key in types}
-    return from_values(values, base)
-
-
 def field_types(cls: type = RunConfig) -> dict[str, type]:
     """ "section.field" -> Python type, for every field of a sectioned config (default RunConfig)."""
     types = {}

@@ -122,8 +122,3 @@ def summarise_all(
 def summarise(out: torch.Tensor, saturation: tuple[float, float] | None) -> ActivationStats:
     """The statistics of one (B, units...) activation."""
     return summarise_all({"out": out}, saturation)["out"]
-
-
-def hook_count(model: nn.Module) -> int:
-    """Number of forward hooks still registered anywhere in the model (tests use it)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

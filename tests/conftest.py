@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import time
 
 # before core.live is imported: page tests train flat out, and a worker whose test is waiting for it
 # (asking for no snapshot meanwhile) is not taken for a closed page
@@ -12,9 +14,14 @@ os.environ.setdefault("GP_STALE_SECONDS", "600")
 
 import pytest
 import torch
+from torch import nn
 
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from core.data.catalog import DATASETS
+from core.data.glyphs import GlyphSet
+from core.live import LiveWorker
+from core.multitask.config import MultiTaskConfig
+from core.multitask.sweep import SHARES, SWEEP_STEPS, Sweep, start_sweep, sweep_of
 
 torch.set_num_threads(1)
 
@@ -41,3 +48,24 @@ def with_changes(cfg: RunConfig, **sections) -> RunConfig:
     return dataclasses.replace(
         cfg, **{name: dataclasses.replace(getattr(cfg, name), **fields) for name, fields in sections.items()}
     )
+
+
+# ---- helpers the app does not need: tests drive the core as the pages do --------------------------
+
+
+def sweep_weights(
+    cfg: MultiTaskConfig, glyphs: GlyphSet, steps: int = SWEEP_STEPS, shares=SHARES, device=None
+) -> Sweep:
+    """Train one run per share to its end, as the page does (on a live worker, all in step), and wait."""
+    started = time.perf_counter()
+    worker = LiveWorker("sweep", stale_seconds=math.inf)
+    start_sweep(worker, cfg, glyphs, steps, shares, device)
+    worker.wait_idle(math.inf)
+    if error := worker.snapshot().error:
+        raise RuntimeError(error)
+    return sweep_of(cfg, list(worker.runs.values()), time.perf_counter() - started)
+
+
+def hook_count(model: nn.Module) -> int:
+    """Number of forward hooks still registered anywhere in the model (a probe must leave none behind)."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

@@ -23,7 +23,7 @@ from core.images.augment import (
     ERASE_SCALE,
     AugmentConfig,
     pipeline_code,
-    v2_pipeline,
+    validate_augment,
 )
 from core.images.kernels import augment_rng, build_augmenter, preview
 
@@ -36,6 +36,14 @@ EVERYTHING = AugmentConfig(
 def images() -> torch.Tensor:
     """(40, 3, 16, 16) float in [0, 1]: random pixels, so no transform leaves an image unchanged by chance."""
     return torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+def v2_pipeline(cfg: AugmentConfig, channels: int) -> v2.Compose | None:
+    """The chosen augmentations as the v2.Compose a student writes (None when all are off): the reference
+    the batched kernels are checked against."""
+    validate_augment(cfg)
+    chosen = [AUGMENTATIONS.get(name).make(getattr(cfg, name), channels) for name in cfg.active()]
+    return v2.Compose(chosen) if chosen else None
 
 
 def make(name: str, value: float, channels: int = 3) -> v2.Transform:

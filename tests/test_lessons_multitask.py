@@ -24,8 +24,9 @@ from core.multitask.presets import (
     WITH_ALPHABET,
 )
 from core.multitask.run import MultiTaskRun
-from core.multitask.sweep import SHARES, sweep_weights
+from core.multitask.sweep import SHARES
 from core.training import Status
+from tests.conftest import sweep_weights
 from tests.test_lessons_images import only_difference
 
 CPU = torch.device("cpu")

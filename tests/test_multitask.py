@@ -16,8 +16,9 @@ from core.multitask import figures
 from core.multitask.config import LossConfig, MTTrainConfig, MultiTaskConfig, NetConfig, validate
 from core.multitask.models import SETUPS, TASKS, build_net, net_table, task_loss
 from core.multitask.run import NORMALISER_IMAGES, MultiTaskRun
-from core.multitask.sweep import Sweep, sweep_configs, sweep_weights
+from core.multitask.sweep import Sweep, sweep_configs
 from core.training import Status
+from tests.conftest import sweep_weights
 
 CPU = torch.device("cpu")
 TINY = GlyphConfig(n_alphabets=3, per_character=12, size=16)

@@ -7,9 +7,9 @@ import torch
 
 from core.config import ModelConfig
 from core.models import build_mlp
-from core.probes import ActivationProbe, GradNormProbe, hook_count, summarise
+from core.probes import ActivationProbe, GradNormProbe, summarise
 from core.training import Run
-from tests.conftest import with_changes
+from tests.conftest import hook_count, with_changes
 
 
 def _by_hand(module: torch.nn.Module) -> float:

@@ -11,9 +11,9 @@ from core.config import (
     ModelConfig,
     RunConfig,
     field_types,
-    from_flat,
+    format_value,
     from_values,
-    to_flat,
+    parse_value,
     to_values,
     validate,
 )
@@ -87,17 +87,19 @@ def test_flat_form_round_trips():
     cfg = with_changes(
         RunConfig(), model=dict(depth=7, activation="tanh", batchnorm=True), optim=dict(lr=0.003)
     )
-    assert from_flat(to_flat(cfg)) == cfg
+    types = field_types()
+    texts = {key: format_value(value) for key, value in to_values(cfg).items()}  # a link's text
+    assert from_values({key: parse_value(key, text, types[key]) for key, text in texts.items()}) == cfg
     assert from_values(to_values(cfg)) == cfg
-    assert set(to_flat(cfg)) == set(field_types())
+    assert set(texts) == set(types)
 
 
 def test_flat_values_that_do_not_parse_name_the_field():
     with pytest.raises(ConfigError, match=r"model\.depth"):
-        from_flat({"model.depth": "abc"})
+        parse_value("model.depth", "abc", int)
     with pytest.raises(ConfigError, match=r"optim\.lr"):
-        from_flat({"optim.lr": "inf"})
-    assert from_flat({"unknown.key": "1"}) == RunConfig()
+        parse_value("optim.lr", "inf", float)
+    assert from_values({"unknown.key": 1}) == RunConfig()
 
 
 @pytest.mark.parametrize(

@@ -201,13 +201,6 @@ def validate_augment(cfg: AugmentConfig) -> None:
             )
 
 
-def v2_pipeline(cfg: AugmentConfig, channels: int) -> v2.Compose | None:
-    """The chosen augmentations as the v2.Compose a student writes (None when all are off)."""
-    validate_augment(cfg)
-    chosen = [AUGMENTATIONS.get(name).make(getattr(cfg, name), channels) for name in cfg.active()]
-    return v2.Compose(chosen) if chosen else None
-
-
 def pipeline_code(cfg: AugmentConfig) -> str:
     """The pipeline as the v2 code a student would write."""
     lines = [f"    {AUGMENTATIONS.get(name).code(getattr(cfg, name))}," for name in cfg.active()]

@@ -92,14 +92,6 @@ def rotate_crop(
 _LUMA = (0.2989, 0.587, 0.114)  # v2.functional.rgb_to_grayscale's weights
 
 
-def _grey(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, 1, H, W): the luma of RGB images, the image itself for grey ones."""
-    if x.shape[1] == 1:
-        return x
-    n, _, height, width = x.shape
-    return torch.matmul(x.new_tensor(_LUMA), x.view(n, 3, height * width)).view(n, 1, height, width)
-
-
 def jitter(x: torch.Tensor, factors: np.ndarray, order: tuple[int, ...] = (0, 1, 2)) -> torch.Tensor:
     """Colour jitter with a factor per image: factors (3, N) for brightness, contrast and saturation.
 

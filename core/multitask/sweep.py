@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,19 +76,6 @@ def start_sweep(
     if errors := worker.sync(configs, lambda c: MultiTaskRun(c, glyphs, device)):
         raise ConfigError(next(iter(errors.values())))
     worker.play()
-
-
-def sweep_weights(
-    cfg: MultiTaskConfig, glyphs: GlyphSet, steps: int = SWEEP_STEPS, shares=SHARES, device=None
-) -> Sweep:
-    """Train one run per share to its end, as the page does (in a worker thread, all in step)."""
-    started = time.perf_counter()
-    worker = LiveWorker("sweep", stale_seconds=math.inf)
-    start_sweep(worker, cfg, glyphs, steps, shares, device)
-    worker.wait_idle(math.inf)
-    if error := worker.snapshot().error:
-        raise RuntimeError(error)
-    return sweep_of(cfg, list(worker.runs.values()), time.perf_counter() - started)
 
 
 def sweep_of(cfg: MultiTaskConfig, runs: Sequence[MultiTaskRun], seconds: float) -> Sweep:
