@@ -159,25 +159,24 @@ class Trainer(abc.ABC):
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), limit)
         return finite, clipped
 
+    def _finish_step(self, loss: float, grad_norm: float, record: Callable[[float, bool], typing.Any]):
+        """After backward, for every run: clip, update, and keep the step's record, `record(lr, clipped)`
+        (lr: the rate this step used). Returns (record, finite); the caller then calls _close_step."""
+        finite, clipped = self._clip(loss, grad_norm)
+        kept = record(self._update(finite), clipped)
+        self.records.append(kept)
+        return kept, finite
+
     def _after_backward(
         self, step: int, loss: float, layer_norms: list[float], total: float, activations=None
     ) -> tuple[StepRecord, bool]:
-        """Clip, update and record a step whose per-layer gradient norms were read after backward.
-
-        Returns (record, finite); the caller keeps its own books, then calls _close_step."""
-        finite, clipped = self._clip(loss, total)
-        lr = self._update(finite)
-        record = StepRecord(
-            step=step,
-            loss=loss,
-            lr=lr,
-            grad_norms=dict(zip(self.layer_names, layer_norms, strict=True)),
-            grad_norm_total=total,
-            clipped=clipped,
-            activations=activations,
+        """_finish_step for a run whose per-layer gradient norms were read after backward (a StepRecord)."""
+        norms = dict(zip(self.layer_names, layer_norms, strict=True))
+        return self._finish_step(
+            loss,
+            total,
+            lambda lr, clipped: StepRecord(step, loss, lr, norms, total, clipped, activations),
         )
-        self.records.append(record)
-        return record, finite
 
     def _update(self, finite: bool) -> float:
         """After backward (and clipping): step the optimizer and the schedule unless the loss or the

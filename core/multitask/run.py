@@ -140,19 +140,12 @@ class MultiTaskRun(Trainer):
         self._grads.zero()
         total.backward()
         (total_v, *values), _, norm = self._grads.read(total, *raw, *parts)  # one device->host copy
-        finite, clipped = self._clip(total_v, norm)
-        lr = self._update(finite)
         k = len(self.tasks)
-        record = MTStepRecord(
-            step,
-            total_v,
-            dict(zip(self.tasks, values[:k], strict=True)),
-            dict(zip(self.tasks, values[k:], strict=True)),
-            lr,
-            norm,
-            clipped,
+        own = dict(zip(self.tasks, values[:k], strict=True))  # task -> its loss, in its own unit
+        terms = dict(zip(self.tasks, values[k:], strict=True))  # task -> its term of the total
+        record, finite = self._finish_step(
+            total_v, norm, lambda lr, clipped: MTStepRecord(step, total_v, own, terms, lr, norm, clipped)
         )
-        self.records.append(record)
         self._close_step(step, finite)
         return record
 

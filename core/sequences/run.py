@@ -140,10 +140,11 @@ class SeqRun(Trainer):
         loss.backward()
         norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
         loss_v, norm_v = torch.stack([loss.detach(), norm]).tolist()  # one device->host copy per step
-        finite, _ = self._clip(loss_v, norm_v)  # the one clipping path of every run (core.training)
-        lr = self._update(finite)
-        record = SeqStepRecord(step, loss_v, lr, norm_v, time.perf_counter() - started)
-        self.records.append(record)
+        record, finite = self._finish_step(  # clip, update, record: as every run (core.training)
+            loss_v,
+            norm_v,
+            lambda lr, _: SeqStepRecord(step, loss_v, lr, norm_v, time.perf_counter() - started),
+        )
         self._close_step(step, finite)
         return record
 
