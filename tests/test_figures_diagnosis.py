@@ -112,7 +112,8 @@ def test_decision_boundaries_have_axis_titles_and_a_colour_key():
 @pytest.mark.parametrize(
     ("ratio", "words"),
     [(1.2e-6, "about a millionth (1.2e-06)"), (8e-10, "about a billionth"), (0.02, "about 1/50"),
-     (2300, "about a thousand times"), (3.0, "about 3 times")],
+     (2300, "about a thousand times"), (3.0, "about 3 times"), (2e-12, "about a trillionth"),
+     (1e-30, "less than a trillionth (1.0e-30)"), (5e20, "more than a trillion times")],
 )  # fmt: skip
 def test_ratios_in_words(ratio, words):
     assert describe_ratio(ratio).startswith(words)
@@ -124,6 +125,8 @@ def test_diagnosis_names_each_failure():
     assert "millionth" in diagnose([record(1, [1e-6, 1e-4, 1.0])]).what
     assert diagnose([record(1, [1e4, 10, 1.0])]).kind == "exploding"
     assert diagnose([record(1, [0.0, 0.0, 1.0])]).kind == "zero"
+    first_only = diagnose([record(1, [0.0, 1e-3, 1.0])])  # the first layer alone gets nothing back
+    assert first_only.kind == "vanishing" and "exactly zero while the last layer's is not" in first_only.what
     dead = {"hidden 1": ActivationStats(0, 0, 0.8, 0), "hidden 2": ActivationStats(0, 1, 0.0, 0)}
     assert diagnose([record(1, [0.5, 0.5, 1.0], acts=dead)]).kind == "dead"
     flat = {"hidden 1": ActivationStats(0.5, 0.5, 0.0, 0.7)}

@@ -55,6 +55,12 @@ def describe_ratio(ratio: float) -> str:
     if ratio <= 0:
         return "zero"
     big = 1 / ratio if ratio < 1 else ratio
+    if big >= 3e13:  # past "about a trillion": the nearest name would be wrong by powers of ten
+        return (
+            f"less than a trillionth ({ratio:.1e})"
+            if ratio < 1
+            else f"more than a trillion times ({ratio:.1e})"
+        )
     if big >= 1000:
         power = min(4, max(1, round(math.log10(big) / 3)))  # nearest: thousand .. trillion
         name = ("thousand", "million", "billion", "trillion")[power - 1]
@@ -93,9 +99,14 @@ def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> D
     ratios = [_ratio(r.grad_norms[first], r.grad_norms[last]) for r in recent]
     ratio = statistics.median(ratios)
     if ratio < VANISHING_RATIO:
+        share = (
+            "exactly zero while the last layer's is not"
+            if ratio <= 0
+            else f"{describe_ratio(ratio)} of the last layer's"
+        )
         return Diagnosis(
             "vanishing",
-            f"The first layer's gradient is {describe_ratio(ratio)} of the last layer's: "
+            f"The first layer's gradient is {share}: "
             "the gradient vanishes on its way back, so the first layers barely learn.",
             "Try ReLU or ELU instead of sigmoid or tanh, Kaiming initialization, BatchNorm, or fewer layers.",
         )
