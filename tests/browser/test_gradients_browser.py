@@ -210,3 +210,24 @@ def test_home_lists_labs(page: Page, app_url: str) -> None:
     assert re.search(r"/gradients(\?|$)", page.url), page.url
     settle(page)
     assert_no_stack_trace(page)
+
+
+def test_compare_mode_numbers_are_whole_at_projector_width(page: Page, app_url: str, artifacts: Path) -> None:
+    """A and B side by side at 1366 px: every number and its label read whole ("400 / 400" was cut to
+    "400 …", "Test accuracy" to "Test accur…")."""
+    page.set_viewport_size({"width": 1366, "height": 1400})
+    open_page(page, f"{app_url}/gradients")
+    choose_preset(page, "Vanishing vs cured", "Vanishing vs cured")
+    page.get_by_role("button", name="Play").click()
+    expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(TRAIN_S))
+    settle(page)
+    expect(step_metric(page)).to_have_text(["400 / 400", "400 / 400"])
+    metrics = page.get_by_test_id("stMetric")
+    assert metrics.count() == 8  # step, train loss, test loss, test accuracy for A and for B
+    cut = metrics.evaluate_all(  # Streamlit ends a text too long for its box with an ellipsis
+        "els => els.flatMap(m => [...m.querySelectorAll('[data-testid=stMarkdownContainer]')])"
+        ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
+    )
+    page.screenshot(path=str(artifacts / "gradients-compare-1366.png"))
+    assert cut == [], f"cut short: {cut}"
+    assert_no_stack_trace(page)

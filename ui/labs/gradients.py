@@ -101,14 +101,15 @@ def scales(runs: Mapping[str, RunView]) -> dict[str, tuple[float, float] | None]
 def draw_run(run: RunView, label: str, shared: Mapping, wide: bool, snap: Snapshot) -> None:
     """Status, diagnosis and every chart of one run."""
     first = present_first()  # presenter mode: loss and heatmap above the numbers, on the first screen
-    _numbers(run)
+    _numbers(run, wide)
     _place(_figures(run, label, shared, snap), label or "single", wide, first)
 
 
-def _numbers(run: RunView) -> None:
-    """Step, losses and accuracy at the last evaluation, and the diagnosis in one coloured box."""
+def _numbers(run: RunView, wide: bool) -> None:
+    """Step, losses and accuracy at the last evaluation, and the diagnosis in one coloured box. Beside
+    another run (half a page) the four numbers take two rows: "400 / 400" was cut to "400 …" at 1366 px."""
     evals = run.evals[-1]
-    cols = st.columns(4)
+    cols = st.columns(4) if wide else [col for _ in range(2) for col in st.columns(2)]
     cols[0].metric("Step", f"{run.step} / {run.cfg.train.steps}")
     at = f"at step {evals.step}" if evals.step != run.step else "now"
     cols[1].metric("Train loss", f"{evals.train_loss:.3g}", help=f"Whole training set, {at}.")
