@@ -156,6 +156,7 @@ def with_events(
     _widen(layout, [v for _, values in (before or {}).values() for v in values])
     events = [(label, change) for label, changes in (marks or {}).items() for change in changes]
     shapes, notes = list(layout.get("shapes", [])), list(layout.get("annotations", []))
+    rows = _label_rows([change.step for _, change in events])
     for i, (label, change) in enumerate(events):
         shapes.append(
             dict(type="line", x0=change.step, x1=change.step, yref="paper", y0=0, y1=1,
@@ -163,7 +164,7 @@ def with_events(
         )  # fmt: skip
         text = f"{label}: {change.text}" if len(marks) > 1 else change.text
         notes.append(
-            dict(x=change.step, y=1 - 0.09 * (i % 3), yref="paper", text=text, showarrow=False,
+            dict(x=change.step, y=1 - 0.09 * rows[i], yref="paper", text=text, showarrow=False,
                  xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.8)", font=dict(size=13))
         )  # fmt: skip
     if shapes:
@@ -171,6 +172,20 @@ def with_events(
     if notes:
         layout["annotations"] = notes
     return dict(data=data, layout=layout)
+
+
+def _label_rows(steps: Sequence[float], rows: int = 4) -> list[int]:
+    """A row (0 at the top) for each mark's label, in order: a label goes to the first row whose last
+    label is far enough to its left (an eighth of the marks' span), so labels of marks a few steps
+    apart stack instead of printing over each other."""
+    gap = max((max(steps, default=0) - min(steps, default=0)) / 8, max(steps, default=1) / 12, 1e-9)
+    last: list[float | None] = [None] * rows
+    out = []
+    for step in steps:
+        row = next((r for r in range(rows) if last[r] is None or abs(step - last[r]) >= gap), len(out) % rows)
+        last[row] = step
+        out.append(row)
+    return out
 
 
 def step_figure(

@@ -206,6 +206,11 @@ def test_mid_run_events_go_onto_a_step_chart():
     assert [a.text for a in fig.layout.annotations] == ["lr 0.01 → 0.1"]  # one label: no "A:" prefix
     low, high = fig.layout.yaxis.range
     assert low <= math.log10(5e-3) and high == 0.0  # the fixed range widened to show the before line
+    marks = {"A": [LrChange(100, 0.01, 0.1), LrChange(104, 0.1, 0.3), LrChange(300, 0.3, 0.01)]}
+    close = style.step_figure([], "Loss", style.log_axis(None, "loss"), marks=marks)
+    heights = [a.y for a in close.layout.annotations]
+    assert heights[0] != heights[1]  # 4 steps apart: stacked, not printed over each other
+    assert heights[2] == heights[0]  # far apart: the top row again
 
 
 def test_binned_averages_long_histories_and_keeps_the_newest_step():
