@@ -6,7 +6,7 @@ from ui import lessons
 from ui.controls import write_link
 from ui.labs import optimizers as lab
 from ui.live import live_view, transport
-from ui.page import build_runs, lab_top
+from ui.page import build_runs, lab_top, show_refusals
 from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
@@ -43,8 +43,7 @@ with race_tab:
     if dataset is not None or not own_csv:  # a bad or missing file leaves the session's runs alone
         # a racer that changes or joins restarts the whole race: a fair race is one where all are in step
         runs, errors = build_runs(lab.LAB, lab.race_configs(settings), dataset, key, together=True)
-        for label, error in errors.items():
-            st.error(f"{label}: {error}")
+        show_refusals(errors, len(runs))
         transport(lab.LAB)
         draw = lessons.checked(
             lab.PAGE, settings, lambda snap: lab.draw_race(snap, settings.values["target"])

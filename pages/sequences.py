@@ -7,7 +7,7 @@ from ui.charts import presenting
 from ui.controls import write_link
 from ui.labs import sequences as lab
 from ui.live import live_view, transport
-from ui.page import build_runs, lab_top
+from ui.page import build_runs, lab_top, show_refusals
 from ui.startup import ensure_router
 
 ensure_router()
@@ -33,8 +33,7 @@ if not configs:
     st.warning("Switch on at least one cell (RNN, LSTM or GRU) in the sidebar.")
     st.stop()
 runs, errors = build_runs(lab.LAB, configs, None, data_key, build=lab.builder(series))
-for label, error in errors.items():
-    st.error(f"{label}: {error}")
+show_refusals(errors, len(runs))
 side = transport(lab.LAB)
 side.caption(
     f"A fair comparison: every cell on a split sees the same {len(windows.train_starts):,} training "

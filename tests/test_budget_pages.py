@@ -73,7 +73,10 @@ def test_the_sequences_labs_maxima_are_refused_run_by_run_in_one_sentence_each()
     at = open_page("pages/sequences.py", maxima)
     assert not at.exception and not lab_runs(at, "seq")
     refused = errors(at)
-    assert len(refused) == 6  # three cells on two splits
+    assert len(refused) == 3  # three cells on two splits: one box per sentence, naming both splits
+    assert [e.split(":")[0] for e in refused] == [
+        f"{cell} · time split and {cell} · shuffled split" for cell in ("RNN", "LSTM", "GRU")
+    ]
     assert all("Too heavy for a server the whole class shares" in e and e.count(". ") == 0 for e in refused)
     assert at.select_slider(key="seq:w:window.seq_len").value == 288
 

@@ -69,3 +69,14 @@ def build_runs(lab: str, cfgs, *args, what: str = "a network", **kwargs):
         log.exception("could not build the %s runs", lab)
         st.error(f"These settings could not be built into {what}; try a smaller one.")
         st.stop()
+
+
+def show_refusals(errors: Mapping[str, str], others: int = 0) -> None:
+    """One red box per sentence, naming the runs it refuses ("RNN, LSTM and GRU: too heavy…" once,
+    not three times); a lone run (`others`: how many runs do train) needs no name."""
+    refused: dict[str, list[str]] = {}
+    for label, error in errors.items():
+        refused.setdefault(error, []).append(label)
+    for error, labels in refused.items():
+        names = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+        st.error(f"{names}: {error}" if len(errors) + others > 1 else error)

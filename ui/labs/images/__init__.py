@@ -32,7 +32,7 @@ from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
 from ui.labs.images.data import LAB, SOURCES, torch_index
 from ui.live import before_lines, slow_panel
-from ui.page import Lab
+from ui.page import Lab, show_refusals
 
 LABELS = ("A", "B")
 log = logging.getLogger(__name__)
@@ -324,8 +324,7 @@ def _misclassified(run: ImageRun, true: int, pred: int) -> None:
 def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     """Metrics, curves and per-class bars of all runs, then each run's feature maps."""
     runs = snap.runs
-    for label, error in errors.items():
-        st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
+    show_refusals(errors, len(runs))
     if not runs:
         return
     multi = len(runs) > 1

@@ -27,7 +27,7 @@ from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
 from ui.labs.multitask.sweep import LAB, SWEEP
 from ui.live import before_lines
-from ui.page import Lab
+from ui.page import Lab, show_refusals
 
 write_link = write_ab_link
 log = logging.getLogger(__name__)
@@ -244,8 +244,7 @@ def equation(run: MultiTaskRun) -> str:
 
 def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     runs = snap.runs
-    for label, error in errors.items():
-        st.error(f"{label}: {error}" if len(errors) + len(runs) > 1 else error)
+    show_refusals(errors, len(runs))
     if not runs:
         return
     first_screen = present_first()  # presenter mode: the weighted parts above the numbers
