@@ -16,7 +16,6 @@ settings = lab_top(
     "Deep networks learn only if the gradient reaches their first layers. Pick a depth, an "
     "activation and an initializer, press **Play**, and watch each layer's gradient norm.",
 )
-lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     settings.widget(lab.COMPARE)

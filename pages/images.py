@@ -18,7 +18,6 @@ settings = lab_top(
     "Convolution, padding and pooling; augmentation, and when not to augment; precision and recall "
     "per class. Build a CNN, press **Play**, and watch its feature maps and per-class recall change.",
 )
-lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     lab.sidebar(settings)

@@ -18,7 +18,6 @@ settings = lab_top(
     "for the character and the alphabet at once from one weighted loss, and see why losses on different "
     "scales must be normalised before they are weighted.",
 )
-lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     lab.sidebar(settings)

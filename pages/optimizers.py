@@ -17,7 +17,6 @@ settings = lab_top(
     "SGD, momentum, Adagrad, RMSprop, Adam: the same network, the same starting weights, the same "
     "batches. Only the optimizer differs, so the race is fair. Then watch them walk a loss surface.",
 )
-lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     settings.widget(lab.RACERS)

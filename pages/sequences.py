@@ -17,7 +17,6 @@ settings = lab_top(
     "Cut a series into windows, split it by time, and let an RNN, an LSTM and a GRU forecast the "
     "next values: on the same windows, the same batches, against forecasts that need no training.",
 )
-lessons.panel(lab.PAGE, settings)
 
 with st.sidebar:
     lab.sidebar(settings)

@@ -19,7 +19,7 @@ from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reve
 from core.snapshots import Snapshot
 from ui.charts import presenting
 from ui.controls import PAGE_PARAMS, ControlStore, lab_key
-from ui.page import Lab
+from ui.lab import Lab
 from ui.presets import PRESET, TAB
 from ui.runs import session_worker
 

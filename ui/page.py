@@ -2,51 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import streamlit as st
 
+from ui import lessons
 from ui.charts import presenting
-from ui.controls import Control, ControlStore, lab_key, linked_store, show_link_problems
+from ui.controls import ControlStore, show_link_problems
+from ui.lab import Lab
 from ui.presets import preset_row
-from ui.runs import session_worker, sync_runs
+from ui.runs import sync_runs
 
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass(frozen=True)
-class Lab:
-    """What a lab tells the shared kit (links, presets, lessons, the live engine), in one place.
-
-    `key` prefixes the lab's session state ("grad:worker", "grad:preset") and names it in links;
-    `defaults` is every setting before any link or click; `controls` the settings a link may set;
-    `presets` name -> preset (anything with .name, .short and .lesson); `preset_values(preset)`
-    the settings a preset sets (the others go back to their defaults).
-    """
-
-    key: str
-    defaults: Mapping[str, object]
-    controls: Mapping[str, Control]
-    presets: Mapping[str, Any]
-    preset_values: Callable[[Any], Mapping[str, object]]
-
-    def store(self) -> ControlStore:
-        """This session's settings of the lab, read from the page's link on a first visit."""
-        return linked_store(self.key, self.defaults, self.controls)
-
-    def apply_preset(self, preset) -> None:
-        """A preset button's callback: its settings, every other back to its default, runs start fresh."""
-        ControlStore(self.key, self.defaults).set(dict(self.defaults) | dict(self.preset_values(preset)))
-        session_worker(self.key).clear()
-        st.session_state[lab_key(self.key, "preset")] = preset.name
-
-
 def lab_top(lab: Lab, title: str, caption: str) -> ControlStore:
     """Title and caption, the session's settings (from the link on a first visit), the link's
-    problems in one sentence each, and the row of the lab's presets."""
+    problems in one sentence each, the row of the lab's presets and its guided lesson and exercises."""
     st.title(title)
     if not presenting():  # the teacher says it; the class needs the room for the charts
         st.caption(caption)
@@ -55,6 +28,7 @@ def lab_top(lab: Lab, title: str, caption: str) -> ControlStore:
         st.sidebar.caption("This link hides some settings. Remove `hide=…` from the address to see them all.")
     show_link_problems(lab.key)
     preset_row(lab.key, lab.presets, lab.apply_preset, settings)
+    lessons.panel(lab, settings)
     return settings
 
 

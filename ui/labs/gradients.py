@@ -18,8 +18,8 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
+from ui.lab import Lab
 from ui.live import before_lines, slow_panel
-from ui.page import Lab
 
 LAB = "grad"
 

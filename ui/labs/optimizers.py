@@ -26,8 +26,8 @@ from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart
 from ui.controls import Control, ControlStore
+from ui.lab import Lab
 from ui.live import before_lines, slow_panel
-from ui.page import Lab
 
 LAB = "opt"
 log = logging.getLogger(__name__)

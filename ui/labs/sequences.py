@@ -25,8 +25,8 @@ from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart, present_first
 from ui.controls import Control, ControlStore
+from ui.lab import Lab
 from ui.live import before_lines, slow_panel
-from ui.page import Lab
 
 LAB = "seq"
 log = logging.getLogger(__name__)

@@ -30,9 +30,10 @@ from ui import fields
 from ui.charts import chart, present_first
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
+from ui.lab import Lab
 from ui.labs.images.data import LAB, SOURCES, torch_index
 from ui.live import before_lines, slow_panel
-from ui.page import Lab, show_refusals
+from ui.page import show_refusals
 
 LABELS = ("A", "B")
 log = logging.getLogger(__name__)

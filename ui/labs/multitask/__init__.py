@@ -25,9 +25,10 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
+from ui.lab import Lab
 from ui.labs.multitask.sweep import LAB, SWEEP
 from ui.live import before_lines
-from ui.page import Lab, show_refusals
+from ui.page import show_refusals
 
 write_link = write_ab_link
 log = logging.getLogger(__name__)
