@@ -9,6 +9,7 @@ from ui.labs import images as lab
 from ui.labs.images import data
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
+from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
 ensure_router()
@@ -31,7 +32,7 @@ runs, errors = build_runs(
     lab.LAB, cfgs, data_key=data_key, build=lambda cfg: ImageRun(cfg, images), what="a CNN"
 )
 
-train_tab, eval_tab, aug_tab, arch_tab, data_tab = st.tabs(
+train_tab, eval_tab, aug_tab, arch_tab, data_tab = lab_tabs(
     ["Training", "Evaluation", "Augmentation", "Architecture", "Data"]
 )
 with data_tab:

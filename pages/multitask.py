@@ -8,6 +8,7 @@ from ui.labs import multitask as lab
 from ui.labs.multitask import sweep
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
+from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
 ensure_router()
@@ -29,7 +30,7 @@ if glyphs is None:  # a bad setting leaves the session's runs and sweeps alone
 cfgs = lab.configs(settings)
 runs, errors = build_runs(lab.LAB, cfgs, build=lambda cfg: MultiTaskRun(cfg, glyphs), what="a model")
 
-train_tab, tradeoff_tab, model_tab, data_tab = st.tabs(["Training", "Trade-off", "Model", "Data"])
+train_tab, tradeoff_tab, model_tab, data_tab = lab_tabs(["Training", "Trade-off", "Model", "Data"])
 with data_tab:
     lab.draw_data(glyphs)
 with model_tab:

@@ -234,8 +234,15 @@ def show_link_problems(lab: str) -> None:
 
 
 def write_link(store: ControlStore, keep: Callable[[str], bool] = lambda key: True) -> None:
-    """Mirror the settings into the URL: only what differs from the defaults, so links stay short."""
-    params = {k: format_value(v) for k, v in store.values.items() if keep(k) and store.defaults.get(k) != v}
-    params |= {k: v for k, v in st.query_params.to_dict().items() if k in PAGE_PARAMS}
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+    """Mirror the settings into the URL: only what differs from the defaults, so links stay short.
+
+    Key by key, and never the page's own parameters (PAGE_PARAMS): `tab` belongs to the tabs' widget
+    (ui.presets.lab_tabs binds it), and Streamlit refuses a bound parameter set from outside, as a
+    replace-all from_dict did on the way from one lab with tabs to another."""
+    wanted = {k: format_value(v) for k, v in store.values.items() if keep(k) and store.defaults.get(k) != v}
+    current = st.query_params.to_dict()
+    for key in current.keys() - wanted.keys() - set(PAGE_PARAMS):
+        del st.query_params[key]
+    for key, value in wanted.items():
+        if current.get(key) != value:
+            st.query_params[key] = value

@@ -16,8 +16,11 @@ PRESET, TAB = "preset", "tab"  # link parameters (ui.controls.PAGE_PARAMS keeps 
 
 
 def lab_tabs(labels: list[str]):
-    """The page's main tabs, the open one kept in the link (`?tab=Loss surface`): a shared link and a
-    preset open on the right tab."""
+    """The page's main tabs, the open one kept in the link (`?tab=Loss surface`, `?tab=Augmentation`):
+    a shared link, a preset and a lesson step open on the right tab. One key for every page's main tabs:
+    a label another page left behind is dropped before these tabs are drawn."""
+    if st.session_state.get(TAB) not in (None, *labels):
+        del st.session_state[TAB]
     return st.tabs(labels, key=TAB, bind="query-params")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -56,3 +57,34 @@ def test_the_default_cnn_trains_shows_feature_maps_and_opens_a_confusion_cell(
     settle(page)
     page.screenshot(path=str(artifacts / "images-confusion-cell.png"))
     assert_no_stack_trace(page)
+
+
+def test_the_open_tab_travels_in_the_link_and_between_labs(new_page, app_url: str, artifacts: Path) -> None:
+    """A tab the student opens stays in the link while settings change (`?tab=Augmentation`), a link
+    opens its tab in a fresh browser, and moving between two labs with tabs logs no error (writing
+    the link once set the tabs' bound `tab` parameter from outside, which Streamlit refuses)."""
+    log = artifacts / "streamlit-server.log"
+    start = log.stat().st_size
+    page = new_page()
+    page.goto(f"{app_url}/images", wait_until="domcontentloaded", timeout=120_000)
+    expect(page.get_by_role("button", name="Play")).to_be_visible(timeout=120_000)
+    settle(page)
+    page.get_by_role("tab", name="Augmentation").click()
+    expect(page).to_have_url(re.compile(r"tab=Augmentation"))
+    slider = page.get_by_test_id("stSidebar").get_by_role("slider").first
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # a setting changes: the link is written again
+    settle(page)
+    expect(page).to_have_url(re.compile(r"tab=Augmentation.*&|&.*tab=Augmentation"))
+    expect(page.get_by_role("tab", name="Augmentation", selected=True)).to_be_visible()
+    fresh = new_page()
+    fresh.goto(page.url, wait_until="domcontentloaded", timeout=120_000)
+    expect(fresh.get_by_role("tab", name="Augmentation", selected=True)).to_be_visible(timeout=120_000)
+    for lab in ("Optimizers lab", "Images lab", "Two inputs, two outputs", "Images lab"):
+        fresh.get_by_role("link", name=lab).click()
+        expect(fresh.get_by_role("button", name="Play")).to_be_visible(timeout=120_000)
+        settle(fresh)
+    assert_no_stack_trace(fresh)
+    with open(log, "rb") as f:
+        f.seek(start)
+        assert "Traceback" not in f.read().decode(errors="replace")
