@@ -118,6 +118,12 @@ def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> D
             "Try smaller initial weights (Xavier or Kaiming), gradient clipping, "
             "BatchNorm, or a lower learning rate.",
         )
+    return _flowing(records, recent, ratio)
+
+
+def _flowing(records: Sequence[StepRecord], recent: list[StepRecord], ratio: float) -> Diagnosis:
+    """The gradient flows: dead or saturated units (a warning while the loss is stuck, a note while it
+    falls), or a healthy flow; with how often clipping stepped in."""
     clipped = sum(r.clipped for r in recent)
     note = (
         f" Clipping scaled the gradient down in {clipped} of the last {len(recent)} steps." if clipped else ""

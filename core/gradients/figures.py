@@ -35,6 +35,14 @@ def _layer_height(n_layers: int, base: int = 120) -> int:
     return max(260, min(640, base + 16 * n_layers))
 
 
+def _diverged_mark(step: int) -> dict:
+    """A red dashed line at the step where the run diverged, labelled so."""
+    line = dict(type="line", x0=step, x1=step, yref="paper", y0=0, y1=1, line=dict(color=RED, dash="dash"))
+    label = dict(x=step, y=1, yref="paper", text=f"diverged at step {step}", showarrow=False,
+                 font=dict(color=RED), xanchor="left", yanchor="top")  # fmt: skip
+    return {"shapes": [line], "annotations": [label]}
+
+
 def loss_curves(
     records: Sequence[StepRecord],
     evals: Sequence[EvalRecord],
@@ -76,31 +84,7 @@ def loss_curves(
     yaxis = log_axis(
         y_range or log_range([r.loss for r in finite] + [e.test_loss for e in good]), "loss (log scale)"
     )
-    layout = {}
-    if diverged_at is not None:
-        layout["shapes"] = [
-            dict(
-                type="line",
-                x0=diverged_at,
-                x1=diverged_at,
-                yref="paper",
-                y0=0,
-                y1=1,
-                line=dict(color="red", dash="dash"),
-            )
-        ]
-        layout["annotations"] = [
-            dict(
-                x=diverged_at,
-                y=1,
-                yref="paper",
-                text=f"diverged at step {diverged_at}",
-                showarrow=False,
-                font=dict(color="red"),
-                xanchor="left",
-                yanchor="top",
-            )
-        ]
+    layout = _diverged_mark(diverged_at) if diverged_at is not None else {}
     return step_figure(data, title, yaxis, before=before, marks=marks, **layout)
 
 
