@@ -274,13 +274,16 @@ def eval_curves(
     before: Mapping | None = None,
     marks: Mapping | None = None,
     height: int = 340,
+    loss: str = "loss",
 ) -> go.Figure:
     """The one chart of evaluations (EvalRecord-like: step, train/test loss and accuracy) over steps,
     for every lab that compares runs: each run in its palette colour, train solid and test dotted.
 
     metric "loss" (log axis) or "accuracy" (%, the splits in `accuracy`). Several runs get one
     legend entry each (the title says which line is train and which is test); a single unnamed run
-    ("") gets one per split. `before` and `marks` as in with_events."""
+    ("") gets one per split. `loss` names the loss in the title ("cross-entropy loss"; the axis
+    has no room for it in presenter mode). `before` and
+    `marks` as in with_events."""
     splits = ("train", "test") if metric == "loss" else tuple(accuracy)
     several = len(series) > 1 or any(series)
     data, values = [], []
@@ -301,7 +304,8 @@ def eval_curves(
             )  # fmt: skip
     lines = " and ".join(f"{split} ({'solid' if split == 'train' else 'dotted'})" for split in splits)
     if metric == "loss":
-        yaxis, title = log_axis(log_range(values), "loss (log scale)"), f"Loss: {lines}"
+        yaxis = log_axis(log_range(values), "loss (log scale)")
+        title = f"{loss[0].upper()}{loss[1:]}: {lines}"  # "Cross-entropy loss: train (solid) and ..."
     else:
         yaxis = dict(title=dict(text=f"{'test ' if splits == ('test',) else ''}accuracy (%)"), range=[0, 101])
         title = "Test accuracy" if splits == ("test",) else f"Accuracy: {lines}"

@@ -274,6 +274,13 @@ def _binary_only(n_classes: int) -> int:
 
 
 LOSSES: Registry[LossSpec] = Registry("loss")
+
+
+def loss_name(name: str) -> str:
+    """A loss as an axis names it: "cross-entropy loss", "mean squared error loss"."""
+    return LOSSES.get(name).label.split(" (")[0].lower() + " loss"
+
+
 LOSSES.add(
     "cross_entropy",
     LossSpec(

@@ -169,6 +169,9 @@ def test_race_and_surface_figures():
     assert [t.line.dash for t in loss.data] == ["solid", "dot", "solid", "dot"]
     assert [t.showlegend for t in loss.data] == [True, False, True, False]  # one legend entry per racer
     assert loss.layout.title.text == "Loss: train (solid) and test (dotted)"
+    assert loss.layout.yaxis.title.text == "loss (log scale)"
+    named = style.eval_curves(evals, metric="loss", loss="cross-entropy loss")
+    assert named.layout.title.text == "Cross-entropy loss: train (solid) and test (dotted)"
     race = style.eval_curves(evals, metric="accuracy", accuracy=("test",))
     assert list(race.data[0].y) == [50.0, 65.0] and race.layout.title.text == "Test accuracy"
     one = style.eval_curves({"": evals["SGD"]}, metric="accuracy")  # one unnamed run: a legend entry a split

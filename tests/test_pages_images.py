@@ -36,7 +36,7 @@ def test_lab_loads_with_one_run_and_every_tab():
     assert [t.label for t in at.tabs][:5] == tabs
     assert "Parameters in all" in texts(at.caption)
     charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
-    assert "Loss: train (solid) and test (dotted)" in charts and "Images per class" in charts
+    assert "Cross-entropy loss: train (solid) and test (dotted)" in charts and "Images per class" in charts
 
 
 def test_training_fills_the_evaluation_and_offers_a_checkpoint_that_loads_back():

@@ -28,7 +28,9 @@ def test_lab_loads_with_three_racers_and_a_surface():
     at = open_lab()
     assert len(runs(at)) == 3
     charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
-    assert "Loss along each path" in charts and "Loss: train (solid) and test (dotted)" in charts
+    assert (
+        "Loss along each path" in charts and "Cross-entropy loss: train (solid) and test (dotted)" in charts
+    )
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from core.optimizers import figures, race, surfaces
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.optimizers.race import MAX_RACERS, describe, racer_names, results_table
 from core.presets import by_name
-from core.registry import OPTIMIZERS
+from core.registry import OPTIMIZERS, loss_name
 from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart
@@ -213,7 +213,8 @@ def draw_race(snap: Snapshot, target: float) -> None:
     left, right = st.columns(2)
     evals = {label: run.evals for label, run in runs.items()}
     before = before_lines(snap.befores.values(), "train_loss", several=True)
-    loss = eval_curves(evals, metric="loss", before=before, marks=snap.lr_changes)
+    named = loss_name(next(iter(runs.values())).cfg.train.loss)  # one loss for every racer
+    loss = eval_curves(evals, metric="loss", before=before, marks=snap.lr_changes, loss=named)
     chart(loss, key="race-loss", where=left, present_height=330)
     accuracy = eval_curves(evals, metric="accuracy", accuracy=("test",), marks=snap.lr_changes)
     chart(accuracy, key="race-acc", where=right, present_height=330)

@@ -348,7 +348,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str], index: int) -> None:
     series = {(label if multi else ""): run.evals for label, run in runs.items()}
     left, right = (first_screen or st).columns(2)
     before = before_lines(snap.befores.values(), "test_loss", several=multi)
-    loss = eval_curves(series, metric="loss", before=before, marks=snap.lr_changes)
+    loss = eval_curves(series, metric="loss", before=before, marks=snap.lr_changes, loss="cross-entropy loss")
     chart(loss, key="img-loss", where=left, present_height=300)
     accuracy = eval_curves(series, metric="accuracy", marks=snap.lr_changes)
     chart(accuracy, key="img-acc", where=right, present_height=300)
