@@ -47,7 +47,12 @@ def test_lab_loads_with_its_defaults():
     assert metrics(at)[0] == "0 / 400"
     assert any("Press Play" in i.value for i in at.info)
     charts = [str(c.proto) for c in at.get("plotly_chart")]
-    for title in ("Loss", "Gradient norm per layer over steps", "Activations", "What the model predicts"):
+    for title in (
+        "Cross-entropy loss",
+        "Gradient norm per layer over steps",
+        "Activations",
+        "What the model predicts",
+    ):
         assert any(title in chart for chart in charts), title
 
 
@@ -191,3 +196,10 @@ def test_digits_train_without_a_decision_boundary():
     click(at, "Step")
     assert runs(at)["A"].data.n_features == 64 and metrics(at)[0] == "1 / 400"
     assert not any("What the model predicts" in str(c.proto) for c in at.get("plotly_chart"))
+
+
+def test_the_loss_chart_names_the_loss_each_run_minimises():
+    """A compare-mode page where A minimises cross-entropy and B the mean squared error: each chart says."""
+    at = open_page("pages/gradients.py", {"compare": "1", "b.train.loss": "mse"})
+    charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    assert "Cross-entropy loss A" in charts and "Mean squared error loss B" in charts

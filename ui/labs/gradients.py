@@ -13,6 +13,7 @@ from core.gradients import figures
 from core.gradients.diagnosis import diagnose
 from core.gradients.presets import GRADIENT_PRESETS
 from core.presets import Preset
+from core.registry import loss_name
 from core.snapshots import RunView, Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
@@ -134,11 +135,12 @@ def _figures(run: RunView, label: str, shared: Mapping, snap: Snapshot) -> dict:
         return slow_panel(f"grad:{key}:{panel}", snap, run.step, make)
 
     heat_title = f"Gradient norm per layer over steps {label}".strip()
+    loss = loss_name(run.cfg.train.loss)  # MSE or cross-entropy: the run's own choice
     return {
         "loss": figures.loss_curves(
             run.records,
             run.evals,
-            title=f"Loss {label}".strip(),
+            title=f"{loss[0].upper()}{loss[1:]} {label}".strip(),  # "Cross-entropy loss A"
             y_range=shared["loss"],
             diverged_at=run.diverged_at,
             before=before_lines(befores, "train_loss", several=False),
