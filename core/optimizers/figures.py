@@ -124,14 +124,13 @@ def _path_traces(paths: Mapping[str, Sequence[tuple[float, float]]], minimum) ->
             dict(type="scatter", x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
                  name=label, line=dict(color=color, width=2), marker=dict(size=4, color=color))
         )  # fmt: skip
-    marks = []  # (point, name, marker): where every path starts, and the lowest point of the surface
+    marks = []  # (point, name, symbol, fill, outline): where the paths start, the surface's lowest point
     if paths:
-        marks.append((next(iter(paths.values()))[0], "start", dict(symbol="circle-open", line=dict(width=2))))
+        marks.append((next(iter(paths.values()))[0], "start", "circle-open", BLACK, 2))
     if minimum is not None:
-        marks.append((minimum, "global minimum", dict(symbol="star", color=GOLD, line=dict(width=1))))
-    for (x, y), name, marker in marks:
-        marker = dict(size=14, color=BLACK) | marker
-        marker["line"] = dict(color=BLACK) | marker["line"]
+        marks.append((minimum, "global minimum", "star", GOLD, 1))
+    for (x, y), name, symbol, fill, width in marks:
+        marker = dict(symbol=symbol, size=14, color=fill, line=dict(color=BLACK, width=width))
         data.append(dict(type="scatter", x=[x], y=[y], mode="markers", name=name, marker=marker))
     return data
 
