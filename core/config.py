@@ -79,6 +79,13 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+def with_changes(cfg, **sections):
+    """A sectioned config with some fields of some sections changed: with_changes(cfg, model={"depth": 3})."""
+    return dataclasses.replace(
+        cfg, **{name: dataclasses.replace(getattr(cfg, name), **values) for name, values in sections.items()}
+    )
+
+
 def validate(cfg: RunConfig) -> None:
     """Raise ConfigError with one readable sentence if the configuration cannot run."""
     from core.data.catalog import DATASETS

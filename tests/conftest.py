@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -40,13 +39,6 @@ def tiny_cfg() -> RunConfig:
         model=ModelConfig(depth=2, width=8),
         optim=OptimConfig(name="sgd", lr=0.1, momentum=0.9),
         train=TrainConfig(steps=20, batch_size=16, probe_every=1, eval_every=5),
-    )
-
-
-def with_changes(cfg: RunConfig, **sections) -> RunConfig:
-    """Replace fields per section: with_changes(cfg, model=dict(depth=3))."""
-    return dataclasses.replace(
-        cfg, **{name: dataclasses.replace(getattr(cfg, name), **fields) for name, fields in sections.items()}
     )
 
 

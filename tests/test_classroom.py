@@ -13,9 +13,9 @@ import weakref
 import pytest
 
 from core import live
+from core.config import with_changes
 from core.live import SCHEDULER, TRAINING_FAILED, LiveWorker
 from core.training import Run
-from tests.conftest import with_changes
 from ui.live import status_line
 
 

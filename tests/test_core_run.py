@@ -9,10 +9,11 @@ import pickle
 import pytest
 import torch
 
+from core.config import with_changes
 from core.records import ActivationStats, EvalRecord, StepRecord
 from core.registry import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from core.training import Run, Status
-from tests.conftest import hook_count, with_changes
+from tests.conftest import hook_count
 
 
 def test_advance_returns_records_in_order(tiny_cfg, xor_data):

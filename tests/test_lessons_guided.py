@@ -15,7 +15,7 @@ import re
 import pytest
 import torch
 
-from core.config import OptimConfig
+from core.config import OptimConfig, with_changes
 from core.data.catalog import DATASETS, IMAGE_DATASETS
 from core.data.glyphs import generate
 from core.data.series import SERIES
@@ -34,7 +34,6 @@ from core.sequences.presets import LONG_WINDOW, SEQ_BASE, SEQ_PRESETS
 from core.sequences.run import SeqRun
 from core.snapshots import LrChange
 from core.training import Run, advance_together
-from tests.conftest import with_changes
 
 CPU = torch.device("cpu")
 LABS = ("gradients", "optimizers", "images", "multitask", "sequences")

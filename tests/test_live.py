@@ -14,11 +14,11 @@ import torch
 
 from core import budget
 from core.cnn import CNNConfig
+from core.config import with_changes
 from core.data.catalog import IMAGE_DATASETS
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig, ImageTrainConfig
 from core.live import AWAY, LEFT, SCHEDULER, TRAINING_FAILED, LiveWorker, describe_change
 from core.training import Run, Status
-from tests.conftest import with_changes
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.config import ModelConfig
+from core.config import ModelConfig, with_changes
 from core.models import build_mlp
 from core.probes import ActivationProbe, GradNormProbe, summarise
 from core.training import Run
-from tests.conftest import hook_count, with_changes
+from tests.conftest import hook_count
 
 
 def _by_hand(module: torch.nn.Module) -> float:

@@ -7,13 +7,12 @@ import math
 
 import pytest
 
-from core.config import OptimConfig
+from core.config import OptimConfig, with_changes
 from core.errors import ConfigError
 from core.optimizers.presets import RACE_PRESETS
 from core.optimizers.race import describe, race_configs, racer_names, results_table, same_start, unique_labels
 from core.registry import SCHEDULES
 from core.training import Run, advance_together
-from tests.conftest import with_changes
 
 
 def start(cfg, optims, data) -> dict[str, Run]:

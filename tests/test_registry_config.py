@@ -16,12 +16,12 @@ from core.config import (
     parse_value,
     to_values,
     validate,
+    with_changes,
 )
 from core.data.catalog import DATASETS
 from core.errors import ConfigError
 from core.models import build_mlp
 from core.registry import ACTIVATIONS, INITIALIZERS, LOSSES, OPTIMIZERS
-from tests.conftest import with_changes
 
 
 @pytest.mark.parametrize("registry", [ACTIVATIONS, INITIALIZERS, OPTIMIZERS, LOSSES, DATASETS])
