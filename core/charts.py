@@ -29,8 +29,18 @@ CLASS_0, CLASS_1 = "#b2182b", "#2166ac"  # the two classes of a 2-D dataset (the
 CLEAR = "rgba(0,0,0,0)"  # an invisible marker that still takes a click
 PICKED = "rgba(255,140,0,0.45)"  # what a click selected
 PEN, PAPER = "#000000", "#ffffff"  # a drawn digit: black on white, as MNIST's are once inverted
+LABEL_BG = "rgba(255,255,255,0.8)"  # behind a label written on a chart
 MARK = "#444444"  # a vertical line where something happened mid-run (a new learning rate)
+KEPT, DROPPED = "#9ecae1", "#08306b"  # a unit that dropout kept (pale) or zeroed (dark) on one step
 INK, GRID = "#262730", "#dfe2e8"  # Streamlit's text colour; a grid that a projector still shows
+
+
+def tint(color: str, alpha: float) -> str:
+    """A palette colour ("#1f77b4") as a see-through fill: the area between two lines of one run."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 _AXIS = dict(
     gridcolor=GRID,
     linecolor="#9aa0ad",
@@ -165,7 +175,7 @@ def with_events(
         text = f"{label}: {change.text}" if len(marks) > 1 else change.text
         notes.append(
             dict(x=change.step, y=1 - 0.09 * rows[i], yref="paper", text=text, showarrow=False,
-                 xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.8)", font=dict(size=13))
+                 xanchor="left", yanchor="top", bgcolor=LABEL_BG, font=dict(size=13))
         )  # fmt: skip
     if shapes:
         layout["shapes"] = shapes

@@ -65,6 +65,9 @@ class Dropout(nn.Module):
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p, self.seed = p, seed
         self._generator: torch.Generator | None = None  # made on the input's device, anew if it moves
+        self.last_keep: torch.Tensor | None = (
+            None  # the last training step's mask: 0 where a unit was dropped
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -72,6 +75,7 @@ class Dropout(nn.Module):
         if self._generator is None or self._generator.device != x.device:
             self._generator = generator(self.seed, x.device)
         keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self._generator)  # 1 keeps, 0 drops
+        self.last_keep = keep  # for a picture of the dropped units; nonzero where kept (scaled below)
         return x * keep if self.p == 1 else x * keep.div_(1 - self.p)  # scaled so the mean is unchanged
 
     def extra_repr(self) -> str:

@@ -1,0 +1,1 @@
+"""The Overfitting and tuning lab: overfitting, hyperparameter search and transfer learning."""
