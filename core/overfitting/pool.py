@@ -1,0 +1,549 @@
+"""One pool of worker processes that every session of the server shares, fair between their jobs.
+
+A job is a list of tasks, each a top-level function and its picklable arguments (a hyperparameter
+search's trials, a transfer comparison's runs). The pool runs at most one task per worker at a time and
+takes the next task from the waiting jobs in turn (round-robin), so one student's 25-trial search does
+not make another student's search wait for all 25.
+
+- Workers are separate processes because one process trains on one core at a time (the interpreter lock);
+  each uses one torch thread, so N workers fill N cores without oversubscribing them.
+- They are started with **spawn**, never fork: the server is multi-threaded and has torch loaded, and a
+  forked copy of such a process can deadlock on a lock another thread held at the fork. Unlike other
+  spawned processes they do not run the parent's `__main__` again: in Streamlit that is a page script.
+- Nothing starts on import. The shared pool is made on the first `submit`, and a worker is started only
+  when a task waits for one (a spawned worker imports torch again: seconds, once per worker).
+- A task that raises ends its job with `Job.error`, one sentence; the trace goes to the log. A worker that
+  dies (a crash, the kernel's out-of-memory killer) ends only the job whose task it was running; it is
+  replaced when a task next needs a worker, and every other job goes on.
+- Cancelling a job drops its waiting tasks; the ones already running finish and their results are KEPT
+  (a cancelled search still shows and downloads the trials it finished).
+
+The pool's own thread (the dispatcher) hands tasks to idle workers and collects their results; every
+public method is safe to call from any thread (Streamlit runs each session's script in its own).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing import connection
+
+from core.errors import ConfigError, shorten
+
+log = logging.getLogger(__name__)
+
+WORKERS_ENV = "GP_POOL_WORKERS"  # the pool's size; 0 runs every job in the caller's thread
+STOP_SECONDS = 2.0  # shutdown waits at most about this long for the dispatcher and the workers to end
+
+
+@dataclass(frozen=True)
+class Task:
+    """One call a worker makes: fn(*args). fn must be a module's top-level function (workers import it)."""
+
+    fn: Callable
+    args: tuple = ()
+
+
+def pool_size() -> int:
+    """GP_POOL_WORKERS if set, else the cores this process may run on."""
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
+    if wanted:
+        return max(0, int(wanted))
+    counter = getattr(os, "process_cpu_count", None)  # Python 3.13+: honours the affinity mask
+    if counter is not None:
+        return counter() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_sequential(tasks: Sequence[Task]) -> list:
+    """Every task in this process, in order: the same functions as the pool, for tests and benchmarks."""
+    return [task.fn(*task.args) for task in tasks]
+
+
+class Job:
+    """A list of tasks submitted together; its methods may be called from any thread."""
+
+    def __init__(self, payloads: Sequence, what: str, lock: threading.Lock):
+        self.what = what  # what a task is called in a message: "trial"
+        self.total = len(payloads)
+        self._lock = lock  # the pool's: the dispatcher writes a job's state under it
+        self._payloads = collections.deque(enumerate(payloads))  # (index, pickled task) still waiting
+        self._results: list = [None] * self.total
+        self._done = 0
+        self._running = 0
+        self._cancelled = False
+        self._error: str | None = None
+        self._started = time.perf_counter()
+        self._ended: float | None = None
+        self._finished = threading.Event()
+        if not payloads:
+            self._end()
+
+    def progress(self) -> tuple[int, int]:
+        """(tasks finished, tasks in the job)."""
+        with self._lock:
+            return self._done, self.total
+
+    def results(self) -> list:
+        """Each task's result in task order; None where it has not finished (or never will)."""
+        with self._lock:
+            return list(self._results)
+
+    @property
+    def finished(self) -> bool:
+        """True once no task of the job is running or waiting: all done, cancelled or failed."""
+        return self._finished.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def error(self) -> str | None:
+        """One sentence if a task raised or its worker died (the job then stopped), else None."""
+        return self._error
+
+    @property
+    def running(self) -> int:
+        """Tasks of this job on a worker now."""
+        with self._lock:
+            return self._running
+
+    @property
+    def waiting(self) -> int:
+        """Tasks of this job not started yet."""
+        with self._lock:
+            return len(self._payloads)
+
+    @property
+    def seconds(self) -> float:
+        """Wall time from submission until the job finished (or until now)."""
+        end = self._ended if self._ended is not None else time.perf_counter()
+        return end - self._started
+
+    def cancel(self) -> None:
+        """Drop the waiting tasks; the running ones finish and their results are kept."""
+        with self._lock:
+            if self.finished:
+                return
+            self._cancelled = True
+            self._payloads.clear()
+            self._end_if_idle()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job finished (True) or `timeout` seconds passed (False)."""
+        return self._finished.wait(timeout)
+
+    # ---- called by the pool, under its lock --------------------------------------------------
+
+    def _fail(self, sentence: str) -> None:
+        """The first error stops the job: its waiting tasks never start."""
+        if self._error is None:
+            self._error = sentence
+        self._payloads.clear()
+        self._end_if_idle()
+
+    def _end_if_idle(self) -> None:
+        if not self._payloads and not self._running:
+            self._end()
+
+    def _end(self) -> None:
+        if self._ended is None:
+            self._ended = time.perf_counter()
+        self._finished.set()
+
+
+WORKER_NAME = "gp-pool-"  # a worker process's name: this prefix and its number
+_patch_lock = threading.Lock()
+
+
+def _without_main(get_preparation_data: Callable) -> Callable:
+    """multiprocessing.spawn.get_preparation_data, less the main module for this pool's workers.
+
+    A spawned child runs the parent's `__main__` again (as `__mp_main__`) before its target. In a
+    Streamlit server `__main__` is whichever page script ran last (Streamlit installs each script as a
+    fake `__main__` with its path), so every worker would run app.py or a page: widgets, warm-ups and
+    all. A task is a top-level function of an importable module, so a worker needs no main module."""
+
+    def prepared(name: str) -> dict:
+        data = get_preparation_data(name)
+        if name.startswith(WORKER_NAME):
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    prepared.skips_main = True
+    return prepared
+
+
+def _never_import_main_in_workers() -> None:
+    """Install _without_main once per process (popen_spawn_posix looks the function up on every start)."""
+    from multiprocessing import spawn
+
+    with _patch_lock:
+        if not getattr(spawn.get_preparation_data, "skips_main", False):
+            spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
+
+
+class _Worker:
+    """One worker process, its end of the pipe, and the task it runs (job and index) if any."""
+
+    def __init__(self, context, number: int):
+        _never_import_main_in_workers()
+        ours, theirs = context.Pipe()
+        # daemon: multiprocessing's exit handler terminates a daemon instead of waiting for it
+        self.process = context.Process(
+            target=_worker_main, args=(theirs,), name=f"{WORKER_NAME}{number}", daemon=True
+        )
+        self.process.start()
+        theirs.close()  # only the child's copy stays open, so its death reads as EOF here
+        self.conn = ours
+        self.job: Job | None = None
+        self.index = -1
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Pool:
+    """`workers` processes (0: every job runs at once in the caller's thread); see the module's notes."""
+
+    def __init__(self, workers: int | None = None, start_method: str = "spawn"):
+        self.size = pool_size() if workers is None else max(0, workers)
+        self._context = multiprocessing.get_context(start_method)
+        self._lock = threading.Lock()
+        self._turns: collections.deque[Job] = collections.deque()  # jobs with tasks waiting, in turn
+        self._workers: list[_Worker] = []
+        self._started = 0  # workers ever started: their names
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe() if self.size else (-1, -1)  # a byte wakes the dispatcher
+
+    # ---- what callers use --------------------------------------------------------------------
+
+    def submit(self, tasks: Sequence[Task], what: str = "task") -> Job:
+        """Queue a job; raises (before anything runs) if a task cannot be pickled."""
+        tasks = list(tasks)
+        payloads = [pickle.dumps((t.fn, tuple(t.args))) for t in tasks]  # a bad task fails here, at once
+        if self.size == 0:
+            return self._run_here(tasks, what)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the pool is shut down")
+            job = Job(payloads, what, self._lock)
+            if job.total:
+                self._turns.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._dispatch, name="gp-pool", daemon=True)
+                self._thread.start()
+        self._wake()
+        return job
+
+    def load(self) -> tuple[int, int]:
+        """(tasks running, tasks waiting) over every job: for a teacher's view of the server."""
+        with self._lock:
+            running = sum(w.job is not None for w in self._workers)
+            return running, sum(len(job._payloads) for job in self._turns)
+
+    def shutdown(self) -> None:
+        """Stop the dispatcher and terminate the workers at once (a task cut short would be dropped anyway:
+        its job fails), waiting at most about STOP_SECONDS in all; the jobs not finished fail."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for job in self._turns:
+                job._fail("The server is shutting down, so the job was stopped.")
+            self._turns.clear()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(STOP_SECONDS / 2)
+        workers, self._workers = self._workers, []
+        for w in workers:
+            w.process.terminate()
+            w.close()
+        deadline = time.monotonic() + STOP_SECONDS / 2
+        for w in workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(0.1)
+        for w in workers:  # jobs whose task was cut short at shutdown
+            if w.job is not None:
+                with self._lock:
+                    w.job._running -= 1
+                    w.job._fail("The server is shutting down, so the job was stopped.")
+        if self._wake_w >= 0:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        self._wake_w = -1  # a late _wake must not write into a descriptor number the OS has reused
+
+    # ---- the dispatcher thread -------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # shut down meanwhile
+            os.write(self._wake_w, b"x")
+
+    def _dispatch(self) -> None:
+        while True:
+            try:
+                if not self._dispatch_once():
+                    return
+            except Exception:  # never let the thread die: every job would then wait forever
+                log.exception("the pool's dispatcher failed; it goes on")
+                time.sleep(0.1)
+
+    def _dispatch_once(self) -> bool:
+        """Hand out tasks, then wait for a result, a worker's death or a wake-up; False once shut down."""
+        with self._lock:
+            if self._closed:
+                return False
+            sends = self._assign()
+            waits = {w.conn: w for w in self._workers} | {w.process.sentinel: w for w in self._workers}
+        for w, payload in sends:
+            try:
+                w.conn.send_bytes(payload)  # outside the lock: a worker still starting reads it later
+            except OSError:
+                self._lost(w)
+        try:
+            ready = connection.wait([self._wake_r, *waits])
+        except OSError:  # a pipe closed under us (shutdown): look again
+            return True
+        if self._wake_r in ready:
+            os.read(self._wake_r, 4096)
+        for handle in ready:
+            w = waits.get(handle)
+            if w is not None and w in self._workers:
+                self._collect(w)
+        return True
+
+    def _assign(self) -> list[tuple[_Worker, bytes]]:
+        """Give each idle worker (starting workers up to `size`) a task of the job with the fewest tasks
+        running, the first in turn among equals; that job then goes to the back of the line."""
+        sends = []
+        idle = [w for w in self._workers if w.job is None]
+        while self._turns:
+            if not idle and len(self._workers) >= self.size:
+                break
+            job = min(self._turns, key=lambda j: j._running)
+            self._turns.remove(job)
+            if not job._payloads:  # cancelled or failed since it was queued
+                continue
+            if idle:
+                w = idle.pop()
+            else:
+                try:
+                    self._started += 1
+                    w = _Worker(self._context, self._started)
+                except Exception:
+                    log.exception("could not start a pool worker")
+                    job._fail("A worker process could not be started, so the job was stopped.")
+                    continue
+                self._workers.append(w)
+            w.index, payload = job._payloads.popleft()
+            w.job = job
+            job._running += 1
+            sends.append((w, payload))
+            if job._payloads:
+                self._turns.append(job)  # its next task waits for every other job's turn
+        return sends
+
+    def _collect(self, w: _Worker) -> None:
+        """A worker's pipe or process handle is ready: its result (read first, even from a worker that
+        ended after sending it), else its death."""
+        try:
+            if not w.conn.poll():
+                raise EOFError
+            data = w.conn.recv_bytes()
+        except (EOFError, OSError):
+            self._lost(w)
+            return
+        try:
+            message = pickle.loads(data)
+        except Exception as e:  # a result this process cannot rebuild is that task's failure
+            message = ("error", type(e).__name__, str(e), traceback.format_exc())
+        with self._lock:
+            job, index = w.job, w.index
+            w.job = None
+            if job is None:
+                return
+            job._running -= 1
+            if message[0] == "ok":
+                job._results[index] = message[1]
+                job._done += 1
+            else:
+                kind, text, trace = message[1:]
+                log.error("%s %d of %d failed in a pool worker:\n%s", job.what, index + 1, job.total, trace)
+                job._fail(_failure(job, index, kind, text))
+            job._end_if_idle()
+
+    def _lost(self, w: _Worker) -> None:
+        """A worker died (or its pipe broke): only the job it was running fails; it is replaced on demand."""
+        w.process.join(1.0)
+        code = w.process.exitcode
+        w.close()
+        with self._lock:
+            if w in self._workers:
+                self._workers.remove(w)
+            job, w.job = w.job, None
+            if job is None:
+                log.warning("an idle pool worker stopped (exit code %s)", code)
+                return
+            job._running -= 1
+            log.error(
+                "pool worker %s stopped (exit code %s) running %s %d of %d",
+                w.process.name,
+                code,
+                job.what,
+                w.index + 1,
+                job.total,
+            )
+            why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            job._fail(
+                f"The worker process running {job.what} {w.index + 1} of {job.total} stopped ({why}; "
+                "perhaps it ran out of memory), so the rest of this job was stopped; other jobs go on."
+            )
+
+    # ---- no workers: in the caller's thread ---------------------------------------------------
+
+    def _run_here(self, tasks: list[Task], what: str) -> Job:
+        job = Job([None] * len(tasks), what, self._lock)
+        for index, task in enumerate(tasks):
+            try:
+                result = task.fn(*task.args)
+            except Exception as e:
+                log.exception("%s %d of %d failed", what, index + 1, len(tasks))
+                with self._lock:
+                    job._fail(_failure(job, index, type(e).__name__, str(e)))
+                break
+            with self._lock:
+                job._payloads.popleft()
+                job._results[index] = result
+                job._done += 1
+        with self._lock:
+            job._payloads.clear()
+            job._end_if_idle()
+        return job
+
+
+def _failure(job: Job, index: int, kind: str, text: str) -> str:
+    """The sentence a page shows for a task that raised: a ConfigError's own, else what and where."""
+    if kind == ConfigError.__name__:
+        return text
+    return (
+        f"{job.what.capitalize()} {index + 1} of {job.total} failed ({kind}: {shorten(text, 80)}), so the "
+        "rest of this job was stopped; the details are in the server's log."
+    )
+
+
+# ---- the worker process --------------------------------------------------------------------------
+
+
+def _worker_main(conn) -> None:
+    """A worker: tasks from the pipe, one at a time, until the pool closes its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server: the server stops its workers
+    # One thread per worker: set before torch can be imported (it reads these once), and again through
+    # torch's own setters before the first task that uses it (see _one_thread).
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = "1"
+    while True:
+        try:
+            payload = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            fn, args = pickle.loads(payload)  # imports the task's module (torch with it) the first time
+            _one_thread()
+            message = pickle.dumps(("ok", fn(*args)))
+        except BaseException as e:  # any failure, SystemExit included, is the job's error
+            message = pickle.dumps(("error", type(e).__name__, str(e), traceback.format_exc()))
+        try:
+            conn.send_bytes(message)
+        except (EOFError, OSError):
+            return
+
+
+_threads_set = False
+
+
+def _one_thread() -> None:
+    """torch.set_num_threads(1) (and one inter-op thread) once torch is loaded, before it computes.
+
+    Done lazily rather than at start-up so that a worker whose tasks never use torch starts in a fraction
+    of a second instead of the seconds a torch import takes; every task of this lab imports torch on
+    unpickling, so it runs before the first of them computes anything."""
+    global _threads_set
+    if _threads_set or "torch" not in sys.modules:
+        return
+    import torch
+
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # already set, or inter-op work already started
+        torch.set_num_interop_threads(1)
+    _threads_set = True
+
+
+def preload(*modules: str) -> None:
+    """A task that imports modules (default torch): submitted once per worker by `warm`."""
+    import importlib
+
+    for name in modules or ("torch",):
+        importlib.import_module(name)
+    _one_thread()
+
+
+# ---- the pool the whole server shares -----------------------------------------------------------
+
+_shared: Pool | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_pool() -> Pool:
+    """The process-wide pool, made on first use (GP_POOL_WORKERS or one worker per core)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Pool()
+            atexit.register(shutdown)
+        return _shared
+
+
+def submit(tasks: Sequence[Task], what: str = "task") -> Job:
+    """A job on the shared pool."""
+    return shared_pool().submit(tasks, what)
+
+
+def warm(*modules: str) -> Job:
+    """Start every worker of the shared pool now and import `modules` (default torch) in each."""
+    pool = shared_pool()
+    return pool.submit([Task(preload, modules)] * max(1, pool.size), "warm-up task")
+
+
+def pool_load() -> tuple[int, int]:
+    """(tasks running, tasks waiting) on the shared pool; (0, 0) before it exists."""
+    pool = _shared
+    return (0, 0) if pool is None else pool.load()
+
+
+def shutdown() -> None:
+    """Stop the shared pool (registered with atexit; a later submit makes a new one)."""
+    global _shared
+    with _shared_lock:
+        pool, _shared = _shared, None
+    if pool is not None:
+        pool.shutdown()
