@@ -31,6 +31,12 @@ page = st.navigation(
         st.Page(
             "pages/sequences.py", title="Sequences lab", icon=":material/show_chart:", url_path="sequences"
         ),
+        st.Page(
+            "pages/overfitting.py",
+            title="Overfitting and tuning",
+            icon=":material/fit_screen:",
+            url_path="overfitting",
+        ),
     ]
 )
 leave_other_pages(page.url_path)  # the labs of other pages pause: nothing trains for nobody

@@ -50,6 +50,13 @@ LABS = [
         "time, against naive forecasts they must beat; see why the plain RNN forgets, and how a "
         "shuffled split flatters a model.",
     ),
+    (
+        "pages/overfitting.py",
+        "Train on fifty digits and watch the validation loss part from the training loss; close the gap "
+        "with more data, a smaller network, dropout, weight decay or early stopping; search learning rates "
+        "on a grid or at random; and reuse a network trained on some alphabets to learn new ones from five "
+        "examples.",
+    ),
 ]
 # Each card's link, the lab's name, is its most prominent text (a page link is drawn at 14 px, smaller
 # than the 16 px sentence under it); st.container(key=...) gives its cards the class .st-key-lab-cards.

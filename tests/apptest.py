@@ -10,7 +10,7 @@ from core.live import LiveWorker
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120  # AppTest's default of 3 s is far too short for a page that builds a CNN
-LABS = ("grad", "opt", "img", "mt", "mt-sweep", "seq")  # each worker's session-state prefix
+LABS = ("grad", "opt", "img", "mt", "mt-sweep", "seq", "fit")  # each worker's session-state prefix
 
 
 def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:

@@ -60,7 +60,7 @@ def test_every_chart_is_drawn_with_our_template():
 
 # ---- the layout rule: a module at the top of core/ is shared; what one lab alone uses is in its package
 
-LABS = ("gradients", "optimizers", "images", "predict", "multitask", "sequences")
+LABS = ("gradients", "optimizers", "images", "predict", "multitask", "sequences", "overfitting")
 ACROSS_LABS = ("core.lessons", "core.warmup")  # the guided lessons and the warm-up visit every lab by design
 
 

@@ -28,6 +28,9 @@ from core.multitask.config import MTTrainConfig
 from core.multitask.presets import IMAGE_ONLY, MULTITASK_PRESETS, NORMALISED_MSE, RAW_MSE, WITH_ALPHABET
 from core.multitask.run import MultiTaskRun
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS
+from core.overfitting.presets import FIT_PRESETS
+from core.overfitting.presets import SMALL as FIT_SMALL
+from core.overfitting.run import FitRun
 from core.sequences.compare import lab_configs
 from core.sequences.config import CellConfig
 from core.sequences.presets import LONG_WINDOW, SEQ_BASE, SEQ_PRESETS
@@ -36,13 +39,14 @@ from core.snapshots import LrChange
 from core.training import Run, advance_together
 
 CPU = torch.device("cpu")
-LABS = ("gradients", "optimizers", "images", "multitask", "sequences")
+LABS = ("gradients", "optimizers", "images", "multitask", "sequences", "overfitting")
 PRESET_NAMES = {
     "gradients": set(GRADIENT_PRESETS),
     "optimizers": set(RACE_PRESETS),  # every step plays a race (the surface presets do not play)
     "images": set(IMAGE_PRESETS),
     "multitask": set(MULTITASK_PRESETS),
     "sequences": set(SEQ_PRESETS),
+    "overfitting": set(FIT_PRESETS),
 }
 NUMBER = re.compile(r"\d")
 
@@ -108,6 +112,12 @@ def forecasters(base, cells: tuple[str, ...], splits: tuple[str, ...] = ("time",
     )
 
 
+@functools.cache
+def fits(*cfgs) -> dict:
+    """Label -> trained FitRun, "A" (and "B"), as the Overfitting lab plays them."""
+    return trained({label: FitRun(cfg, device=CPU) for label, cfg in zip("AB", cfgs, strict=False)})
+
+
 def preset_runs(lab: str, name: str) -> dict:
     """The runs a step's preset plays on its page."""
     if lab == "gradients":
@@ -122,6 +132,9 @@ def preset_runs(lab: str, name: str) -> dict:
     if lab == "multitask":
         p = MULTITASK_PRESETS[name]
         return two_heads(p.a, p.b)
+    if lab == "overfitting":
+        p = FIT_PRESETS[name]
+        return fits(p.a, *([p.b] if p.b else []))
     p = SEQ_PRESETS[name]
     return forecasters(p.base, p.cells, p.splits)
 
@@ -358,3 +371,17 @@ def test_numbers_read_aloud():
     assert relative(1.09e-9) == "917 million times smaller than"
     assert relative(0.47) == "2.1 times smaller than" and relative(1.1) == "about the same as"
     assert steady("A", {}) is None and not steady("A", {"A": (LrChange(5, 0.1, 1.0),)}).met
+
+
+def test_halve_the_gap_met_with_dropout_and_weight_decay_not_as_loaded():
+    cured = with_changes(FIT_SMALL, model=dict(dropout=0.5), optim=dict(weight_decay=0.01))
+    met = check("halve-the-gap", fits(cured))  # gap 0.43, 81%
+    assert met.met and "gap 0.4" in met.text
+    missed = check("halve-the-gap", fits(FIT_SMALL))  # gap 0.87
+    assert not missed.met and "gap 0.87" in missed.text
+
+
+def test_a_validation_loss_below_0_55_met_with_weight_decay_not_as_loaded():
+    assert check("lower-val-loss", fits(with_changes(FIT_SMALL, optim=dict(weight_decay=0.01)))).met  # 0.545
+    missed = check("lower-val-loss", fits(FIT_SMALL))  # 0.64
+    assert not missed.met and "0.64" in missed.text

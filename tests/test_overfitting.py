@@ -109,8 +109,9 @@ def test_looking_at_dropout_or_the_test_set_changes_nothing_in_the_run():
     for _ in range(3):
         quiet.advance(4, max_seconds=math.inf)
         looked.advance(4, max_seconds=math.inf)
-        eval_p, train_p = looked.mode_outputs(0, samples=4)
-        assert eval_p.shape == (10,) and train_p.shape == (4, 10)
+        index, eval_p, train_p = looked.mode_outputs(samples=4)
+        assert 0 <= index < len(looked.x_val) and eval_p.shape == (10,) and train_p.shape == (4, 10)
+        assert eval_p.max() <= looked.mode_outputs(samples=1, index=0)[1].max() + 1e-6  # the least sure
         assert np.allclose(train_p.sum(axis=1), 1, atol=1e-5)
         assert len(looked.dropout_masks()) == 2
         looked.evaluate_test()

@@ -29,6 +29,7 @@ LINK_NAMES = {
     "img": "images",
     "mt": "multitask",
     "seq": "sequences",
+    "fit": "overfitting",
 }
 MODES = {"lesson": "Guided lesson", "exercise": "Exercises"}
 LINK_KEYS = ("lesson", "step", "exercise")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import streamlit as st
 
@@ -54,3 +54,13 @@ def show_refusals(errors: Mapping[str, str], others: int = 0) -> None:
     for error, labels in refused.items():
         names = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
         st.error(f"{names}: {error}" if len(errors) + others > 1 else error)
+
+
+def guarded(what: str, draw: Callable[[], None]) -> None:
+    """draw(), but a failure is one sentence on screen and the rest of the page still draws; the trace
+    goes to the server log. (Streamlit's rerun and stop are BaseExceptions: they pass through.)"""
+    try:
+        draw()
+    except Exception:
+        log.exception("could not draw the %s", what)
+        st.error(f"The {what} could not be shown; run it again or choose other settings.")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from core.lessons import gradients, images, multitask, optimizers, sequences
+from core.lessons import gradients, images, multitask, optimizers, overfitting, sequences
 from core.lessons.model import Exercise, Lesson, Reveal, Step, Verdict, evaluate, reveal
 from core.registry import Registry
 
 LESSONS: Registry[Lesson] = Registry("lesson")
 EXERCISES: Registry[Exercise] = Registry("exercise")
-for _lab in (gradients, optimizers, images, multitask, sequences):
+for _lab in (gradients, optimizers, images, multitask, sequences, overfitting):
     LESSONS.add(_lab.LAB, _lab.LESSON)
     for _exercise in _lab.EXERCISES:
         EXERCISES.add(_exercise.id, _exercise)

@@ -24,6 +24,8 @@ from core.charts import (
     TRAIN,
     base_layout,
     boundary_traces,
+    log_axis,
+    log_range,
     tint,
 )
 
@@ -88,6 +90,7 @@ def loss_curves(
             dict(
                 x=last.epoch,
                 y=(last.train_loss + last.val_loss) / 2,
+                yshift=24 * i,  # A's and B's labels stacked, not printed over each other
                 text=_name(label, f"gap {last.gap:.2f}"),
                 showarrow=False,
                 xanchor="right",
@@ -181,7 +184,7 @@ def weight_norms(series: Mapping[str, Sequence], height: int = 300) -> go.Figure
 
 def dropout_units(masks: Sequence[np.ndarray], p: float, step: int, height: int = 220) -> go.Figure:
     """Which units of each hidden layer the last training step used (pale) or zeroed (dark), for its
-    first example; the first MAX_UNITS units of each layer."""
+    first example; the first MAX_UNITS units of each layer, and how many of them were zeroed."""
     rows = [m[:MAX_UNITS].astype(float) for m in masks]
     shown = len(rows[0]) if rows else 0
     dropped = [int((~m[:MAX_UNITS]).sum()) for m in masks]
@@ -190,7 +193,7 @@ def dropout_units(masks: Sequence[np.ndarray], p: float, step: int, height: int 
             type="heatmap",
             z=rows,
             x=list(range(1, shown + 1)),
-            y=[f"hidden {i + 1}" for i in range(len(rows))],
+            y=[f"hidden {i + 1}: {d} off" for i, d in enumerate(dropped)],
             zmin=0,
             zmax=1,
             colorscale=[[0, DROPPED], [1, KEPT]],
@@ -201,8 +204,7 @@ def dropout_units(masks: Sequence[np.ndarray], p: float, step: int, height: int 
             customdata=[["kept" if v else "dropped" for v in r] for r in rows],
         )
     ]
-    counts = ", ".join(f"{d} of {shown}" for d in dropped)
-    title = f"Dropout at step {step} (p = {p:g}): units zeroed (dark), {counts}"
+    title = f"Dropout at step {step}, p = {p:g}: zeroed units dark"
     layout = base_layout(
         title,
         height,
@@ -240,7 +242,7 @@ def mode_outputs(
             hovertemplate="a train-mode pass: %{y:.1f}% for %{x}<extra></extra>",
         )
     )
-    title = f"The same validation example (a {names[truth]}): eval vs train mode"
+    title = f"Its least sure validation example (a {names[truth]}): eval vs train mode"
     layout = base_layout(
         title,
         height,
@@ -295,10 +297,11 @@ def trials(
     layout = base_layout(
         f"{title}: {len(done)} trials, {distinct} learning rates",
         height,
-        xaxis=dict(type="log", title=dict(text="learning rate (log scale)")),
-        yaxis=dict(type="log" if second_log else "linear", title=dict(text=second_label.lower()),
-                   domain=[0.1, 1]),
-        yaxis2=dict(domain=[0, 0.06], visible=False, range=[-1, 1]),
+        xaxis=log_axis(log_range([r.lr for r in done], pad=0.3), "learning rate (log scale)")
+        | dict(anchor="free", position=0),  # under the rug, not between it and the trials
+        yaxis=(log_axis(log_range([r.second for r in done], pad=0.3), second_label.lower()) if second_log
+               else dict(title=dict(text=second_label.lower()))) | dict(domain=[0.12, 1]),
+        yaxis2=dict(domain=[0.01, 0.08], visible=False, range=[-1, 1]),
         legend=LEGEND_BELOW,
     )  # fmt: skip
     return go.Figure(dict(data=data, layout=layout))

@@ -228,16 +228,19 @@ class FitRun(Trainer):
         return out
 
     @torch.no_grad()
-    def mode_outputs(self, index: int = 0, samples: int = 6) -> tuple[np.ndarray, np.ndarray]:
-        """(eval-mode class probabilities (C,), train-mode ones (samples, C)) of one validation example:
-        train mode draws new dropout masks each time (from a stream of their own, so looking changes
-        nothing in the run), eval mode uses every unit."""
-        x = self.x_val[index : index + 1]
+    def mode_outputs(self, samples: int = 6, index: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+        """(index, eval-mode class probabilities (C,), train-mode ones (samples, C)) of one validation
+        example: by default the one the model is least sure of now (a sure one looks the same both ways).
+        Train mode draws new dropout masks each pass (from a stream of their own, so looking changes
+        nothing in the run); eval mode uses every unit."""
         self.model.eval()
-        g = generator(substream(self.cfg.train.seed, 3, index), self.device)
+        if index is None:
+            index = int(F.softmax(self.model(self.x_val), dim=1).max(dim=1).values.argmin())
+        x = self.x_val[index : index + 1]
+        g = generator(substream(self.cfg.train.seed, 3, self.step), self.device)
         eval_p = F.softmax(self.model.with_masks(x, None), dim=1)[0]
         train_p = torch.cat([F.softmax(self.model.with_masks(x, g), dim=1) for _ in range(samples)])
-        return eval_p.cpu().numpy(), train_p.cpu().numpy()
+        return index, eval_p.cpu().numpy(), train_p.cpu().numpy()
 
     @torch.no_grad()
     def predict_grid(self, resolution: int = 48):
