@@ -15,7 +15,7 @@ from core.config import OptimConfig, with_changes
 from core.errors import ConfigError
 from core.overfitting.config import FitConfig, FitData, FitModel, FitTrain, pool_size, validate
 from core.overfitting.data import balanced_order, load
-from core.overfitting.models import build_model, parameter_count
+from core.overfitting.models import build_model, parameter_count, with_masks
 from core.overfitting.run import FitRun, augment
 from core.seeding import generator
 from core.training import Status
@@ -100,7 +100,7 @@ def test_dropout_works_in_train_mode_only():
     assert 0.3 < (keep == 0).float().mean() < 0.7  # about half dropped
     assert set(keep.unique().tolist()) == {0.0, 2.0}  # kept units scaled by 1 / (1 - p)
     model.eval()
-    assert torch.equal(model.with_masks(x, None), model(x))
+    assert torch.equal(with_masks(model, x, None), model(x))
 
 
 def test_looking_at_dropout_or_the_test_set_changes_nothing_in_the_run():

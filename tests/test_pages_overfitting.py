@@ -31,7 +31,7 @@ def finish(at: AppTest, key: str) -> AppTest:
     for _ in range(3):  # the transfer comparison is two jobs: pretraining, then the trials
         if key not in at.session_state:
             break
-        job = at.session_state[key][0 if key.endswith("search_job") else 1]
+        job = at.session_state[key][0]
         assert job.wait(300), "the job did not finish"
         at.run()
         assert not at.exception, at.exception

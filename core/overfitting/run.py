@@ -26,7 +26,7 @@ from core.budget import Cost, data_bytes, rows_per_piece
 from core.device import default_device
 from core.overfitting.config import FitConfig, validate
 from core.overfitting.data import Splits, load
-from core.overfitting.models import build_model, parameter_count
+from core.overfitting.models import build_model, parameter_count, with_masks
 from core.registry import OPTIMIZERS, SCHEDULES
 from core.seeding import generator, substream
 from core.training import Pieces, Status, Trainer
@@ -220,8 +220,8 @@ class FitRun(Trainer):
         """Per hidden layer, which units the last training step kept (True) for its first example."""
         out = []
         for block in self.model.hidden:
-            keep = block.drop.last_keep
-            if keep is None or block.drop.p == 0:
+            keep = block.drop.last_keep if hasattr(block, "drop") else None
+            if keep is None:
                 out.append(np.ones(self.cfg.model.width, dtype=bool))
             else:
                 out.append((keep[0] != 0).cpu().numpy())
@@ -238,8 +238,8 @@ class FitRun(Trainer):
             index = int(F.softmax(self.model(self.x_val), dim=1).max(dim=1).values.argmin())
         x = self.x_val[index : index + 1]
         g = generator(substream(self.cfg.train.seed, 3, self.step), self.device)
-        eval_p = F.softmax(self.model.with_masks(x, None), dim=1)[0]
-        train_p = torch.cat([F.softmax(self.model.with_masks(x, g), dim=1) for _ in range(samples)])
+        eval_p = F.softmax(with_masks(self.model, x, None), dim=1)[0]
+        train_p = torch.cat([F.softmax(with_masks(self.model, x, g), dim=1) for _ in range(samples)])
         return index, eval_p.cpu().numpy(), train_p.cpu().numpy()
 
     @torch.no_grad()

@@ -13,12 +13,11 @@ from core.overfitting import figures, pool
 from core.overfitting.search import BASE, BUDGETS, SECOND, SearchConfig, best, search_tasks, space_for, to_csv
 from ui.charts import chart
 from ui.controls import Control, ControlStore
-from ui.live import REDRAW_SECONDS
+from ui.labs.overfitting import jobs
 
 LAB = "fit"
-JOB = f"{LAB}:search_job"  # (job, grid config, random config) of the search now running
+JOB = f"{LAB}:search_job"  # (job, the grid's config) of the search now running (ui.labs.overfitting.jobs)
 DONE = f"{LAB}:search_done"  # the last finished search: (grid results, random results, grid cfg, seconds)
-ERROR = f"{LAB}:search_error"
 CONTROLS = [
     Control("search.second", "Search the learning rate and", "select", tuple(SECOND),
             {k: v[0].lower() for k, v in SECOND.items()}),
@@ -42,42 +41,21 @@ def _start(grid: SearchConfig, random: SearchConfig) -> None:
     try:
         tasks = search_tasks(grid) + search_tasks(random)
     except ConfigError as err:
-        st.session_state[ERROR] = str(err)
+        st.session_state[f"{JOB}:error"] = str(err)
         return
-    st.session_state[JOB] = (pool.submit(tasks, what="trial"), grid, random)
+    jobs.start(JOB, tasks, "trial", grid)
 
 
-def _cancel() -> None:
-    if JOB in st.session_state:
-        st.session_state[JOB][0].cancel()
+def _describe(job: pool.Job, grid: SearchConfig) -> tuple[float, str]:
+    done, total = job.progress()
+    return done / total, f"Trial {done} of {total} done"
 
 
-def _progress() -> None:
-    """While the trials run: a progress bar and Cancel, redrawn twice a second; at the end, the results."""
-    if JOB not in st.session_state:
-        return
-    job = st.session_state[JOB][0]
-
-    @st.fragment(run_every=None if job.finished else REDRAW_SECONDS)
-    def progress() -> None:
-        job, grid, _ = st.session_state[JOB]
-        if job.finished:
-            del st.session_state[JOB]
-            results = job.results()
-            n = grid.budget
-            if job.error:
-                st.session_state[ERROR] = job.error
-            if any(r is not None for r in results):
-                st.session_state[DONE] = (results[:n], results[n:], grid, job.seconds, job.cancelled)
-            st.rerun()
-        done, total = job.progress()
-        running, waiting = pool.pool_load()
-        queue = f" · the server's pool runs {running} trials now, {waiting} wait" if waiting else ""
-        cols = st.columns([5, 1], vertical_alignment="center")
-        cols[0].progress(done / total, text=f"Trial {done} of {total} done{queue}")
-        cols[1].button("Cancel", icon=":material/cancel:", on_click=_cancel, key="fit-search-cancel")
-
-    progress()
+def _finished(job: pool.Job, grid: SearchConfig) -> None:
+    results = job.results()
+    if any(r is not None for r in results):  # a cancelled search keeps the trials it finished
+        n = grid.budget
+        st.session_state[DONE] = (results[:n], results[n:], grid, job.seconds, job.cancelled)
 
 
 def draw(s: ControlStore) -> None:
@@ -97,14 +75,13 @@ def draw(s: ControlStore) -> None:
         "Run both searches",
         icon=":material/grid_on:",
         type="primary",
-        disabled=JOB in st.session_state,
+        disabled=jobs.running(JOB),
         on_click=_start,
         args=(grid, random),
         help="The trials run in parallel on the server's cores, one torch thread each.",
     )
-    if problem := st.session_state.pop(ERROR, None):
-        st.error(problem)
-    _progress()
+    jobs.show_problem(JOB)
+    jobs.follow(JOB, _describe, _finished)
     if DONE in st.session_state:
         _results(*st.session_state[DONE])
 

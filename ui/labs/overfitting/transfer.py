@@ -28,12 +28,11 @@ from core.overfitting.transfer import (
 )
 from ui.charts import chart
 from ui.controls import Control, ControlStore
-from ui.live import REDRAW_SECONDS
+from ui.labs.overfitting import jobs as background
 
 LAB = "fit"
-JOB = f"{LAB}:transfer_job"  # (phase, job, config) of the comparison now running
+JOB = f"{LAB}:transfer_job"  # (job, (phase, config)) of the comparison now running (ui.labs.overfitting.jobs)
 DONE = f"{LAB}:transfer_done"  # the last finished comparison: (config, pretrained, results, seconds)
-ERROR = f"{LAB}:transfer_error"
 CONTROLS = [
     Control("transfer.seed", "Seed (glyphs, weights, batches)", "number", low=0, high=9999, step=1),
 ]
@@ -59,57 +58,36 @@ def _keep(cfg: TransferConfig, done: Pretrained) -> None:
 
 def _trials(cfg: TransferConfig, done: Pretrained) -> None:
     tasks = [pool.Task(transfer_trial, (cfg, done.encoder, method, k)) for method, k in jobs(cfg)]
-    st.session_state[JOB] = ("trials", pool.submit(tasks, what="transfer run"), cfg)
+    background.start(JOB, tasks, "transfer run", ("trials", cfg))
 
 
 def _start(cfg: TransferConfig) -> None:
-    if (done := _kept(cfg)) is not None:
+    if (done := _kept(cfg)) is not None:  # another session pretrained this config already
         _trials(cfg, done)
     else:
-        st.session_state[JOB] = (
-            "pretrain",
-            pool.submit([pool.Task(pretrain, (cfg,))], what="pretraining"),
-            cfg,
+        background.start(JOB, [pool.Task(pretrain, (cfg,))], "pretraining", ("pretrain", cfg))
+
+
+def _describe(job: pool.Job, context: tuple[str, TransferConfig]) -> tuple[float, str]:
+    phase, cfg = context
+    if phase == "pretrain":  # one task in a worker: no steps to count from here, only the time it takes
+        return job.seconds / 10, (
+            f"Pretraining the CNN on the {10 * cfg.pretrain_alphabets} characters of "
+            f"{cfg.pretrain_alphabets} alphabets ({job.seconds:.0f} s; it takes 5-10 s)"
         )
+    done, total = job.progress()
+    return done / total, f"Learning the new characters: run {done} of {total} done"
 
 
-def _cancel() -> None:
-    if JOB in st.session_state:
-        st.session_state[JOB][1].cancel()
-
-
-def _progress() -> None:
-    if JOB not in st.session_state:
+def _finished(job: pool.Job, context: tuple[str, TransferConfig]) -> None:
+    phase, cfg = context
+    if job.error or job.cancelled:
         return
-    job = st.session_state[JOB][1]
-
-    @st.fragment(run_every=None if job.finished else REDRAW_SECONDS)
-    def progress() -> None:
-        phase, job, cfg = st.session_state[JOB]
-        if job.finished:
-            del st.session_state[JOB]
-            if job.error or job.cancelled:
-                if job.error:
-                    st.session_state[ERROR] = job.error
-            elif phase == "pretrain":
-                _keep(cfg, job.results()[0])
-                _trials(cfg, job.results()[0])
-            else:
-                st.session_state[DONE] = (cfg, _kept(cfg), job.results(), job.seconds)
-            st.rerun()
-        cols = st.columns([5, 1], vertical_alignment="center")
-        if phase == "pretrain":
-            text = (
-                f"Pretraining the CNN on the {10 * cfg.pretrain_alphabets} characters of "
-                f"{cfg.pretrain_alphabets} alphabets ({job.seconds:.0f} s; it takes 5-10 s)"
-            )
-            cols[0].progress(min(0.95, job.seconds / 10), text=text)  # no steps to count across processes
-        else:
-            done, total = job.progress()
-            cols[0].progress(done / total, text=f"Learning the new characters: run {done} of {total} done")
-        cols[1].button("Cancel", icon=":material/cancel:", on_click=_cancel, key="fit-transfer-cancel")
-
-    progress()
+    if phase == "pretrain":
+        _keep(cfg, job.results()[0])
+        _trials(cfg, job.results()[0])
+    else:
+        st.session_state[DONE] = (cfg, _kept(cfg), job.results(), job.seconds)
 
 
 def draw(s: ControlStore) -> None:
@@ -129,14 +107,13 @@ def draw(s: ControlStore) -> None:
         "Compare the three ways",
         icon=":material/swap_horiz:",
         type="primary",
-        disabled=JOB in st.session_state,
+        disabled=background.running(JOB),
         on_click=_start,
         args=(cfg,),
         help=f"{len(jobs(cfg))} short runs in parallel on the server's cores, after one pretraining.",
     )
-    if problem := st.session_state.pop(ERROR, None):
-        st.error(problem)
-    _progress()
+    background.show_problem(JOB)
+    background.follow(JOB, _describe, _finished)
     if DONE in st.session_state:
         _results(*st.session_state[DONE])
 
