@@ -35,8 +35,7 @@ with transfer_tab:
     guarded("transfer comparison", lambda: transfer.draw(settings))
 with train_tab:
     side = transport(lab.LAB)
-    side.caption(lab.sizes(cfgs, splits))
-    side.caption(lab.capacity(cfgs, splits))
+    lab.describe_sets(side, cfgs, splits)
     if len(runs) > 1:
         side.caption(
             "A fair comparison: the same three sets, the same batches, the same initial weights where the "

@@ -180,7 +180,7 @@ def test_the_parameter_count_matches_the_model():
         ({"train": {"examples": 5000}}, "training examples"),
         ({"model": {"dropout": 0.95}}, "dropout"),
         ({"model": {"depth": 0}}, "depth"),
-        ({"train": {"epochs": 200, "examples": 1077, "batch_size": 8}}, "at most 3,000"),
+        ({"train": {"epochs": 200, "examples": 1077, "batch_size": 8}}, "at most 7,000"),
         ({"data": {"name": "moons"}, "train": {"augment": True}}, "digits"),
         ({"data": {"name": "cifar"}}, "Unknown dataset"),
         ({"optim": {"lr": 1000.0}}, "learning rate"),

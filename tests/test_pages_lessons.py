@@ -18,6 +18,7 @@ PAGES = {  # link name -> (page, the lab's session-state prefix)
     "images": ("pages/images.py", "img"),
     "multitask": ("pages/multitask.py", "mt"),
     "sequences": ("pages/sequences.py", "seq"),
+    "overfitting": ("pages/overfitting.py", "fit"),
 }
 
 
@@ -58,6 +59,7 @@ QUOTED = {
     "images": lambda r: f"{r['B'].report.accuracy:.1%}",
     "multitask": lambda r: f"{r['B'].evals[-1].score['char']:.1%}",
     "sequences": lambda r: f"{r['RNN'].evals[-1].test_mse:.3f}",
+    "overfitting": lambda r: f"{r['B'].best.val_loss:.2f}",
 }
 
 
@@ -175,6 +177,7 @@ SOLUTIONS = {  # exercise -> widget settings that meet it (see tests/test_lesson
                                           ("select_slider", "mt:w:train.steps", 200)]),
     "sequences": ("small-forecaster", [("toggle", "seq:w:cells.gru", False),
                                        ("select_slider", "seq:w:model.hidden", 8)]),
+    "overfitting": ("lower-val-loss", [("select_slider", "fit:w:a.optim.weight_decay", 0.01)]),
 }  # fmt: skip
 
 

@@ -99,7 +99,7 @@ def test_a_link_sets_up_a_comparison_and_a_training_set_beyond_the_pool_takes_al
 
 def test_settings_that_cannot_run_get_one_sentence():
     at = open_lab({"train.epochs": "200", "a.train.examples": "1077", "train.batch_size": "8"})
-    assert not runs(at) and "at most 3,000" in texts(at.error) and not at.exception
+    assert not runs(at) and "at most 7,000" in texts(at.error) and not at.exception
 
 
 def test_the_search_runs_grid_and_random_on_the_pool_and_offers_the_csv():
@@ -120,3 +120,25 @@ def test_the_transfer_comparison_pretrains_once_then_compares_three_ways():
     (table,) = [df.value for df in at.dataframe if "layer" in df.value.columns]
     assert set(table["Freeze"]) == {"trained", "frozen"} and set(table["From scratch"]) == {"trained"}
     assert "Pretraining:" in texts(at.caption)
+
+
+def test_a_hostile_link_gets_sentences_keeps_defaults_and_trains():
+    query = {
+        "a.model.dropout": "nan",
+        "train.epochs": "1e9",
+        "data.name": "<script>alert(1)</script>",
+        "a.optim.lr": "-1",
+        "search.budget": "7",
+        "transfer.seed": "-5",
+        "a.train.examples": "9" * 400,
+    }
+    at = open_lab(query)
+    assert not at.exception and not at.error
+    warned = texts(at.warning)
+    assert "<script>" not in warned and len(at.warning) >= 3
+    cfg = runs(at)["A"].cfg
+    assert cfg.data.name == "digits" and 0 <= cfg.model.dropout <= 0.9 and cfg.optim.lr > 0
+    assert cfg.train.epochs <= 200 and cfg.train.examples <= 1077
+    assert at.session_state["fit:values"]["search.budget"] in (9, 16, 25)
+    click(at, "Step")
+    assert runs(at)["A"].step == 1

@@ -13,6 +13,7 @@ LABS = {
     "pages/images.py": ("Images lab", "a CNN"),
     "pages/multitask.py": ("Two inputs, two outputs", "a model"),
     "pages/sequences.py": ("Sequences lab", "a network"),
+    "pages/overfitting.py": ("Overfitting and tuning", "a network"),
 }
 
 
@@ -41,7 +42,8 @@ def test_runs_that_cannot_be_built_give_one_sentence_and_no_trace(page, monkeypa
 
 
 LAB_KEYS = {"pages/gradients.py": "grad", "pages/optimizers.py": "opt", "pages/images.py": "img",
-            "pages/multitask.py": "mt", "pages/sequences.py": "seq"}  # fmt: skip
+            "pages/multitask.py": "mt", "pages/sequences.py": "seq",
+            "pages/overfitting.py": "fit"}  # fmt: skip
 
 
 @pytest.mark.parametrize("page", LABS)

@@ -126,7 +126,7 @@ def loss_curves(
     yaxis = dict(
         title=dict(text="cross-entropy loss"), rangemode="tozero", range=list(y_range) if y_range else None
     )
-    title = "Loss per epoch: training (solid), validation (dotted); shaded: the gap"
+    title = "Loss per epoch (shaded: the gap)"  # the legend says which line is which
     layout = _epoch_layout(title, yaxis, height, annotations=notes, shapes=shapes)
     return go.Figure(dict(data=data, layout=layout))
 
@@ -155,11 +155,7 @@ def accuracy_curves(series: Mapping[str, Sequence], height: int = 300) -> go.Fig
                 )
             )
     yaxis = dict(title=dict(text="accuracy (%)"), range=[0, 101])
-    return go.Figure(
-        dict(
-            data=data, layout=_epoch_layout("Accuracy: training (solid), validation (dotted)", yaxis, height)
-        )
-    )
+    return go.Figure(dict(data=data, layout=_epoch_layout("Accuracy per epoch", yaxis, height)))
 
 
 def weight_norms(series: Mapping[str, Sequence], height: int = 300) -> go.Figure:

@@ -146,6 +146,21 @@ def capacity(cfgs: Mapping[str, FitConfig], splits: Splits) -> str:
     return "**Capacity:** " + " · ".join(parts) + "."
 
 
+def describe_sets(where, cfgs: Mapping[str, FitConfig], splits: Splits) -> None:
+    """The three sets' sizes and each run's capacity under the buttons; one short line in presenter mode,
+    so that the curves start on a projector's first screen."""
+    if not presenting():
+        where.caption(sizes(cfgs, splits))
+        where.caption(capacity(cfgs, splits))
+        return
+    parts = [
+        f"{label + ': ' if len(cfgs) > 1 else ''}{cfg.train.examples:,} training examples, "
+        f"{parameter_count(splits.n_features, splits.n_classes, cfg.model):,} weights"
+        for label, cfg in cfgs.items()
+    ]
+    where.caption(" · ".join(parts) + f" · validation {len(splits.x_val):,} · test {len(splits.x_test):,}")
+
+
 # ---- the test set -----------------------------------------------------------------------
 
 
@@ -237,15 +252,15 @@ def draw_all(snap: Snapshot, errors: Mapping[str, str]) -> None:
     if first is None:
         for label, run in runs.items():
             _metrics(run, label if several else "")
-    loss = figures.loss_curves(series, best, _loss_range(runs), height=360 if not presenting() else 330)
+    loss = figures.loss_curves(series, best, _loss_range(runs), height=360)
     where = first if first is not None else st.container()
     left, right = where.columns([3, 2])
-    chart(loss, key="fit-loss", where=left, present_height=330)
+    chart(loss, key="fit-loss", where=left, present_height=300)
     with right:
         if any(run.side is None for run in runs.values()):
             _boundaries(runs, snap)
         else:
-            chart(figures.accuracy_curves(series), key="fit-acc", present_height=330)
+            chart(figures.accuracy_curves(series), key="fit-acc", present_height=300)
     if first is not None:
         for label, run in runs.items():
             _metrics(run, label if several else "")
