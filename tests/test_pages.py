@@ -36,7 +36,7 @@ def test_home_page_lists_the_labs():
     assert "Gradient Playground" in at.title[0].value
     assert any("vanish" in md.value for md in at.markdown)
     labels = [link.proto.label for link in at.get("page_link")]
-    assert labels[0] == "Gradients lab" and labels[-1] == "Sequences lab" and len(labels) == 6
+    assert labels[0] == "Gradients lab" and labels[-1] == "Overfitting and tuning" and len(labels) == 7
     (style,) = [h.proto.body for h in at.get("html") if "stPageLink" in h.proto.body]
     assert "[data-testid='stPageLink'] p {font-size: 1.4rem" in style  # 22 px, over 16 px descriptions
 
