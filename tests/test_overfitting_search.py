@@ -259,3 +259,19 @@ def test_the_shared_pool_is_made_on_first_use_and_sized_by_the_environment(monke
         assert job.wait(30) and job.results() == [4, 4] and pool.shared_pool().size == 1
     finally:
         pool.shutdown()  # the next submit makes a new one
+
+
+def test_idle_workers_stop_and_the_next_job_starts_new_ones():
+    idle = pool.Pool(1, idle_seconds=0.5)
+    try:
+        assert idle.submit([pool.Task(pow, (2, 3))]).wait(60)
+        first = idle._workers[0].process
+        deadline = time.monotonic() + 10
+        while idle._workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first.join(10)
+        assert not idle._workers and not first.is_alive()  # ~0.8 GB each on a server: given back
+        job = idle.submit([pool.Task(pow, (2, 4))])
+        assert job.wait(60) and job.results() == [16] and job.error is None
+    finally:
+        idle.shutdown()

@@ -45,6 +45,9 @@ from core.errors import ConfigError, shorten
 log = logging.getLogger(__name__)
 
 WORKERS_ENV = "GP_POOL_WORKERS"  # the pool's size; 0 runs every job in the caller's thread
+# A worker holds ~0.8 GB (torch, scikit-learn, the data): workers idle this long with nothing waiting stop,
+# and start again (seconds) when a task next needs one
+IDLE_SECONDS = float(os.environ.get("GP_POOL_IDLE_SECONDS", "600"))
 STOP_SECONDS = 2.0  # shutdown waits at most about this long for the dispatcher and the workers to end
 
 
@@ -223,8 +226,12 @@ class _Worker:
 class Pool:
     """`workers` processes (0: every job runs at once in the caller's thread); see the module's notes."""
 
-    def __init__(self, workers: int | None = None, start_method: str = "spawn"):
+    def __init__(
+        self, workers: int | None = None, start_method: str = "spawn", idle_seconds: float | None = None
+    ):
         self.size = pool_size() if workers is None else max(0, workers)
+        self.idle_seconds = IDLE_SECONDS if idle_seconds is None else idle_seconds
+        self._idle_since: float | None = None  # since when every worker has been idle with nothing waiting
         self._context = multiprocessing.get_context(start_method)
         self._lock = threading.Lock()
         self._turns: collections.deque[Job] = collections.deque()  # jobs with tasks waiting, in turn
@@ -321,7 +328,8 @@ class Pool:
             except OSError:
                 self._lost(w)
         try:
-            ready = connection.wait([self._wake_r, *waits])
+            # with workers alive, wake up now and then to stop them once they have idled long enough
+            ready = connection.wait([self._wake_r, *waits], timeout=self.idle_seconds / 2 if waits else None)
         except OSError:  # a pipe closed under us (shutdown): look again
             return True
         if self._wake_r in ready:
@@ -330,7 +338,29 @@ class Pool:
             w = waits.get(handle)
             if w is not None and w in self._workers:
                 self._collect(w)
+        self._retire_idle()
         return True
+
+    def _retire_idle(self) -> None:
+        """Stop every worker once all have idled `idle_seconds` with no task waiting (each holds ~0.8 GB);
+        the next task starts new ones."""
+        with self._lock:
+            if self._turns or any(w.job is not None for w in self._workers) or not self._workers:
+                self._idle_since = None
+                return
+            now = time.monotonic()
+            if self._idle_since is None or now - self._idle_since < self.idle_seconds:
+                self._idle_since = self._idle_since or now
+                return
+            retired, self._workers, self._idle_since = self._workers, [], None
+        for w in retired:
+            w.close()  # the worker reads the end of its pipe and returns
+        for w in retired:
+            w.process.join(STOP_SECONDS)
+            if w.process.is_alive():
+                w.process.terminate()
+                w.process.join(0.5)
+        log.info("stopped %d pool workers idle for %.0f s", len(retired), self.idle_seconds)
 
     def _assign(self) -> list[tuple[_Worker, bytes]]:
         """Give each idle worker (starting workers up to `size`) a task of the job with the fewest tasks
