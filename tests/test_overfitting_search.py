@@ -275,3 +275,8 @@ def test_idle_workers_stop_and_the_next_job_starts_new_ones():
         assert job.wait(60) and job.results() == [16] and job.error is None
     finally:
         idle.shutdown()
+
+
+def test_workers_run_below_the_server_in_the_cpus_queue(stdlib_pool):
+    job = stdlib_pool.submit([pool.Task(os.nice, (0,))])
+    assert job.wait(60) and job.results()[0] >= os.nice(0) + pool.WORKER_NICENESS

@@ -48,6 +48,7 @@ WORKERS_ENV = "GP_POOL_WORKERS"  # the pool's size; 0 runs every job in the call
 # A worker holds ~0.8 GB (torch, scikit-learn, the data): workers idle this long with nothing waiting stop,
 # and start again (seconds) when a task next needs one
 IDLE_SECONDS = float(os.environ.get("GP_POOL_IDLE_SECONDS", "600"))
+WORKER_NICENESS = 5  # added to a worker's niceness (see _worker_main)
 STOP_SECONDS = 2.0  # shutdown waits at most about this long for the dispatcher and the workers to end
 
 
@@ -491,6 +492,10 @@ def _worker_main(conn) -> None:
     # torch's own setters before the first task that uses it (see _one_thread).
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = "1"
+    # Below the server in the CPU's queue: a search is a batch job, while the server's live runs and page
+    # redraws are what a class watches; with spare cores the workers still get them whole.
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no nice() on this platform
+        os.nice(WORKER_NICENESS)
     while True:
         try:
             payload = conn.recv_bytes()
