@@ -41,3 +41,4 @@ if len(runs) == 2:
     )
     side.caption(f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
 live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_all(snap, errors)))
+lab.draw_code({label: cfg for label, cfg in lab.configs(settings).items() if label not in errors})

@@ -1,0 +1,192 @@
+"""The Gradients lab's code export: the script reproduces the app's run, bit for bit on the CPU.
+
+Every preset's bundle is unzipped and its train.py run (all at once, in subprocesses, one torch thread
+each) for 50 steps; its losses must equal `Run(...).records[i].loss` exactly, and the Exploding preset
+must stop at the step where the app's run diverges. Set GP_UPDATE_GOLDEN=1 to rewrite the golden script.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.config import RunConfig, with_changes
+from core.data.catalog import DATASETS
+from core.gradients import export
+from core.gradients.presets import EXPLODING, GRADIENT_PRESETS
+from core.training import Run
+
+STEPS = 50
+GOLDEN = Path(__file__).parent / "golden" / "gradients_default.py"
+ROOT = Path(__file__).parent.parent
+# each distinct preset configuration once (the Compare preset's A and B are Vanishing and Cured)
+CONFIGS = {p.short: p.a for p in GRADIENT_PRESETS.values() if p.b is None}
+
+
+def _load(cfg: RunConfig):
+    return DATASETS.get(cfg.data.name).load(cfg.data)
+
+
+def _app_losses(cfg: RunConfig, steps: int = STEPS) -> tuple[list[float], int | None]:
+    run = Run(cfg, _load(cfg), torch.device("cpu"))
+    run.advance(steps, max_seconds=math.inf)
+    return [r.loss for r in run.records], run.diverged_at
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    """Equal float for float; NaN equals NaN (a diverged step's loss)."""
+    return len(a) == len(b) and all(
+        x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
+    """short name -> (its unzipped bundle's folder, the finished `train.py --steps 50`), run side by side."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    started = {}
+    for short, cfg in CONFIGS.items():
+        folder = tmp_path_factory.mktemp(short.replace(" ", "_"))
+        zipfile.ZipFile(io.BytesIO(export.bundle(cfg, _load(cfg)))).extractall(folder)
+        started[short] = (
+            folder,
+            subprocess.Popen(
+                [sys.executable, "train.py", "--steps", str(STEPS)],
+                cwd=folder,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    done = {}
+    for short, (folder, proc) in started.items():
+        out, err = proc.communicate(timeout=120)
+        done[short] = folder, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done
+
+
+def _script_losses(folder: Path) -> list[float]:
+    lines = (folder / export.LOSS_FILE).read_text().splitlines()
+    assert lines[0] == "step,loss"
+    return [float(line.split(",")[1]) for line in lines[1:]]
+
+
+@pytest.mark.parametrize("short", list(CONFIGS))
+def test_script_reproduces_the_app_bit_for_bit(scripts, short):
+    folder, done = scripts[short]
+    assert done.returncode == 0, done.stderr
+    app, diverged_at = _app_losses(CONFIGS[short])
+    got = _script_losses(folder)
+    assert _same(got, app), (
+        f"{short}: {len(got)} script losses, {len(app)} app losses, {got[:3]} vs {app[:3]}"
+    )
+    if diverged_at is not None:
+        assert f"diverged at step {diverged_at}" in done.stdout
+        assert len(got) == diverged_at
+
+
+def test_the_exploding_preset_diverges_early_in_both():
+    _, diverged_at = _app_losses(EXPLODING)
+    assert diverged_at is not None and diverged_at <= 5
+
+
+def test_data_csv_round_trips_float32_exactly():
+    cfg = RunConfig()
+    data = _load(cfg)
+    rows = export.data_csv(data).splitlines()
+    train = [r.split(",") for r in rows[1:] if r.startswith("train,")]
+    x = torch.tensor([[float(v) for v in r[1:-1]] for r in train], dtype=torch.float32)
+    assert torch.equal(x, data.x_train)
+    assert [int(r[-1]) for r in train] == data.y_train.tolist()
+
+
+def test_script_imports_nothing_of_this_project_and_passes_ruff(tmp_path):
+    ours = {p.name for p in ROOT.iterdir() if p.is_dir() or p.suffix == ".py"} | {"core", "ui", "pages"}
+    for cfg in (RunConfig(), *CONFIGS.values()):
+        text = export.script(cfg)
+        modules = set()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Import):
+                modules |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                modules.add(node.module.split(".")[0])
+        assert modules <= {"argparse", "math", "pandas", "torch"}, modules
+        assert not modules & {Path(n).stem for n in ours}
+    path = tmp_path / "train.py"
+    path.write_text(export.script(with_changes(EXPLODING, train={"clip_norm": 0.5, "loss": "mse"})))
+    ruff = str(Path(sys.executable).parent / "ruff")
+    for args in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [ruff, *args, "--config", str(ROOT / "pyproject.toml"), str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_notebook_cells_give_the_same_first_losses(tmp_path, monkeypatch):
+    cfg = GRADIENT_PRESETS["Cured: ELU + Kaiming + BatchNorm"].a
+    zipfile.ZipFile(io.BytesIO(export.bundle(cfg, _load(cfg)))).extractall(tmp_path)
+    notebook = json.loads((tmp_path / "train.ipynb").read_text())
+    code = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert sum("run_steps = STEPS" in c for c in code) == 1
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for cell in code:
+        exec(compile(cell.replace("run_steps = STEPS", "run_steps = 10"), "cell", "exec"), namespace)
+    app, _ = _app_losses(cfg, steps=10)
+    assert _same(namespace["losses"], app)
+
+
+def test_golden_default_script():
+    text = export.script(RunConfig())
+    if os.environ.get("GP_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "the default script changed: rerun with GP_UPDATE_GOLDEN=1 if meant"
+
+
+def test_highlight_marks_the_lines_a_change_touched():
+    old = RunConfig()
+    lines = export.script(with_changes(old, model={"depth": 6})).splitlines()
+    marked = export.highlight(old, with_changes(old, model={"depth": 6}))
+    assert [lines[i - 1] for i in sorted(marked)] == ['DEPTH = 6  # slider "Hidden layers": 6']
+    model_cell = lines[
+        lines.index("# The model: DEPTH hidden layers of WIDTH units, then one output layer") :
+    ]
+    assert lines[min(marked) - 1] in model_cell[: model_cell.index("model = MLP()")]
+    # the model class's lines, when the change is inside it
+    marked = export.highlight(old, with_changes(old, model={"batchnorm": True, "activation": "tanh"}))
+    text = export.script(with_changes(old, model={"batchnorm": True, "activation": "tanh"})).splitlines()
+    assert {text[i - 1].strip() for i in marked} >= {
+        'layers.append(nn.BatchNorm1d(WIDTH))  # slider "BatchNorm": on',
+        'layers.append(nn.Tanh())  # slider "Activation": tanh',
+    }
+    assert all("class MLP" in "\n".join(text[: i - 1]) for i in marked if "layers.append" in text[i - 1])
+    new = with_changes(old, optim={"lr": 0.1})
+    text = export.script(new).splitlines()
+    marked = {text[i - 1] for i in export.highlight(old, new)}
+    assert any(line.startswith("optimizer = torch.optim.Adam(") and "lr=0.1," in line for line in marked)
+    assert export.highlight(old, old) == set()
+    assert export.changes(old, new) == ["Learning rate 0.01 → 0.1"]
+
+
+def test_the_page_shows_the_code_and_marks_a_change():
+    from tests.apptest import open_page
+
+    at = open_page("pages/gradients.py")
+    assert not at.exception
+    code = [c for c in at.code if "class MLP" in c.value]
+    assert len(code) == 1 and "← changed" not in code[0].value
+    assert 'DEPTH = 4  # slider "Hidden layers": 4' in code[0].value
+    next(s for s in at.slider if s.label == "Hidden layers").set_value(6).run()
+    code = [c for c in at.code if "class MLP" in c.value]
+    assert 'DEPTH = 6  # slider "Hidden layers": 6  # ← changed: Hidden layers 4 → 6' in code[0].value
