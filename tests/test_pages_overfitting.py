@@ -142,3 +142,8 @@ def test_a_hostile_link_gets_sentences_keeps_defaults_and_trains():
     assert at.session_state["fit:values"]["search.budget"] in (9, 16, 25)
     click(at, "Step")
     assert runs(at)["A"].step == 1
+
+
+def test_augmentation_left_on_does_not_block_the_moons_whose_sidebar_hides_it():
+    at = open_lab({"data.name": "moons", "a.train.augment": "1"})
+    assert not at.error and runs(at)["A"].cfg.train.augment is False

@@ -290,8 +290,11 @@ def trials(
                  "<extra></extra>")
         )  # fmt: skip
     distinct = len({round(math.log10(r.lr), 6) for r in done})
+    trials_text = (
+        f"{len(done)} trial{'s' * (len(done) != 1)}, {distinct} learning rate{'s' * (distinct != 1)}"
+    )
     layout = base_layout(
-        f"{title}: {len(done)} trials, {distinct} learning rates",
+        f"{title}: {trials_text}",
         height,
         xaxis=log_axis(log_range([r.lr for r in done], pad=0.3), "learning rate (log scale)")
         | dict(anchor="free", position=0),  # under the rug, not between it and the trials

@@ -92,12 +92,16 @@ write_link = write_ab_link
 
 
 def configs(s: ControlStore) -> dict[str, FitConfig]:
-    """Label -> FitConfig; a training set larger than the dataset's pool takes all of it."""
+    """Label -> FitConfig. A control the dataset hides does not apply: a training set larger than the
+    dataset's pool takes all of it, and augmentation (digits only, hidden for points) is off, so that a
+    student who switches to the moons with augmentation on is not left with a refusal and no toggle."""
     out = {}
     for label, cfg in ab_configs(s, SHARED, FitConfig()).items():
         pool = pool_size(cfg.data.name) if cfg.data.name in DATASETS else cfg.train.examples
         if cfg.train.examples > pool:
             cfg = with_changes(cfg, train={"examples": pool})
+        if cfg.train.augment and cfg.data.name != "digits":
+            cfg = with_changes(cfg, train={"augment": False})
         out[label] = cfg
     return out
 

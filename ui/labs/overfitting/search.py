@@ -94,7 +94,12 @@ def _results(grid_results, random_results, cfg: SearchConfig, seconds: float, ca
         (left, "Grid search", grid_results),
         (right, "Random search", random_results),
     ):
-        chart(figures.trials(results, name, label, space.second_log), key=f"fit-search-{name}", where=where)
+        if any(r is not None for r in results):
+            chart(
+                figures.trials(results, name, label, space.second_log), key=f"fit-search-{name}", where=where
+            )
+        else:  # cancelled before any of its trials finished
+            where.caption(f"{name}: no trial finished before the search was cancelled.")
     g, r = best(grid_results), best(random_results)
     lines = []
     for name, b in (("Grid", g), ("Random", r)):
