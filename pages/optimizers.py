@@ -48,3 +48,5 @@ with race_tab:
             lab.PAGE, settings, lambda snap: lab.draw_race(snap, settings.values["target"])
         )
         live_view(lab.LAB, draw)
+        if not errors:
+            lab.draw_code(settings, dataset)

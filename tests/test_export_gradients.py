@@ -7,14 +7,9 @@ must stop at the step where the app's run diverges. Set GP_UPDATE_GOLDEN=1 to re
 
 from __future__ import annotations
 
-import ast
-import io
-import json
 import math
 import os
 import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,13 +17,14 @@ import torch
 
 from core.config import RunConfig, with_changes
 from core.data.catalog import DATASETS
+from core.export import mlp
 from core.gradients import export
 from core.gradients.presets import EXPLODING, GRADIENT_PRESETS
 from core.training import Run
+from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
 
 STEPS = 50
 GOLDEN = Path(__file__).parent / "golden" / "gradients_default.py"
-ROOT = Path(__file__).parent.parent
 # each distinct preset configuration once (the Compare preset's A and B are Vanishing and Cured)
 CONFIGS = {p.short: p.a for p in GRADIENT_PRESETS.values() if p.b is None}
 
@@ -43,37 +39,11 @@ def _app_losses(cfg: RunConfig, steps: int = STEPS) -> tuple[list[float], int | 
     return [r.loss for r in run.records], run.diverged_at
 
 
-def _same(a: list[float], b: list[float]) -> bool:
-    """Equal float for float; NaN equals NaN (a diverged step's loss)."""
-    return len(a) == len(b) and all(
-        x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True)
-    )
-
-
 @pytest.fixture(scope="module")
 def scripts(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
     """short name -> (its unzipped bundle's folder, the finished `train.py --steps 50`), run side by side."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    started = {}
-    for short, cfg in CONFIGS.items():
-        folder = tmp_path_factory.mktemp(short.replace(" ", "_"))
-        zipfile.ZipFile(io.BytesIO(export.bundle(cfg, _load(cfg)))).extractall(folder)
-        started[short] = (
-            folder,
-            subprocess.Popen(
-                [sys.executable, "train.py", "--steps", str(STEPS)],
-                cwd=folder,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ),
-        )
-    done = {}
-    for short, (folder, proc) in started.items():
-        out, err = proc.communicate(timeout=120)
-        done[short] = folder, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return done
+    bundles = {short: export.bundle(cfg, _load(cfg)) for short, cfg in CONFIGS.items()}
+    return run_bundles(bundles, STEPS, tmp_path_factory)
 
 
 def _script_losses(folder: Path) -> list[float]:
@@ -88,9 +58,7 @@ def test_script_reproduces_the_app_bit_for_bit(scripts, short):
     assert done.returncode == 0, done.stderr
     app, diverged_at = _app_losses(CONFIGS[short])
     got = _script_losses(folder)
-    assert _same(got, app), (
-        f"{short}: {len(got)} script losses, {len(app)} app losses, {got[:3]} vs {app[:3]}"
-    )
+    assert same(got, app), f"{short}: {len(got)} script losses, {len(app)} app losses, {got[:3]} vs {app[:3]}"
     if diverged_at is not None:
         assert f"diverged at step {diverged_at}" in done.stdout
         assert len(got) == diverged_at
@@ -104,7 +72,7 @@ def test_the_exploding_preset_diverges_early_in_both():
 def test_data_csv_round_trips_float32_exactly():
     cfg = RunConfig()
     data = _load(cfg)
-    rows = export.data_csv(data).splitlines()
+    rows = mlp.data_csv(data).splitlines()
     train = [r.split(",") for r in rows[1:] if r.startswith("train,")]
     x = torch.tensor([[float(v) for v in r[1:-1]] for r in train], dtype=torch.float32)
     assert torch.equal(x, data.x_train)
@@ -112,39 +80,26 @@ def test_data_csv_round_trips_float32_exactly():
 
 
 def test_script_imports_nothing_of_this_project_and_passes_ruff(tmp_path):
-    ours = {p.name for p in ROOT.iterdir() if p.is_dir() or p.suffix == ".py"} | {"core", "ui", "pages"}
     for cfg in (RunConfig(), *CONFIGS.values()):
-        text = export.script(cfg)
-        modules = set()
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.Import):
-                modules |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                modules.add(node.module.split(".")[0])
-        assert modules <= {"argparse", "math", "pandas", "torch"}, modules
-        assert not modules & {Path(n).stem for n in ours}
-    path = tmp_path / "train.py"
-    path.write_text(export.script(with_changes(EXPLODING, train={"clip_norm": 0.5, "loss": "mse"})))
-    ruff = str(Path(sys.executable).parent / "ruff")
-    for args in (["check"], ["format", "--check"]):
-        done = subprocess.run(
-            [ruff, *args, "--config", str(ROOT / "pyproject.toml"), str(path)], capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert_self_contained(export.script(cfg), {"argparse", "math", "pandas", "torch"})
+    assert_ruff_clean(
+        export.script(with_changes(EXPLODING, train={"clip_norm": 0.5, "loss": "mse"})), tmp_path
+    )
 
 
 def test_notebook_cells_give_the_same_first_losses(tmp_path, monkeypatch):
     cfg = GRADIENT_PRESETS["Cured: ELU + Kaiming + BatchNorm"].a
-    zipfile.ZipFile(io.BytesIO(export.bundle(cfg, _load(cfg)))).extractall(tmp_path)
-    notebook = json.loads((tmp_path / "train.ipynb").read_text())
-    code = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
-    assert sum("run_steps = STEPS" in c for c in code) == 1
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for cell in code:
-        exec(compile(cell.replace("run_steps = STEPS", "run_steps = 10"), "cell", "exec"), namespace)
+    edits = []
+
+    def fewer_steps(code: str) -> str:
+        edits.append("run_steps = STEPS" in code)
+        return code.replace("run_steps = STEPS", "run_steps = 10")
+
+    namespace = run_notebook(export.bundle(cfg, _load(cfg)), tmp_path, fewer_steps)
+    assert sum(edits) == 1
     app, _ = _app_losses(cfg, steps=10)
-    assert _same(namespace["losses"], app)
+    assert same(namespace["losses"], app)
 
 
 def test_golden_default_script():

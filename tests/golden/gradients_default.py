@@ -100,46 +100,51 @@ loss_fn = nn.CrossEntropyLoss()  # slider "Loss": cross_entropy
 
 
 # Training: zero_grad -> forward -> loss -> backward -> (clip) -> step
+def train(model, optimizer, scheduler, run_steps):
+    """Train for run_steps steps (fewer if it diverges); returns the training loss of every step."""
+    losses = []
+    step = 0
+    model.train()
+    while step < run_steps:
+        for x, y in train_loader:  # each epoch: a new random order
+            step += 1
+            optimizer.zero_grad()
+            out = model(x)
+            loss = loss_fn(out, y)
+            loss.backward()
+            # the gradient's total norm (max_norm=inf measures it and scales nothing)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
+            losses.append(loss.item())
+            if not (math.isfinite(losses[-1]) and math.isfinite(grad_norm)):
+                print(f"diverged at step {step}: the loss or the gradient is NaN or infinite")
+                return losses
+            # no clipping (slider "Gradient clipping (max norm)": 0.0)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            if step % 50 == 0:
+                print(f"step {step}: loss {losses[-1]:.4f}")
+            if step == run_steps:
+                return losses
+    return losses
+
+
+def test_accuracy(model):
+    """The whole test set, in eval mode, without gradients."""
+    model.eval()
+    with torch.no_grad():
+        out = model(test_set.x)
+        predicted = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
+        return (predicted == test_set.y).float().mean().item()
+
+
+# Train, then evaluate on the test set
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--steps", type=int, default=STEPS, help="stop after this many steps")
 run_steps = min(parser.parse_args().steps, STEPS)
-losses = []
-step = 0
-model.train()
-while step < run_steps:
-    for x, y in train_loader:
-        step += 1
-        optimizer.zero_grad()
-        out = model(x)
-        loss = loss_fn(out, y)
-        loss.backward()
-        # the gradient's total norm (max_norm=inf measures it and scales nothing)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
-        losses.append(loss.item())
-        if not (math.isfinite(losses[-1]) and math.isfinite(grad_norm)):
-            print(f"diverged at step {step}: the loss or the gradient is NaN or infinite")
-            break
-        # no clipping (slider "Gradient clipping (max norm)": 0.0)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if step % 50 == 0:
-            print(f"step {step}: loss {losses[-1]:.4f}")
-        if step == run_steps:
-            break
-    else:
-        continue  # the epoch ended: a new random order
-    break  # diverged or done
-
+losses = train(model, optimizer, scheduler, run_steps)
 with open("losses.csv", "w") as f:
     f.write("step,loss\n")
     f.writelines(f"{i},{v!r}\n" for i, v in enumerate(losses, start=1))
-
-
-# Evaluation: the whole test set, in eval mode, without gradients
-model.eval()
-with torch.no_grad():
-    out = model(test_set.x)
-    predicted = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(dim=1)
-    accuracy = (predicted == test_set.y).float().mean().item()
+accuracy = test_accuracy(model)
 print(f"{len(losses)} steps, last training loss {losses[-1]:.4f}, test accuracy {accuracy:.0%}")

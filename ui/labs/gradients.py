@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
 
@@ -19,13 +18,13 @@ from core.snapshots import RunView, Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import ab_configs, ab_values, write_ab_link
-from ui.controls import Control, ControlStore, lab_key
+from ui.controls import Control, ControlStore
+from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
 from ui.runs import load_dataset
 
 LAB = "grad"
-log = logging.getLogger(__name__)
 
 SHARED = [
     *fields.DATA.values(),
@@ -212,46 +211,22 @@ def draw_all(snap: Snapshot, errors: Mapping[str, str]) -> None:
 # ---- the setup as PyTorch code ----------------------------------------------------------
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _bundle(cfg: RunConfig) -> bytes:
-    """The zip of one setup; its data are the cached dataset of cfg.data."""
-    return export.bundle(cfg, load_dataset(cfg.data))
+def _script(cfg: RunConfig) -> str:
+    return export.script(cfg, load_dataset(cfg.data))
 
 
 def draw_code(cfgs: Mapping[str, RunConfig]) -> None:
-    """Each configuration as course-style PyTorch code that reproduces its run, the lines the last change
-    of settings touched marked (st.code cannot colour a line: an arrow comment ends it), and its zip."""
-    with st.expander("PyTorch code for this setup", icon=":material/code:"):
-        for label, cfg in cfgs.items():
-            if len(cfgs) > 1:
-                st.markdown(f"**Configuration {label}**")
-            # (shown, the one before it): kept across reruns, so a change stays marked until the next one
-            key = lab_key(LAB, f"code:{label}")
-            shown, before = st.session_state.get(key, (cfg, None))
-            if shown != cfg:
-                shown, before = cfg, shown
-            st.session_state[key] = (shown, before)
-            try:
-                data = load_dataset(cfg.data)
-                text = export.script(cfg, data)
-                marked = export.highlight(before, cfg, data) if before is not None else set()
-            except Exception:  # an unbuildable setup: the page already says why, above
-                log.info("no code for %s", cfg, exc_info=True)
-                st.caption("No code for these settings.")
-                continue
-            what = ", ".join(export.changes(before, cfg)) if marked else ""
-            lines = [
-                f"{line}  # ← changed: {what}" if i in marked else line
-                for i, line in enumerate(text.splitlines(), start=1)
-            ]
-            if marked:
-                st.caption(f"Marked ← : the lines your last change ({what}) touched.")
-            st.code("\n".join(lines), language="python", line_numbers=True)
-            st.download_button(
-                "Download train.py, the notebook and the data (zip)",
-                _bundle(cfg),
-                file_name=f"gradients-{label.lower()}.zip",
-                mime="application/zip",
-                key=lab_key(LAB, f"code-zip:{label}"),
-                help="Run it with OMP_NUM_THREADS=1 on the CPU: its losses equal this run's, bit for bit.",
+    """Each configuration as course-style PyTorch code that reproduces its run, and its zip."""
+    code_pane(
+        LAB,
+        {
+            label: Export(
+                cfg,
+                _script,
+                export.changes,
+                lambda cfg=cfg: export.bundle(cfg, load_dataset(cfg.data)),
+                f"gradients-{label.lower()}.zip",
             )
+            for label, cfg in cfgs.items()
+        },
+    )

@@ -17,7 +17,7 @@ from core.data import Dataset
 from core.data.catalog import DATASETS
 from core.data.tabular import CsvError, dataset_from_frame, read_csv
 from core.errors import ConfigError, escape_markdown, shorten
-from core.optimizers import figures, race, surfaces
+from core.optimizers import export, figures, race, surfaces
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.optimizers.race import MAX_RACERS, describe, racer_names, results_table
 from core.presets import by_name
@@ -26,8 +26,10 @@ from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart
 from ui.controls import Control, ControlStore
+from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
+from ui.runs import load_dataset
 
 LAB = "opt"
 log = logging.getLogger(__name__)
@@ -105,9 +107,35 @@ def setup_summary(s: ControlStore) -> str:
     )
 
 
+def shared_config(s: ControlStore) -> RunConfig:
+    """The setup every racer shares (its optimizer section is the default's, and unused)."""
+    return from_values({k: v for k, v in s.values.items() if k in RACE_KEYS}, BASE)
+
+
 def race_configs(s: ControlStore) -> dict[str, RunConfig]:
-    base = from_values({k: v for k, v in s.values.items() if k in RACE_KEYS}, BASE)
-    return race.race_configs(base, lanes(s))
+    return race.race_configs(shared_config(s), lanes(s))
+
+
+def draw_code(s: ControlStore, dataset: Dataset | None) -> None:
+    """The race as course-style PyTorch code (one training function, called once per racer) and its zip;
+    `dataset` is the uploaded table, or None for a built-in dataset."""
+    setup = shared_config(s), lanes(s)
+    data = dataset if dataset is not None else load_dataset(setup[0].data)
+    code_pane(
+        LAB,
+        {
+            "race": Export(
+                setup,
+                lambda setup: export.script(*setup, data),
+                export.changes,
+                lambda: export.bundle(*setup, data),
+                "optimizers-race.zip",
+                help="Run it with OMP_NUM_THREADS=1 on the CPU: every racer's losses equal this race's, "
+                "bit for bit.",
+            )
+        },
+        title="PyTorch code for this race",
+    )
 
 
 # ---- presets -----------------------------------------------------------------------------

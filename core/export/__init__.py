@@ -1,0 +1,119 @@
+"""A lab's setup as course-style PyTorch code that reproduces its run: what every lab's export shares.
+
+A lab's `export` module writes its script as a list of cells (one notebook cell each); this package
+joins them into a script or a notebook, zips the bundle a student takes home, ties a line of code to the
+sliders behind it (`Sliders`), and says which lines a change of settings touched (`highlight`).
+`core.export.mlp` holds the pieces of the multi-layer-perceptron run (`core.training.Run`) that the
+Gradients and Optimizers labs share.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+LOSS_FILE = "losses.csv"
+# ruff's line length is 110; a generated line stays within 100 so that `ruff format` leaves it
+LINE = 100
+
+
+def show(value) -> str:
+    """A setting as the script's comments show it: "on"/"off", a float's repr, else str."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class Sliders:
+    """The sidebar's names of the settings a script spells out, and the setup's values."""
+
+    names: Mapping[str, str]  # flat key ("model.depth") -> the control's label ("Hidden layers")
+    values: Mapping[str, object]  # flat key -> value
+
+    def why(self, *keys: str) -> str:
+        """The comment that ties a line to its sliders: `  # slider "Hidden layers": 4`."""
+        return "  # " + ", ".join(f'slider "{self.names[k]}": {show(self.values[k])}' for k in keys)
+
+    def tied(self, code: str, *keys: str) -> str:
+        """`code` with its sliders' comment at the end, or on the line above where the two would pass
+        LINE characters."""
+        indent = code[: len(code) - len(code.lstrip())]
+        why = self.why(*keys)
+        return code + why if len(code + why) <= LINE else f"{indent}{why.strip()}\n{code}"
+
+    def changes(self, old: Mapping[str, object]) -> list[str]:
+        """What changed from `old` values, in the sidebar's words: ["Hidden layers 4 → 6"]."""
+        return [
+            f"{self.names.get(k, k)} {show(old[k])} → {show(v)}"
+            for k, v in self.values.items()
+            if k in old and old[k] != v
+        ]
+
+
+def join(doc: str, cells: Sequence[str]) -> str:
+    """A script: its docstring, the imports cell, then the other cells two blank lines apart."""
+    first, *rest = cells
+    return f'"""{doc}\n"""\n\n' + first + "\n\n" + "\n\n\n".join(rest) + "\n"
+
+
+def notebook(title: str, cells: Sequence[str]) -> str:
+    """The cells as a Jupyter notebook (nbformat 4 JSON) under a Markdown title."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}")]
+    nb.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nbformat.writes(nb)
+
+
+def bundle(files: Mapping[str, str | bytes]) -> bytes:
+    """A zip of name -> text (or bytes), in the given order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+    return out.getvalue()
+
+
+def highlight(old: str, new: str) -> set[int]:
+    """The 1-based numbers of the lines of `new` that differ from `old` (replaced or inserted)."""
+    a, b = old.splitlines(), new.splitlines()
+    touched: set[int] = set()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag in ("replace", "insert"):
+            touched.update(range(j1 + 1, j2 + 1))
+    return touched
+
+
+def floats_csv(header: Sequence[str], rows) -> str:
+    """A CSV whose float cells are written with repr, so a float32 reads back exactly; `rows` yields
+    sequences of str, int or float."""
+    out = io.StringIO()
+    out.write(",".join(header) + "\n")
+    for row in rows:
+        out.write(",".join(repr(v) if isinstance(v, float) else str(v) for v in row) + "\n")
+    return out.getvalue()
+
+
+def reproduction(steps_cmd: str, what: str) -> str:
+    """The README's paragraph on the reproduction contract."""
+    return f"""\
+    pip install torch pandas
+    OMP_NUM_THREADS=1 python train.py            # {steps_cmd}
+    OMP_NUM_THREADS=1 python train.py --steps 50 # stop earlier
+
+It prints the loss every 50 steps and writes every step's training loss to `{LOSS_FILE}`.
+
+Made with torch {torch.__version__}. Reproduction contract: with the same torch, on the CPU and one
+thread, {what} equal the app's step for step, bit for bit (float32), and a run that diverges in
+the app stops at the same step here ("diverged at step N"). Other versions, more threads or a GPU add
+up floats in other orders: the curve is the same in shape, not in its last digits. Changes made
+while a run plays (a new learning rate at step 120) are not in the script: it runs the setup as it
+was when you downloaded it."""

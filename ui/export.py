@@ -1,0 +1,72 @@
+"""A lab's setup as PyTorch code on the page: the script, the lines the last change touched, and the zip.
+
+Each lab hands `code_pane` its setups as `Export`s (a setup value that compares equal when nothing
+changed, and functions of it from the lab's core `export` module); the pane keeps, per setup label, the
+setup it showed and the one before it, so a change stays marked until the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from core import export
+from ui.controls import lab_key
+
+log = logging.getLogger(__name__)
+HELP = "Run it with OMP_NUM_THREADS=1 on the CPU: its losses equal this run's, bit for bit."
+
+
+@dataclass(frozen=True)
+class Export:
+    """One setup's code: `script(setup)` is its text, `changes(old, new)` names what changed in the
+    sidebar's words, `bundle()` makes its zip (called only when the student clicks Download)."""
+
+    setup: Any
+    script: Callable[[Any], str]
+    changes: Callable[[Any, Any], list[str]]
+    bundle: Callable[[], bytes]
+    file_name: str
+    help: str = HELP
+
+
+def code_pane(lab: str, exports: Mapping[str, Export], title: str = "PyTorch code for this setup") -> None:
+    """Each setup's script in an expander, with the lines its last change touched marked (st.code cannot
+    colour a line: an arrow comment ends it) and a button that downloads its zip."""
+    with st.expander(title, icon=":material/code:"):
+        for label, item in exports.items():
+            if len(exports) > 1:
+                st.markdown(f"**Configuration {label}**")
+            key = lab_key(lab, f"code:{label}")
+            shown, before = st.session_state.get(key, (item.setup, None))
+            if shown != item.setup:
+                shown, before = item.setup, shown
+            st.session_state[key] = (shown, before)
+            try:
+                text = item.script(item.setup)
+                marked = export.highlight(item.script(before), text) if before is not None else set()
+                what = ", ".join(item.changes(before, item.setup)) if marked else ""
+            except Exception:  # an unbuildable setup: the page already says why, above
+                log.info("no code for %s", item.setup, exc_info=True)
+                st.caption("No code for these settings.")
+                continue
+            lines = [
+                f"{line}  # ← changed: {what}" if i in marked else line
+                for i, line in enumerate(text.splitlines(), start=1)
+            ]
+            if marked:
+                st.caption(f"Marked ← : the lines your last change ({what}) touched.")
+            st.code("\n".join(lines), language="python", line_numbers=True)
+            st.download_button(
+                "Download train.py, the notebook and the data (zip)",
+                item.bundle,
+                file_name=item.file_name,
+                mime="application/zip",
+                key=lab_key(lab, f"code-zip:{label}"),
+                help=item.help,
+                icon=":material/download:",
+            )
