@@ -43,3 +43,4 @@ with train_tab:
         )
     live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_all(snap, errors)))
     lab.test_panel(runs)
+    lab.draw_code({label: cfg for label, cfg in cfgs.items() if label not in errors}, splits)

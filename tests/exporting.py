@@ -19,9 +19,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARN
 
 
 def run_bundles(
-    bundles: Mapping[str, bytes], steps: int, tmp_path_factory
+    bundles: Mapping[str, bytes], args: list[str], tmp_path_factory
 ) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """name -> (its unzipped bundle's folder, the finished `train.py --steps N`), all started at once."""
+    """name -> (its unzipped bundle's folder, the finished `python train.py *args`), all started at once."""
     started = {}
     for name, data in bundles.items():
         folder = tmp_path_factory.mktemp(name.replace(" ", "_").replace("/", "_"))
@@ -29,7 +29,7 @@ def run_bundles(
         started[name] = (
             folder,
             subprocess.Popen(
-                [sys.executable, "train.py", "--steps", str(steps)],
+                [sys.executable, "train.py", *args],
                 cwd=folder,
                 env=ENV,
                 stdout=subprocess.PIPE,

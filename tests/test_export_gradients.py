@@ -43,7 +43,7 @@ def _app_losses(cfg: RunConfig, steps: int = STEPS) -> tuple[list[float], int | 
 def scripts(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
     """short name -> (its unzipped bundle's folder, the finished `train.py --steps 50`), run side by side."""
     bundles = {short: export.bundle(cfg, _load(cfg)) for short, cfg in CONFIGS.items()}
-    return run_bundles(bundles, STEPS, tmp_path_factory)
+    return run_bundles(bundles, ["--steps", str(STEPS)], tmp_path_factory)
 
 
 def _script_losses(folder: Path) -> list[float]:

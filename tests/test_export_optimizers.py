@@ -46,7 +46,7 @@ def _app_losses(base: RunConfig, racers, steps: int = STEPS) -> dict[str, list[f
 @pytest.fixture(scope="module")
 def scripts(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
     bundles = {short: export.bundle(*race, _load(race[0])) for short, race in RACES.items()}
-    return run_bundles(bundles, STEPS, tmp_path_factory)
+    return run_bundles(bundles, ["--steps", str(STEPS)], tmp_path_factory)
 
 
 def _script_losses(folder: Path) -> dict[str, list[float]]:

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import to_values, with_changes
-from core.overfitting import figures
+from core.overfitting import export, figures
 from core.overfitting.config import DATASETS, FitConfig, pool_size
 from core.overfitting.data import Splits, load
 from core.overfitting.models import parameter_count
@@ -22,6 +22,7 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
+from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.labs.overfitting import search, transfer
 from ui.live import slow_panel
@@ -305,3 +306,25 @@ def _dropout(runs: Mapping[str, RunView], snap: Snapshot) -> None:
     index, eval_p, train_p = slow_panel(f"fit:modes:{label}", snap, run.step, run.mode_outputs)
     truth = int(run.y_val[index])
     chart(figures.mode_outputs(eval_p, train_p, run.class_names, truth), key="fit-modes")
+
+
+# ---- the setup as PyTorch code ----------------------------------------------------------
+
+
+def draw_code(cfgs: Mapping[str, FitConfig], splits: Splits) -> None:
+    """Each configuration as the course's epoch loop in PyTorch, reproducing its run, and its zip."""
+    code_pane(
+        LAB,
+        {
+            label: Export(
+                cfg,
+                lambda cfg: export.script(cfg, splits),
+                export.changes,
+                lambda cfg=cfg: export.bundle(cfg, splits),
+                f"overfitting-{label.lower()}.zip",
+                help="Run it with OMP_NUM_THREADS=1 on the CPU: its step and validation losses equal this "
+                "run's, bit for bit.",
+            )
+            for label, cfg in cfgs.items()
+        },
+    )
