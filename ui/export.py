@@ -32,6 +32,7 @@ class Export:
     bundle: Callable[[], bytes]
     file_name: str
     help: str = HELP
+    no_download: str | None = None  # one sentence instead of the download button (a set too large to zip)
 
 
 def code_pane(lab: str, exports: Mapping[str, Export], title: str = "PyTorch code for this setup") -> None:
@@ -61,6 +62,9 @@ def code_pane(lab: str, exports: Mapping[str, Export], title: str = "PyTorch cod
             if marked:
                 st.caption(f"Marked ← : the lines your last change ({what}) touched.")
             st.code("\n".join(lines), language="python", line_numbers=True)
+            if item.no_download:
+                st.caption(item.no_download)
+                continue
             st.download_button(
                 "Download train.py, the notebook and the data (zip)",
                 item.bundle,

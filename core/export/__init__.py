@@ -22,6 +22,22 @@ LOSS_FILE = "losses.csv"
 LINE = 100
 
 
+# The batch order of every script: PyTorch's RandomSampler draws a second, empty permutation at the end of
+# each epoch, which would shift every later epoch against the app's (core.data.BatchOrder: one each)
+EPOCH_SHUFFLE = '''\
+class EpochShuffle(Sampler):
+    """A new random order of the examples every epoch: one torch.randperm each, from `generator`."""
+
+    def __init__(self, n, generator):
+        self.n, self.generator = n, generator
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=self.generator).tolist())'''
+
+
 def show(value) -> str:
     """A setting as the script's comments show it: "on"/"off", a float's repr, else str."""
     if isinstance(value, bool):
@@ -42,10 +58,14 @@ class Sliders:
 
     def tied(self, code: str, *keys: str) -> str:
         """`code` with its sliders' comment at the end, or on the line above where the two would pass
-        LINE characters."""
+        LINE characters (one line per slider where one line would be too long)."""
         indent = code[: len(code) - len(code.lstrip())]
         why = self.why(*keys)
-        return code + why if len(code + why) <= LINE else f"{indent}{why.strip()}\n{code}"
+        if len(code + why) <= LINE:
+            return code + why
+        if len(indent + why.strip()) <= LINE:
+            return f"{indent}{why.strip()}\n{code}"
+        return "".join(f"{indent}{self.why(k).strip()}\n" for k in keys) + code
 
     def changes(self, old: Mapping[str, object]) -> list[str]:
         """What changed from `old` values, in the sidebar's words: ["Hidden layers 4 → 6"]."""
@@ -54,6 +74,24 @@ class Sliders:
             for k, v in self.values.items()
             if k in old and old[k] != v
         ]
+
+
+def wrapped(line: str) -> str:
+    """A `name = call(arguments)` line that passes LINE characters as `ruff format` keeps it: one argument
+    per line, with a trailing comma."""
+    if len(line) <= LINE:
+        return line
+    indent = line[: len(line) - len(line.lstrip())]
+    head, args = line.split("(", 1)
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(args[:-1]):
+        depth += (char in "([{") - (char in ")]}")
+        if char == "," and depth == 0:
+            parts.append(args[start:i].strip())
+            start = i + 1
+    parts.append(args[start:-1].strip())
+    listed = "".join(f"{indent}    {part},\n" for part in parts)
+    return f"{head}(\n{listed}{indent})"
 
 
 def join(doc: str, cells: Sequence[str]) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from core.config import OptimConfig, RunConfig, to_values
 from core.data import Dataset
-from core.export import LOSS_FILE, Sliders, floats_csv
+from core.export import EPOCH_SHUFFLE, LOSS_FILE, Sliders, floats_csv, wrapped
 
 # every setting the script spells out, as the app's sidebar names it (core never imports the ui)
 SLIDERS = {
@@ -146,17 +146,7 @@ class TableDataset(torch.utils.data.Dataset):
         return self.x[i], self.y[i]
 
 
-class EpochShuffle(Sampler):
-    """A fresh random order of the rows every epoch, one torch.randperm each, from `generator`."""
-
-    def __init__(self, n, generator):
-        self.n, self.generator = n, generator
-
-    def __len__(self):
-        return self.n
-
-    def __iter__(self):
-        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+{EPOCH_SHUFFLE}
 
 
 train_set = TableDataset(table[table["split"] == "train"])
@@ -198,33 +188,41 @@ model = MLP()"""
 
 
 def init(s: Sliders, cfg: RunConfig) -> str:
-    m = cfg.model
+    return init_layers(s, cfg.model)
+
+
+def init_layers(s: Sliders, m, layers: str = "nn.Linear", output: str = "model.output") -> str:
+    """The initializer of every `layers` module of `model` (`m`: a model section with `init`,
+    `activation` and, for the uniform and normal fills, `init_a`, `init_b`, `init_std`); `output` is the
+    last layer, whose Kaiming gain is a linear layer's."""
     why = f" ({s.why('model.init').strip()[2:]})"
     if m.init == "default":
         return f"# Initialization: PyTorch's default, drawn as the model was made{why}"
     hidden, slope = KAIMING[m.activation]
-    uniform = f"        nn.init.uniform_(layer.weight, {m.init_a!r}, {m.init_b!r})"
-    normal = f"        nn.init.normal_(layer.weight, 0.0, {m.init_std!r})"
     fills = {
         "zeros": "nn.init.zeros_(layer.weight)",
-        "uniform": s.tied(uniform, "model.init_a", "model.init_b").lstrip(),
-        "normal": s.tied(normal, "model.init_std").lstrip(),
         "xavier_uniform": "nn.init.xavier_uniform_(layer.weight, gain=1.0)",
         "xavier_normal": "nn.init.xavier_normal_(layer.weight, gain=1.0)",
         "kaiming_uniform": "nn.init.kaiming_uniform_(layer.weight, a=slope, nonlinearity=gain)",
         "kaiming_normal": "nn.init.kaiming_normal_(layer.weight, a=slope, nonlinearity=gain)",
     }
+    if m.init == "uniform":
+        uniform = f"        nn.init.uniform_(layer.weight, {m.init_a!r}, {m.init_b!r})"
+        fills["uniform"] = s.tied(uniform, "model.init_a", "model.init_b").lstrip()
+    elif m.init == "normal":
+        normal = f"        nn.init.normal_(layer.weight, 0.0, {m.init_std!r})"
+        fills["normal"] = s.tied(normal, "model.init_std").lstrip()
     gain = ""
     if m.init.startswith("kaiming"):
         gain = (
             "\n        # the output layer has no activation after it: its gain is a linear layer's"
-            f'\n        gain, slope = ("linear", 0) if layer is model.output else ("{hidden}", {slope})'
+            f'\n        gain, slope = ("linear", 0) if layer is {output} else ("{hidden}", {slope})'
         )
     return f"""\
 # Initialization{why}
 with torch.no_grad():
     for layer in model.modules():  # the input side first, as the layers were made
-        if not isinstance(layer, nn.Linear):
+        if not isinstance(layer, {layers}):
             continue{gain}
         {fills[m.init]}
         nn.init.zeros_(layer.bias)"""
@@ -269,7 +267,7 @@ def optimizer(s: Sliders, cfg: RunConfig) -> str:
         [
             "# The optimizer, its schedule and the loss",
             *(f"#{s.why(k)[3:]}" for k in keys),
-            f"optimizer = {make}",
+            wrapped(f"optimizer = {make}"),
             s.tied(f"scheduler = {schedule}", *schedule_keys),
             loss(s, cfg),
         ]
@@ -282,11 +280,15 @@ def loss(s: Sliders, cfg: RunConfig) -> str:
 
 def train(s: Sliders, cfg: RunConfig) -> str:
     """`def train(model, optimizer, scheduler, run_steps)`: the loop, returning the loss per step."""
-    target = LOSS_CODE[cfg.train.loss][1]
-    clip = cfg.train.clip_norm
+    return loop(s, cfg.train.clip_norm, LOSS_CODE[cfg.train.loss][1])
+
+
+def loop(s: Sliders, clip: float, target: str = "y") -> str:
+    """The training function and `test_accuracy(model)` (the loss's target expression: `target`)."""
     why = s.why("train.clip_norm").strip()
     clip_lines = (
-        f"            {why}: as in the app, only a norm above it is scaled\n"
+        f"            {why}\n"
+        "            # as in the app, only a norm above the limit is scaled\n"
         f"            if grad_norm > {clip!r}:\n"
         f"                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip!r})"
         if clip > 0

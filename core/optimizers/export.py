@@ -82,7 +82,7 @@ for racer in RACERS:
     print(f"{{racer}}:")
     results[racer] = losses = train(model, optimizer, scheduler, run_steps)
     accuracy = test_accuracy(model)
-    print(f"  {{len(losses)}} steps, last training loss {{losses[-1]:.4f}}, test accuracy {{accuracy:.0%}}")
+    print(f"  {{len(losses)}} steps, last loss {{losses[-1]:.4f}}, test accuracy {{accuracy:.0%}}")
 
 with open("{LOSS_FILE}", "w", newline="") as f:
     rows = csv.writer(f)

@@ -27,7 +27,7 @@ import json
 
 from core import export
 from core.config import to_values
-from core.export import LOSS_FILE, Sliders, mlp
+from core.export import EPOCH_SHUFFLE, LOSS_FILE, Sliders, mlp
 from core.overfitting.config import FitConfig
 from core.overfitting.data import Splits, load
 from core.overfitting.run import AUGMENT_DEGREES, AUGMENT_PIXELS
@@ -104,17 +104,7 @@ class TableDataset(torch.utils.data.Dataset):
         return self.x[i], self.y[i]
 
 
-class EpochShuffle(Sampler):
-    """A fresh random order of the rows every epoch, one torch.randperm each, from `generator`."""
-
-    def __init__(self, n, generator):
-        self.n, self.generator = n, generator
-
-    def __len__(self):
-        return self.n
-
-    def __iter__(self):
-        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+{EPOCH_SHUFFLE}
 
 
 train_set = TableDataset(table[table["split"] == "train"])
@@ -127,10 +117,10 @@ train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order)'''
 
 def _augment(s: Sliders) -> str:
     return f"""\
-# Augmentation ({_slider(s, "train.augment")}): each training image turned by up to
-# {AUGMENT_DEGREES:g} degrees and shifted up to {AUGMENT_PIXELS:g} pixel each way, anew each time it is seen
-# (torchvision's v2.RandomAffine does the same for image tensors; this is the app's own draw, for
-# the same numbers). What moves in from outside the image is background (0).
+# Augmentation ({_slider(s, "train.augment")}):
+# each training image turned by up to {AUGMENT_DEGREES:g} degrees and shifted up to {AUGMENT_PIXELS:g} pixel
+# each way, anew each time it is seen (torchvision's v2.RandomAffine does the same for image
+# tensors; this is the app's own draw, for the same numbers). Background (0) moves in at the edges.
 DEGREES, PIXELS = {AUGMENT_DEGREES!r}, {AUGMENT_PIXELS!r}
 augment_generator = torch.Generator().manual_seed(stream_seed(SEED, 2))
 
@@ -205,7 +195,7 @@ def _optimizer(s: Sliders, cfg: FitConfig) -> str:
         [
             "# The optimizer (weight decay is its weight_decay), its schedule and the loss",
             *(f"#{s.why(k)[3:]}" for k in keys),
-            f"optimizer = {make}",
+            export.wrapped(f"optimizer = {make}"),
             "STEPS = EPOCHS * len(train_loader)",
             s.tied(f"scheduler = {schedule}", *schedule_keys),
             "loss_fn = nn.CrossEntropyLoss()",
@@ -241,9 +231,9 @@ def _loop(s: Sliders, augment: bool, notebook: bool) -> str:
         else f"  # no augmentation ({_slider(s, 'train.augment')})"
     )
     return f"""\
-# Training: per epoch, zero_grad -> forward -> loss -> backward -> step for every batch, then validation
+# Training: zero_grad -> forward -> loss -> backward -> step per batch, then the validation set
 {epochs}
-losses, history = [], []  # every step's training loss; per epoch (train loss, val loss, val accuracy)
+losses, history = [], []  # each step's loss; per epoch: (epoch, train loss, val loss, val acc)
 best_loss, best_epoch = evaluate(val_set)[0], 0  # epoch 0: the initial weights
 best_state = copy.deepcopy(model.state_dict())
 diverged = False
@@ -275,7 +265,7 @@ for epoch in range(1, run_epochs + 1):
         best_loss, best_epoch = val_loss, epoch
         best_state = copy.deepcopy(model.state_dict())
     if PATIENCE and epoch - best_epoch >= PATIENCE:
-        print(f"stopped early after epoch {{epoch}}: {{PATIENCE}} epochs without a better validation loss")
+        print(f"stopped early after epoch {{epoch}}: no better validation loss in {{PATIENCE}} epochs")
         break
 
 if PATIENCE and not diverged and best_epoch != epoch:  # early stopping ends with the best weights

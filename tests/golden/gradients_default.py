@@ -41,7 +41,7 @@ class TableDataset(torch.utils.data.Dataset):
 
 
 class EpochShuffle(Sampler):
-    """A fresh random order of the rows every epoch, one torch.randperm each, from `generator`."""
+    """A new random order of the examples every epoch: one torch.randperm each, from `generator`."""
 
     def __init__(self, n, generator):
         self.n, self.generator = n, generator
