@@ -6,7 +6,7 @@ from core.images.run import ImageRun
 from ui import lessons
 from ui.charts import presenting
 from ui.labs import images as lab
-from ui.labs.images import data
+from ui.labs.images import code, data
 from ui.live import live_view, transport
 from ui.page import build_runs, lab_top
 from ui.presets import lab_tabs
@@ -53,3 +53,4 @@ with train_tab:
     live_view(
         lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_live(snap, errors, int(index)))
     )
+    code.draw_code({label: cfg for label, cfg in cfgs.items() if label not in errors}, images)

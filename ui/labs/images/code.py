@@ -1,0 +1,34 @@
+"""The Images lab's setup as course-style PyTorch code: the CNN, the v2 pipeline, the loop, and the zip."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from core.data.images import ImageSet
+from core.images import export
+from core.images.run import ImageRunConfig
+from ui.export import Export, code_pane
+from ui.labs.images.data import LAB
+
+
+def draw_code(cfgs: Mapping[str, ImageRunConfig], images: ImageSet) -> None:
+    """Each configuration as a script that reproduces its run (augmentation: same transforms, own draws)."""
+    code_pane(
+        LAB,
+        {
+            label: Export(
+                cfg,
+                lambda cfg: export.script(cfg, images),
+                export.changes,
+                lambda cfg=cfg: export.bundle(cfg, images),
+                f"images-{label.lower()}.zip",
+                help=(
+                    "Run it with OMP_NUM_THREADS=1 on the CPU. Without augmentation its losses equal this "
+                    "run's, bit for bit; with it, the same transforms draw other random numbers, so the "
+                    "curve has the same shape, not the same numbers."
+                ),
+                no_download=export.too_large(images),
+            )
+            for label, cfg in cfgs.items()
+        },
+    )
