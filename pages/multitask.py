@@ -46,3 +46,4 @@ with train_tab:
             "same batches."
         )
     live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_live(snap, errors)))
+    lab.draw_code({label: cfg for label, cfg in cfgs.items() if label not in errors})

@@ -14,7 +14,7 @@ from core import mosaic
 from core.config import to_values
 from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
-from core.multitask import figures
+from core.multitask import export, figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
 from core.multitask.presets import MULTITASK_PRESETS
@@ -25,6 +25,7 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
+from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.labs.multitask.sweep import LAB, SWEEP
 from ui.live import before_lines
@@ -314,3 +315,26 @@ def _weights_tables(runs: Mapping[str, MultiTaskRun], number) -> None:
             "Total loss = the sum over tasks of factor × loss, where factor = weight ÷ 'divided by': 1 for "
             "raw losses, else the task's loss at the start (the initial model on 512 training images)."
         )
+
+
+# ---- the setup as PyTorch code ----------------------------------------------------------
+
+
+def draw_code(cfgs: Mapping[str, MultiTaskConfig]) -> None:
+    """Each configuration as the course's multi-input / multi-output PyTorch code, reproducing its run,
+    and its zip (each setup with its own glyphs: the one before a change may have had others)."""
+    code_pane(
+        LAB,
+        {
+            label: Export(
+                cfg,
+                lambda cfg: export.script(cfg, load_glyphs(cfg.data)),
+                export.changes,
+                lambda cfg=cfg: export.bundle(cfg, load_glyphs(cfg.data)),
+                f"two-inputs-two-outputs-{label.lower()}.zip",
+                help="Run it with OMP_NUM_THREADS=1 on the CPU: its weighted loss and each head's loss "
+                "equal this run's, bit for bit.",
+            )
+            for label, cfg in cfgs.items()
+        },
+    )
