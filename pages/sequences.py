@@ -39,3 +39,4 @@ side.caption(
     "windows in the same batches."
 )
 live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lab.draw_runs))
+lab.draw_code({label: cfg for label, cfg in configs.items() if label not in errors}, series)

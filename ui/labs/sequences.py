@@ -14,6 +14,7 @@ from core.config import from_values, to_values
 from core.data.series import SERIES, Series, SeriesConfig, series_from_frame, timestamp_columns
 from core.data.tabular import CsvError, read_csv
 from core.errors import ConfigError, escape_markdown, shorten
+from core.sequences import export
 from core.sequences import figures as figs
 from core.sequences.compare import honest_run, lab_configs, results_rows, verdict
 from core.sequences.config import SPLITS, SeqConfig
@@ -25,6 +26,7 @@ from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart, present_first
 from ui.controls import Control, ControlStore
+from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
 
@@ -259,3 +261,25 @@ def long_forecast_caption(forecasts: Mapping[str, Forecast], naive: str) -> str:
     if first.length > first.horizon:
         text += " Fed its own predictions, a model's errors pile up."
     return text
+
+
+# ---- the setup as PyTorch code ----------------------------------------------------------
+
+
+def draw_code(cfgs: Mapping[str, SeqConfig], series: Series) -> None:
+    """Each run's setup as the course's PyTorch code, reproducing its losses and MSE, and its zip."""
+    code_pane(
+        LAB,
+        {
+            label: Export(
+                cfg,
+                export.script,
+                export.changes,
+                lambda cfg=cfg: export.bundle(cfg, series),
+                f"sequences-{cfg.model.cell}-{cfg.window.split}.zip",
+                help="Run it with OMP_NUM_THREADS=1 on the CPU: its losses and its train and test MSE "
+                "equal this run's, bit for bit.",
+            )
+            for label, cfg in cfgs.items()
+        },
+    )
