@@ -23,6 +23,7 @@ with model_col:
         choice = st.session_state.get(f"{lab.LAB}:model", lab.BUILTIN)
         lab.describe(predictor, is_builtin=choice == lab.BUILTIN)
         digits = lab.digit_steps(predictor, choice)
+        lab.draw_code(predictor, digits, choice)
 with image_col:
     st.subheader("2. Your images")
     images = lab.collect_images()

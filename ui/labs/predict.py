@@ -18,6 +18,7 @@ from core.data.catalog import IMAGE_DATASETS
 from core.data.imagefiles import FORMAT_LIST, MAX_UPLOAD_BYTES, ImageFileError, PixelBudget, PixelBudgetError
 from core.errors import ConfigError, escape_markdown, shorten, spreadsheet_safe
 from core.images import builtin
+from core.predict import export
 from core.predict import predictor as predict
 from core.training import Status
 from ui.charts import chart
@@ -139,6 +140,36 @@ def digit_steps(predictor: predict.Predictor, choice: str) -> bool:
         "centre it by its centre of mass in 28x28, as MNIST was made. Switch off for images that are "
         "not digits.",
     )
+
+
+def draw_code(predictor: predict.Predictor, digits: bool, choice: str) -> None:
+    """predict.py: load this model's checkpoint and predict one image with the steps this page shows."""
+    with st.expander("PyTorch code: load this model and predict an image", icon=":material/code:"):
+        try:
+            text = export.script(predictor.model, digits)
+        except ValueError:  # a layer the code writer does not know: the page itself still works
+            log.info("no predict.py for %s", predictor.source, exc_info=True)
+            st.caption("No code for this model.")
+            return
+        where = {
+            BUILTIN: "Download the built-in model below and save it beside the script as model.pt.",
+            UPLOAD: "Run it beside the checkpoint you uploaded: python predict.py your-file.pt my_image.png",
+        }.get(choice, "Download this run's checkpoint in the Images lab (Evaluation tab), saved as model.pt.")
+        st.caption(
+            f"{where} On the same image it prints the probabilities this page shows: the same steps, "
+            "the same weights."
+        )
+        st.code(text, language="python", line_numbers=True)
+        left, right = st.columns(2)
+        left.download_button(
+            "Download predict.py", text, "predict.py", "text/x-python", key=f"{LAB}:code-download",
+            icon=":material/download:",
+        )  # fmt: skip
+        if choice == BUILTIN:
+            right.download_button(
+                "Download the built-in model (model.pt)", builtin.PATH.read_bytes, "model.pt",
+                "application/octet-stream", key=f"{LAB}:builtin-download", icon=":material/download:",
+            )  # fmt: skip
 
 
 # ---- the images ---------------------------------------------------------------------------------
