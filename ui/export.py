@@ -60,7 +60,8 @@ def code_pane(lab: str, exports: Mapping[str, Export], title: str = "PyTorch cod
                 for i, line in enumerate(text.splitlines(), start=1)
             ]
             if marked:
-                st.caption(f"Marked ← : the lines your last change ({what}) touched.")
+                where = ", ".join(str(i) for i in sorted(marked)[:6]) + (" …" if len(marked) > 6 else "")
+                st.caption(f"Marked ← (line {where}): what your last change ({what}) touched.")
             st.code("\n".join(lines), language="python", line_numbers=True)
             if item.no_download:
                 st.caption(item.no_download)
