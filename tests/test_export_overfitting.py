@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 
 from core.config import with_changes
 from core.overfitting import export
+from core.overfitting.config import FitConfig
 from core.overfitting.presets import FIT_PRESETS
 from core.overfitting.run import FitRun
 from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
@@ -129,3 +131,14 @@ def test_the_page_shows_the_code():
     assert not at.exception
     code = [c for c in at.code if "class MLP" in c.value]
     assert len(code) == 1 and "for epoch in range(1, run_epochs + 1):" in code[0].value
+
+
+GOLDEN = Path(__file__).parent / "golden" / "overfitting_default.py"
+
+
+def test_golden_default_script():
+    """The default setup's script, word for word (GP_UPDATE_GOLDEN=1 rewrites it on purpose)."""
+    text = export.script(FitConfig())
+    if os.environ.get("GP_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "the default script changed: rerun with GP_UPDATE_GOLDEN=1 if meant"
