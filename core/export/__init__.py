@@ -38,6 +38,46 @@ class EpochShuffle(Sampler):
         return iter(torch.randperm(self.n, generator=self.generator).tolist())'''
 
 
+# A table of features and a label column as a Dataset (the table is read into `table`, its feature columns
+# listed in `features`)
+TABLE_DATASET = '''\
+class TableDataset(torch.utils.data.Dataset):
+    """One split of the table: (features, class index) per row."""
+
+    def __init__(self, rows):
+        self.x = torch.tensor(rows[features].to_numpy(), dtype=torch.float32)
+        self.y = torch.tensor(rows["label"].to_numpy(), dtype=torch.int64)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]'''
+
+# The app's seeded streams (core.seeding.substream) and dropout (core.seeding.Dropout), for a script that
+# must draw what the app draws: numpy's SeedSequence for the seeds, a generator per dropout layer
+STREAM_SEED = '''\
+def stream_seed(seed, *path):
+    """A seed of its own for each random stream of the run (batch order, augmentation, each dropout
+    layer), derived from SEED as the app derives it, so that no stream depends on another."""
+    return int(np.random.SeedSequence([seed % 2**64, *path]).generate_state(1)[0])'''
+SEEDED_DROPOUT = '''\
+class SeededDropout(nn.Module):
+    """nn.Dropout(p) with masks from a generator of its own: in train mode each value is zeroed with
+    probability p and the rest scaled by 1 / (1 - p); in eval mode it does nothing."""
+
+    def __init__(self, p, seed):
+        super().__init__()
+        self.p = p
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep.div_(1 - self.p)'''
+
+
 def show(value) -> str:
     """A setting as the script's comments show it: "on"/"off", a float's repr, else str."""
     if isinstance(value, bool):

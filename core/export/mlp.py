@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from core.config import OptimConfig, RunConfig, to_values
 from core.data import Dataset
-from core.export import EPOCH_SHUFFLE, LOSS_FILE, Sliders, floats_csv, wrapped
+from core.export import EPOCH_SHUFFLE, LOSS_FILE, TABLE_DATASET, Sliders, floats_csv, wrapped
 
 # every setting the script spells out, as the app's sidebar names it (core never imports the ui)
 SLIDERS = {
@@ -132,18 +132,7 @@ table = pd.read_csv("{DATA_FILE}")
 features = [c for c in table.columns if c.startswith("x")]
 
 
-class TableDataset(torch.utils.data.Dataset):
-    """One split of the table: (features, class index) per row."""
-
-    def __init__(self, rows):
-        self.x = torch.tensor(rows[features].to_numpy(), dtype=torch.float32)
-        self.y = torch.tensor(rows["label"].to_numpy(), dtype=torch.int64)
-
-    def __len__(self):
-        return len(self.y)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
+{TABLE_DATASET}
 
 
 {EPOCH_SHUFFLE}

@@ -32,7 +32,7 @@ from core.cnn import layer_table
 from core.config import to_values
 from core.data.images import ImageSet
 from core.errors import ConfigError
-from core.export import EPOCH_SHUFFLE, LINE, LOSS_FILE, Sliders, mlp
+from core.export import EPOCH_SHUFFLE, LINE, LOSS_FILE, SEEDED_DROPOUT, STREAM_SEED, Sliders, mlp
 from core.images.augment import AUGMENTATIONS
 from core.images.run import ImageRunConfig
 
@@ -87,12 +87,6 @@ def _settings(s: Sliders, cfg: ImageRunConfig, images: ImageSet) -> str:
             f"N_CLASSES = {images.n_classes}",
         ]
     )
-
-
-SEEDS = '''\
-def stream_seed(seed, *path):
-    """A seed of its own for each dropout layer's masks, derived from SEED as the app derives it."""
-    return int(np.random.SeedSequence([seed % 2**64, *path]).generate_state(1)[0])'''
 
 
 def _pipeline(cfg: ImageRunConfig) -> str:
@@ -194,25 +188,12 @@ def _model(s: Sliders, cfg: ImageRunConfig, images: ImageSet) -> str:
         head = _assign("self.output", "nn.Sequential", [*out_drop, "nn.Linear(FEATURES, N_CLASSES)"])
         forward_head = ""
     dropout_class = (
-        f'''
+        f"""
 DROPOUT = {m.dropout!r}{s.why("model.dropout")}
 
 
-class SeededDropout(nn.Module):
-    """nn.Dropout(p) with masks from a generator of its own: in train mode each value is zeroed with
-    probability p and the rest scaled by 1 / (1 - p); in eval mode it does nothing."""
-
-    def __init__(self, p, seed):
-        super().__init__()
-        self.p = p
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
-        return x * keep.div_(1 - self.p)
-'''
+{SEEDED_DROPOUT}
+"""
         if drop
         else ""
     )
@@ -280,7 +261,7 @@ print(f"{{len(losses)}} steps, last training loss {{losses[-1]:.4f}}, test accur
     return [
         imports,
         _settings(s, cfg, images),
-        *([SEEDS] if cfg.model.dropout > 0 else []),
+        *([STREAM_SEED] if cfg.model.dropout > 0 else []),
         _data(s, cfg),
         _model(s, cfg, images),
         mlp.init_layers(s, cfg.model, "nn.Conv2d | nn.Linear", "model.output[-1]"),

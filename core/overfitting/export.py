@@ -27,7 +27,7 @@ import json
 
 from core import export
 from core.config import to_values
-from core.export import EPOCH_SHUFFLE, LOSS_FILE, Sliders, mlp
+from core.export import EPOCH_SHUFFLE, LOSS_FILE, SEEDED_DROPOUT, STREAM_SEED, TABLE_DATASET, Sliders, mlp
 from core.overfitting.config import FitConfig
 from core.overfitting.data import Splits, load
 from core.overfitting.run import AUGMENT_DEGREES, AUGMENT_PIXELS
@@ -74,13 +74,6 @@ def _settings(s: Sliders, cfg: FitConfig, splits: Splits) -> str:
     return "\n".join(lines)
 
 
-SEEDS = '''\
-def stream_seed(seed, *path):
-    """A seed of its own for each random stream of the run (batch order, augmentation, each dropout
-    layer), derived from SEED as the app derives it, so that no stream depends on another."""
-    return int(np.random.SeedSequence([seed % 2**64, *path]).generate_state(1)[0])'''
-
-
 def _data(s: Sliders, cfg: FitConfig, splits: Splits) -> str:
     n = min(cfg.train.examples, len(splits.x_pool))
     return f'''\
@@ -90,18 +83,7 @@ table = pd.read_csv("{DATA_FILE}")
 features = [c for c in table.columns if c.startswith("x")]
 
 
-class TableDataset(torch.utils.data.Dataset):
-    """One split of the table: (features, class index) per row."""
-
-    def __init__(self, rows):
-        self.x = torch.tensor(rows[features].to_numpy(), dtype=torch.float32)
-        self.y = torch.tensor(rows["label"].to_numpy(), dtype=torch.int64)
-
-    def __len__(self):
-        return len(self.y)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
+{TABLE_DATASET}
 
 
 {EPOCH_SHUFFLE}
@@ -145,27 +127,14 @@ def _model(s: Sliders, cfg: FitConfig) -> str:
         if m.dropout > 0
         else ""
     )
-    return f'''\
+    return f"""\
 # The model: DEPTH hidden layers of WIDTH units, each followed by dropout, then one output layer
 DEPTH = {m.depth}{s.why("model.depth")}
 WIDTH = {m.width}{s.why("model.width")}
 DROPOUT = {m.dropout!r}{s.why("model.dropout")}
 
 
-class SeededDropout(nn.Module):
-    """nn.Dropout(p) with masks from a generator of its own: in train mode each unit is zeroed with
-    probability p and the rest scaled by 1 / (1 - p); in eval mode it does nothing."""
-
-    def __init__(self, p, seed):
-        super().__init__()
-        self.p = p
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def forward(self, x):
-        if not self.training or self.p == 0:
-            return x
-        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
-        return x * keep.div_(1 - self.p)
+{SEEDED_DROPOUT}
 
 
 class MLP(nn.Module):
@@ -185,7 +154,7 @@ class MLP(nn.Module):
 
 
 torch.manual_seed(SEED)  # PyTorch's default initial weights, drawn layer by layer from this seed
-model = MLP()'''
+model = MLP()"""
 
 
 def _optimizer(s: Sliders, cfg: FitConfig) -> str:
@@ -293,7 +262,7 @@ def cells(cfg: FitConfig, splits: Splits | None = None, notebook: bool = False) 
     return [
         imports,
         _settings(s, cfg, splits),
-        SEEDS,
+        STREAM_SEED,
         _data(s, cfg, splits),
         *([_augment(s)] if augment else []),
         _model(s, cfg),

@@ -79,7 +79,7 @@ DROPOUT = 0.0  # slider "Dropout p (after each hidden layer)": 0.0
 
 
 class SeededDropout(nn.Module):
-    """nn.Dropout(p) with masks from a generator of its own: in train mode each unit is zeroed with
+    """nn.Dropout(p) with masks from a generator of its own: in train mode each value is zeroed with
     probability p and the rest scaled by 1 / (1 - p); in eval mode it does nothing."""
 
     def __init__(self, p, seed):
