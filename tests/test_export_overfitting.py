@@ -100,7 +100,7 @@ def test_script_is_self_contained_and_passes_ruff(tmp_path):
         assert_self_contained(text, allowed)
     assert "augment(x)" not in export.script(CONFIGS["Overfitting A"])
     assert "SeededDropout(DROPOUT" not in export.script(CONFIGS["Overfitting A"])
-    assert_ruff_clean(export.script(CONFIGS["augmented, patience 3"]), tmp_path)
+    assert_ruff_clean([export.script(cfg) for cfg in CONFIGS.values()], tmp_path)
 
 
 def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):

@@ -11,13 +11,17 @@ Reproduction contract, on the CPU with one thread:
   PyTorch's default init as core.seeding.materialise does), the batches from one `torch.randperm` per
   epoch with the last partial batch dropped (core.data.BatchOrder), dropout masks from streams of their
   own (`stream_seed`, as core.seeding.substream);
-- **with augmentation**, the script writes the pipeline as the course does, `v2.Compose([...])` applied
-  to each image in `__getitem__`, which draws each image's parameters from PyTorch's global generator.
-  The app applies the same transforms with the same ranges, but draws the parameters of four batches at
-  once from its own stream (core.images.kernels, ~5x faster on a 2-core server), so the images differ
-  from the first batch on: the curves agree in shape and level (the test bounds the mean loss of steps
-  31-50 within 25%), not number for number. The exact equality of everything else is tested with
-  augmentation off.
+- **with one augmentation of one draw per image** (a flip, a rotation or autocontrast, as the presets
+  use), the script draws each image's parameter from the app's own stream, image by image, and applies
+  v2's functional kernel (`F.horizontal_flip`, `F.rotate`, ...): flips and autocontrast equal the app's
+  bit for bit, a rotation within 1e-6 relative over 50 steps (measured 1.5e-7: the app resamples the
+  rotation with its own grid, ~1e-6 a pixel);
+- **with several augmentations**, the script writes the pipeline as the course does, `v2.Compose([...])`
+  applied to each image in `__getitem__`, which draws each image's parameters from PyTorch's global
+  generator; the app draws the parameters of four batches at once, augmentation by augmentation, from its
+  own stream (core.images.kernels, ~5x faster on a 2-core server), so the images differ from the first
+  batch on: the curves agree in shape and level (the test bounds the mean loss of steps 31-50 within
+  25%), not number for number.
 """
 
 from __future__ import annotations
@@ -102,8 +106,53 @@ def _pipeline(cfg: ImageRunConfig) -> str:
     return f"train_transform = v2.Compose(\n    [\n{listed}    ]\n)"
 
 
+# One augmentation with one draw per image: the script draws it from the app's own stream, image by
+# image in the order the app sees them (numpy's `random(n)` and n calls of `random()` give the same
+# numbers), and applies v2's functional kernel: flips and autocontrast then equal the app's bit for
+# bit, a rotation to ~1e-6 a pixel (the app resamples with its own grid).
+APP_DRAWS = {
+    "hflip": ("augment_rng.random() < {v!r}", "image = F.horizontal_flip(image)"),
+    "vflip": ("augment_rng.random() < {v!r}", "image = F.vertical_flip(image)"),
+    "rotation": (
+        None,
+        "image = F.rotate(image, augment_rng.uniform(-{v!r}, {v!r}), v2.InterpolationMode.BILINEAR)",
+    ),
+    "autocontrast": ("augment_rng.random() < {v!r}", "image = F.autocontrast(image)"),
+}
+
+
+def app_draws(cfg: ImageRunConfig) -> bool:
+    """Whether the script draws the augmentation as the app does (one augmentation from APP_DRAWS)."""
+    active = cfg.augment.active()
+    return len(active) == 1 and active[0] in APP_DRAWS
+
+
+def _app_transform(s: Sliders, cfg: ImageRunConfig) -> str:
+    (name,) = cfg.augment.active()
+    value = float(getattr(cfg.augment, name))
+    test, apply = (part.format(v=value) if part else part for part in APP_DRAWS[name])
+    body = f"    if {test}:\n        {apply}" if test else f"    {apply}"
+    course = AUGMENTATIONS.get(name).code(value)
+    slider = s.why(f"augment.{name}").strip()[2:]
+    return f"""\
+# Augmentation ({slider}): what
+# {course} does,
+# each image's draw taken from the app's own random stream, image by image, so that the script
+# sees the app's images
+augment_rng = np.random.default_rng(SEED + 1)
+
+
+def train_transform(image):
+{body}
+    return image
+
+"""
+
+
 def _data(s: Sliders, cfg: ImageRunConfig) -> str:
-    if cfg.augment.active():
+    if app_draws(cfg):
+        transform = _app_transform(s, cfg)
+    elif cfg.augment.active():
         pipeline = _pipeline(cfg)
         keys = [f"augment.{name}" for name in cfg.augment.active()]
         chosen = "\n".join(f"#{s.why(k)[3:]}" for k in keys)
@@ -232,14 +281,16 @@ model = CNN()"""
 
 def cells(cfg: ImageRunConfig, images: ImageSet, notebook: bool = False) -> list[str]:
     s = Sliders(SLIDERS, to_values(cfg))
-    extra = ["import numpy as np"] if cfg.model.dropout > 0 else []
+    extra = ["import numpy as np"] if cfg.model.dropout > 0 or app_draws(cfg) else []
     imports = mlp.imports().replace("import pandas as pd", "\n".join(extra)).replace("\n\n\n", "\n\n")
     imports = imports.replace(
         "from torch.utils.data import DataLoader, Sampler",
         "from torch.utils.data import DataLoader, Dataset, Sampler",
     )
-    if cfg.augment.active():
-        imports += "\nfrom torchvision.transforms import v2"
+    if cfg.augment.active() and (not app_draws(cfg) or cfg.augment.rotation):
+        imports += "\nfrom torchvision.transforms import v2"  # the pipeline, or the rotation's interpolation
+    if app_draws(cfg):
+        imports += "\nfrom torchvision.transforms.v2 import functional as F"
     make, keys = mlp.optimizer_call(cfg.optim)
     schedule, schedule_keys = mlp.schedule_call(cfg.optim)
     optimizer = "\n".join(

@@ -122,6 +122,7 @@ def augment(x):
 
 def _model(s: Sliders, cfg: FitConfig) -> str:
     m = cfg.model
+    loop = "i" if m.dropout > 0 else "_"  # the layer's index seeds its dropout
     dropout = (
         "\n            layers.append(SeededDropout(DROPOUT, stream_seed(SEED, 7, i)))"
         if m.dropout > 0
@@ -142,7 +143,7 @@ class MLP(nn.Module):
         super().__init__()
         layers = []
         width_in = N_FEATURES
-        for i in range(DEPTH):
+        for {loop} in range(DEPTH):
             layers.append(nn.Linear(width_in, WIDTH))
             layers.append({mlp.ACTIVATION_CODE[m.activation]}){s.why("model.activation")}{dropout}
             width_in = WIDTH

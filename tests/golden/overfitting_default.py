@@ -99,7 +99,7 @@ class MLP(nn.Module):
         super().__init__()
         layers = []
         width_in = N_FEATURES
-        for i in range(DEPTH):
+        for _ in range(DEPTH):
             layers.append(nn.Linear(width_in, WIDTH))
             layers.append(nn.ReLU())  # slider "Activation": relu
             width_in = WIDTH
