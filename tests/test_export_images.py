@@ -1,10 +1,10 @@
 """The Images lab's setup as code: a CNN script that reproduces the app's ImageRun.
 
-Without augmentation, and with one flip drawn from the app's stream, every step's loss must equal the
-app's float for float (each preset's A and B, and a setup with BatchNorm, dropout and Kaiming init); a
-rotation drawn from the app's stream within 1e-6 relative (the app resamples with its own grid). With
-several augmentations the script applies v2.Compose per image, drawing its own numbers: the test bounds
-the mean loss of steps 31-50 within 25% of the app's.
+Without augmentation, and with one flip or autocontrast drawn from the app's stream, every step's
+loss must equal the app's float for float (each preset's A and B, and a setup with BatchNorm, dropout
+and Kaiming init); a rotation drawn from the app's stream within 1e-6 relative (the app resamples with
+its own grid). With several augmentations the script applies v2.Compose per image, drawing its own
+numbers: the test bounds the mean loss of steps 31-50 within 25% of the app's.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ CONFIGS["BN, dropout, Kaiming"] = with_changes(
     model={"batchnorm": True, "dropout": 0.3, "init": "kaiming_uniform", "head": 0, "pool": "avg"},
     optim={"name": "sgd", "lr": 0.05, "momentum": 0.9},
     train={"clip_norm": 1.0},
+)
+CONFIGS["autocontrast"] = with_changes(
+    IMAGE_PRESETS["Small CNN vs wide CNN"].a, augment={"autocontrast": 0.5}
 )
 CONFIGS["flip, jitter, erasing"] = with_changes(
     IMAGE_PRESETS["Flipping confuses mirror classes"].b, augment={"jitter": 0.3, "erasing": 0.5}
@@ -73,7 +76,7 @@ def _script_losses(folder: Path) -> list[float]:
 
 
 def test_the_presets_are_covered_every_way():
-    assert len(EXACT) >= 5 and len(CLOSE) == 1 and len(CONFIGS) - len(EXACT) - len(CLOSE) == 1
+    assert len(EXACT) >= 6 and len(CLOSE) == 1 and len(CONFIGS) - len(EXACT) - len(CLOSE) == 1
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
