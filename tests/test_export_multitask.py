@@ -117,8 +117,8 @@ def test_script_is_self_contained_short_lined_and_passes_ruff(glyphs, tmp_path):
         text = export.script(cfg, glyphs)
         assert_self_contained(text, {"argparse", "math", "torch"})
         assert max(len(line) for line in text.splitlines()) <= LINE
-    assert_ruff_clean(export.script(NOTEBOOKS["SGD, clipped"], glyphs), tmp_path)
-    assert_ruff_clean(export.script(CONFIGS["MSE drowns B"], glyphs), tmp_path)
+    every = [*CONFIGS.values(), *NOTEBOOKS.values()]
+    assert_ruff_clean([export.script(cfg, glyphs) for cfg in every], tmp_path)
 
 
 @pytest.mark.parametrize("name", list(NOTEBOOKS))

@@ -97,8 +97,7 @@ def test_script_is_self_contained_short_lined_and_passes_ruff(tmp_path):
         text = export.script(cfg)
         assert_self_contained(text, {"argparse", "math", "numpy", "pandas", "torch"})
         assert max(len(line) for line in text.splitlines()) <= LINE
-    assert_ruff_clean(export.script(CONFIGS["Shuffled split, LSTM · shuffled split"]), tmp_path)
-    assert_ruff_clean(export.script(DIVERGING), tmp_path)
+    assert_ruff_clean([export.script(cfg) for cfg in (*CONFIGS.values(), DIVERGING)], tmp_path)
 
 
 def test_notebook_runs_top_to_bottom_and_diverges_where_the_app_does(tmp_path, monkeypatch, capsys):
