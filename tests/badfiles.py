@@ -374,7 +374,13 @@ def cost(fn, *args, **kwargs) -> tuple[object, Cost]:
     memory then: it counts every allocator (torch's, PIL's, numpy's), not Python's alone. Freed memory
     is handed back to the system first (malloc_trim), so that the call cannot reuse it unseen."""
     gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = ctypes.CDLL("libc.so.6")
+    # glibc raises its mmap threshold each time a large block is freed (up to 32 MB), so after a long
+    # test session big arrays come from the heap, whose freed middle is not handed back: the same call
+    # then measured 86-91 MB instead of 45-63. A fixed threshold (M_MMAP_THRESHOLD = -3) measures the
+    # call, not the session's history.
+    libc.mallopt(-3, 128 * 1024)
+    libc.malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as refs:
         refs.write("5")  # resets VmHWM to the resident memory now
     before = _status_kib("VmRSS")
