@@ -116,6 +116,18 @@ class Sliders:
         ]
 
 
+def split_args(args: str) -> list[str]:
+    """The top-level, comma-separated parts of a call's arguments ("a, (b, c)" -> ["a", "(b, c)"])."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(args):
+        depth += (char in "([{") - (char in ")]}")
+        if char == "," and depth == 0:
+            parts.append(args[start:i].strip())
+            start = i + 1
+    parts.append(args[start:].strip())
+    return parts
+
+
 def wrapped(line: str) -> str:
     """A `name = call(arguments)` line that passes LINE characters as `ruff format` keeps it: one argument
     per line, with a trailing comma."""
@@ -123,14 +135,7 @@ def wrapped(line: str) -> str:
         return line
     indent = line[: len(line) - len(line.lstrip())]
     head, args = line.split("(", 1)
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(args[:-1]):
-        depth += (char in "([{") - (char in ")]}")
-        if char == "," and depth == 0:
-            parts.append(args[start:i].strip())
-            start = i + 1
-    parts.append(args[start:-1].strip())
-    listed = "".join(f"{indent}    {part},\n" for part in parts)
+    listed = "".join(f"{indent}    {part},\n" for part in split_args(args[:-1]))
     return f"{head}(\n{listed}{indent})"
 
 

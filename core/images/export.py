@@ -194,16 +194,8 @@ train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order, drop_
 
 
 def _assign(target: str, call: str, args: list[str], indent: str = "        ") -> str:
-    """`target = call(args)` as `ruff format` writes it: on one line if it fits, else the arguments on one
-    line of their own, else one per line."""
-    one = f"{indent}{target} = {call}({', '.join(args)})"
-    if len(one) <= LINE:
-        return one
-    inner = f"{indent}    {', '.join(args)}"
-    if len(inner) <= LINE:
-        return f"{indent}{target} = {call}(\n{inner}\n{indent})"
-    listed = "".join(f"{indent}    {a},\n" for a in args)
-    return f"{indent}{target} = {call}(\n{listed}{indent})"
+    """`target = call(args)`, laid out by export.wrapped when it passes the line length."""
+    return export.wrapped(f"{indent}{target} = {call}({', '.join(args)})")
 
 
 def _model(s: Sliders, cfg: ImageRunConfig, images: ImageSet) -> str:

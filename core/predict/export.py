@@ -93,7 +93,7 @@ def _long_lines(text: str) -> str:
         if len(line) > export.LINE and "nn.Sequential(OrderedDict(" in line:
             indent = line[: len(line) - len(line.lstrip())]
             inner = line.strip().removeprefix("nn.Sequential(OrderedDict(").removesuffix(")),")
-            parts = [p.strip() for p in _split(inner)]
+            parts = export.split_args(inner)
             out.append(f"{indent}nn.Sequential(")
             out.append(f"{indent}    OrderedDict(")
             out += [f"{indent}        {p}," for p in parts]
@@ -102,17 +102,6 @@ def _long_lines(text: str) -> str:
         else:
             out.append(line)
     return "\n".join(out)
-
-
-def _split(args: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(args):
-        depth += (char in "([{") - (char in ")]}")
-        if char == "," and depth == 0:
-            parts.append(args[start:i])
-            start = i + 1
-    parts.append(args[start:])
-    return parts
 
 
 OPEN = f"""\
