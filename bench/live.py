@@ -100,7 +100,7 @@ from core.multitask.run import MultiTaskRun
 from core.presets import Preset
 from core.sequences.compare import lab_configs
 from core.sequences.models import CELLS
-from core.sequences.presets import SEQ_BASE
+from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
 from core.sequences.run import SeqRun
 from core.training import Run, Trainer
 from deploy import appserver
@@ -114,6 +114,7 @@ READ_EVERY_S = 0.4  # the page snapshots every ui.live.REDRAW_SECONDS = 0.5 s wh
 SNAPSHOT_RECORDS = 3000
 REDRAW_WINDOW_S = 8.0
 PRESET_SHORT = "Vanishing vs cured"  # the Gradients lab's preset button (its Preset.short)
+SEQ_PRESET_SHORT = "GRU vs LSTM"  # and the Sequences lab's, the page that used to freeze the browser
 
 HEAVY_MLP = RunConfig(model=ModelConfig(depth=20, width=256), train=TrainConfig(steps=3000, batch_size=256))
 SNAPSHOT_MLP = RunConfig(
@@ -380,9 +381,11 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def browser_redraws(short: str = PRESET_SHORT) -> float | None:
-    """Redraws per second of the status line at "normal" speed, or None when (c) cannot run."""
-    preset = next(p for p in GRADIENT_PRESETS.values() if p.short == short)
+def browser_redraws(short: str = PRESET_SHORT, lab: str = "gradients") -> float | None:
+    """Redraws per second of the status line at "normal" speed on a lab's page (gradients or
+    sequences) playing its preset `short`, or None when (c) cannot run."""
+    presets = GRADIENT_PRESETS if lab == "gradients" else SEQ_PRESETS
+    preset = next(p for p in presets.values() if p.short == short)
     try:  # the browser tests' Chromium and flags (the module needs pytest, a dev requirement)
         from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
     except ImportError as err:
@@ -410,7 +413,7 @@ def browser_redraws(short: str = PRESET_SHORT) -> float | None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=120_000)
             try:
-                return drive(browser.new_context(viewport=VIEWPORT), f"{base}/gradients", proc.pid, preset)
+                return drive(browser.new_context(viewport=VIEWPORT), f"{base}/{lab}", proc.pid, preset)
             except (PlaywrightError, AssertionError) as err:  # a timeout: say so, keep (a) and (b)
                 print(f"  (c) failed: {str(err).splitlines()[0]}; server log: {log_path}")
                 return None
@@ -420,7 +423,13 @@ def browser_redraws(short: str = PRESET_SHORT) -> float | None:
         appserver.stop(proc)
 
 
-def drive(context, url: str, server_pid: int, preset: Preset) -> float:
+def runs_of(preset: Preset | SeqPreset) -> int:
+    if isinstance(preset, Preset):
+        return 2 if preset.b else 1
+    return len(preset.cells) * len(preset.splits)
+
+
+def drive(context, url: str, server_pid: int, preset: Preset | SeqPreset) -> float:
     """Open the page, play the preset to its end; print what was seen and return redraws per second."""
     from playwright.sync_api import expect
 
@@ -463,8 +472,8 @@ def drive(context, url: str, server_pid: int, preset: Preset) -> float:
     steps_per_s = (steps[-1] - steps[0]) / seconds if seconds > 0 else 0.0
     ended = "Finished" if final.startswith("Finished") else f"ENDED EARLY ({final!r})"
     print(
-        f"  page load {load_s:.1f} s; preset '{preset.short}' ({2 if preset.b else 1} run(s) x "
-        f"{preset.a.train.steps} steps), "
+        f"  page load {load_s:.1f} s; preset '{preset.short}' ({runs_of(preset)} run(s) x "
+        f"{(preset.a if isinstance(preset, Preset) else preset.base).train.steps} steps), "
         f"Play -> {ended}: {finish_s:.1f} s"
     )
     print(
@@ -696,6 +705,8 @@ def main() -> int:
 
     print("(c) the Gradients page in Chromium at 'normal' speed", flush=True)
     redraws = browser_redraws()
+    print("(c) the Sequences page in Chromium at 'normal' speed", flush=True)
+    browser_redraws(SEQ_PRESET_SHORT, "sequences")
     print(f"whole bench: {time.perf_counter() - t_start:.0f} s; steps after pause() returned: {late}")
     print(
         f"pause_ms_p50={statistics.median(pause_all):.1f} pause_ms_max={max(pause_all):.1f} "

@@ -25,6 +25,18 @@ def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
     return at
 
 
+def chart_texts(at: AppTest) -> list[str]:
+    """The JSON of every chart on the page, in page order: Streamlit's Plotly element, or the live
+    view's chart that changes in place (ui.charts.in_place; its figure travels as bytes)."""
+    out = []
+    for element in at.main:
+        if element.type == "plotly_chart":
+            out.append(element.proto.spec)
+        elif element.type == "bidi_component" and element.proto.component_name == "gp_chart":
+            out.append(element.proto.bytes.decode())
+    return out
+
+
 def workers(at: AppTest) -> list[LiveWorker]:
     return [at.session_state[f"{lab}:worker"] for lab in LABS if f"{lab}:worker" in at.session_state]
 

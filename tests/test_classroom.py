@@ -126,3 +126,24 @@ def test_a_session_that_goes_frees_its_runs(tiny_cfg, xor_data, speed):
     del worker
     gc.collect()
     assert run() is None
+
+
+@pytest.mark.parametrize(
+    ("active", "waiting", "share", "every"),
+    [
+        (1, 0, 0.9, 0.5),  # alone, however much its own runs ask: its pictures take time from no one
+        (2, 0, 0.4, 0.5),  # a quiet class
+        (2, 0, 0.6, 1.0),  # several labs asking for over half the server: once a second
+        (1, 1, 0.3, 1.0),  # someone waits for a place
+    ],
+)
+def test_the_live_view_redraws_twice_a_second_unless_the_class_needs_the_time(
+    active, waiting, share, every, monkeypatch
+):
+    from ui import live as ui_live
+
+    monkeypatch.setattr(SCHEDULER, "load", lambda: (active, waiting, share))
+    monkeypatch.setattr(SCHEDULER, "redraw_seconds", lambda: 0.5)
+    assert ui_live.redraw_every() == every
+    monkeypatch.setattr(SCHEDULER, "redraw_seconds", lambda: 2.5)  # the pages' redraws alone are too many
+    assert ui_live.redraw_every() == 2.5

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.gradients.presets import GRADIENT_PRESETS
-from tests.apptest import APP, TIMEOUT, click, open_page
+from tests.apptest import APP, TIMEOUT, chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from ui.controls import Control, parse_link
 
@@ -46,7 +46,7 @@ def test_lab_loads_with_its_defaults():
     assert at.slider(key=key("a.model.depth")).value == 4
     assert metrics(at)[0] == "0 / 400"
     assert any("Press Play" in i.value for i in at.info)
-    charts = [str(c.proto) for c in at.get("plotly_chart")]
+    charts = chart_texts(at)
     for title in (
         "Cross-entropy loss",
         "Gradient norm per layer over steps",
@@ -195,11 +195,11 @@ def test_digits_train_without_a_decision_boundary():
     assert at.select_slider(key=key("data.n_samples")).disabled  # digits has its own 1,797 images
     click(at, "Step")
     assert runs(at)["A"].data.n_features == 64 and metrics(at)[0] == "1 / 400"
-    assert not any("What the model predicts" in str(c.proto) for c in at.get("plotly_chart"))
+    assert not any("What the model predicts" in chart for chart in chart_texts(at))
 
 
 def test_the_loss_chart_names_the_loss_each_run_minimises():
     """A compare-mode page where A minimises cross-entropy and B the mean squared error: each chart says."""
     at = open_page("pages/gradients.py", {"compare": "1", "b.train.loss": "mse"})
-    charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    charts = " ".join(chart_texts(at))
     assert "Cross-entropy loss A" in charts and "Mean squared error loss B" in charts

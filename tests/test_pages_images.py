@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import checkpoint
 from core.data import tvsets
-from tests.apptest import click, open_page
+from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_zips, good_zip, noted_zips
 from ui.labs import images as lab
@@ -35,7 +35,7 @@ def test_lab_loads_with_one_run_and_every_tab():
     tabs = ["Training", "Evaluation", "Augmentation", "Architecture", "Data"]
     assert [t.label for t in at.tabs][:5] == tabs
     assert "Parameters in all" in texts(at.caption)
-    charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    charts = " ".join(chart_texts(at))
     assert "Cross-entropy loss: train (solid) and test (dotted)" in charts and "Images per class" in charts
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import click, open_page
+from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from tests.test_pages_images import texts
 from ui.labs import multitask as lab
@@ -23,7 +23,7 @@ def runs(at: AppTest) -> dict:
 
 
 def charts(at: AppTest) -> str:
-    return " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    return " ".join(chart_texts(at))
 
 
 def test_the_lab_loads_with_its_tabs_data_model_and_weights():

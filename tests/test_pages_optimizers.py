@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import click, open_page
+from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from ui.labs.optimizers import PRESETS
 
@@ -27,7 +27,7 @@ def runs(at: AppTest):
 def test_lab_loads_with_three_racers_and_a_surface():
     at = open_lab()
     assert len(runs(at)) == 3
-    charts = " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    charts = " ".join(chart_texts(at))
     assert (
         "Loss along each path" in charts and "Cross-entropy loss: train (solid) and test (dotted)" in charts
     )

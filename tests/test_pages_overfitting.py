@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.overfitting.config import pool_size
-from tests.apptest import click, open_page
+from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from tests.test_pages_images import texts
 from ui.labs import overfitting as lab
@@ -22,7 +22,7 @@ def runs(at: AppTest) -> dict:
 
 
 def charts(at: AppTest) -> str:
-    return " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    return " ".join(chart_texts(at))
 
 
 def finish(at: AppTest, key: str) -> AppTest:

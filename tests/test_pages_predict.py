@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core.images import builtin
-from tests.apptest import click, open_page
+from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_images, encode, odd_mode_images
 from tests.test_predict import digit_photo, refused_checkpoints
@@ -59,7 +59,7 @@ def test_a_photo_of_a_digit_shows_its_steps_its_top_classes_and_its_heatmap():
     assert not at.error
     captions = texts(at.caption)
     assert "600×800, upright" in captions and "centre of mass → middle of 28×28" in captions
-    assert "Top 5 classes" in str(at.get("plotly_chart")[0].proto)
+    assert "Top 5 classes" in chart_texts(at)[0]
     image_captions = " ".join(str(i.proto) for i in at.get("image"))
     assert "Grad-CAM over your image" in image_captions and "conv 2 (after pooling)" in image_captions
     at.selectbox(key=explain(digit_photo(3))).set_value("8").run()  # why not an 8?

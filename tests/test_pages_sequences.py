@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.sequences.presets import SEQ_PRESETS as PRESETS
-from tests.apptest import click, open_page
+from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from ui.labs.sequences import CONTROLS, preset_values
 
@@ -36,7 +36,7 @@ def runs(at: AppTest):
 
 
 def chart_titles(at: AppTest) -> str:
-    return " ".join(str(c.proto) for c in at.get("plotly_chart"))
+    return " ".join(chart_texts(at))
 
 
 def test_the_lab_trains_three_cells_side_by_side():

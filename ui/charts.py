@@ -7,12 +7,19 @@ link (kept in the link while on, so a teacher's bookmark opens in it).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+import logging
+import os
 import threading
 import weakref
+from pathlib import Path
 
+import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
+import plotly.offline
 import streamlit as st
 from plotly.basedatatypes import BaseFigure
 from streamlit.delta_generator import DeltaGenerator
@@ -22,6 +29,8 @@ from streamlit.elements.lib.utils import compute_and_register_element_id
 from streamlit.proto.PlotlyChart_pb2 import PlotlyChart as PlotlyChartProto
 
 from core.charts import PRESENTER, TEMPLATE
+
+log = logging.getLogger(__name__)
 
 PRESENT = "present"  # session key and link parameter
 CONFIG = {"displaylogo": False}  # Plotly's own toolbar without its logo; it shows on hover only
@@ -204,6 +213,105 @@ def spec_json(fig, present: bool = False, height: int | None = None) -> str:
     return text
 
 
+# ---- charts that change in place: the live view's ------------------------------------------------
+# Streamlit's own chart element draws a changed figure from scratch (Plotly's newPlot: 100-120 ms of
+# the browser's main thread per chart inside a lab page on a 2-core machine, so a live page managed
+# 1-1.5 redraws a second). The live view's charts are drawn instead by a small component of our own
+# (st.components.v2) that keeps one plot per chart and hands each new figure to Plotly.react, which
+# updates the plot in place. Its Plotly.js is the one plotly.py ships (the version its figures are
+# written for), served by Streamlit's static file serving (.streamlit/config.toml) from static/, a
+# copy made at the first use (generated, not in git).
+
+STATIC = Path(__file__).resolve().parent.parent / "static"  # Streamlit serves <app.py's folder>/static
+PLOTLY_JS = f"plotly-{plotly.offline.get_plotlyjs_version()}.min.js"
+_IN_PLACE = contextvars.ContextVar("charts_in_place", default=False)
+_SERVED: bool | None = None  # whether static/PLOTLY_JS is there (None: not looked yet)
+_SERVED_LOCK = threading.Lock()
+
+_IN_PLACE_JS = """
+const SRC = "app/static/%(file)s";
+const CONFIG = %(config)s;
+let loading = null;
+function plotly() {  // one copy of Plotly.js per page, loaded at the first chart
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!loading) loading = new Promise((ok, fail) => {
+    const script = document.createElement("script");
+    script.src = new URL(SRC, document.baseURI).href;
+    script.onload = () => ok(window.Plotly);
+    script.onerror = () => { loading = null; fail(new Error("no plotly")); };
+    document.head.appendChild(script);
+  });
+  return loading;
+}
+export default function ({ data, parentElement }) {
+  let plot = parentElement.querySelector(":scope > .gp-chart");
+  if (!plot) {
+    plot = document.createElement("div");
+    plot.className = "gp-chart";
+    plot.style.width = "100%%";
+    parentElement.appendChild(plot);
+  }
+  const text = new TextDecoder().decode(data);
+  if (text !== plot.gpText) {  // not the same figure again (a slow panel between two of its updates)
+    plot.gpText = text;
+    plotly().then((Plotly) => {
+      if (plot.gpText !== text) return;  // a newer figure came while Plotly.js loaded
+      const fig = JSON.parse(text);
+      fig.layout.uirevision ??= "kept";  // a zoom or a hidden legend entry survives the redraws
+      return Plotly.react(plot, fig.data, fig.layout, CONFIG);
+    }).catch(() => {
+      plot.textContent = "This chart could not be drawn: reload the page.";
+    });
+  }
+  // Streamlit calls this when the chart leaves the page (and sometimes while it stays): a plot that
+  // is gone lets go of Plotly's window listeners, or every page visit would leave its charts behind
+  return () => setTimeout(() => {
+    if (!plot.isConnected && window.Plotly) window.Plotly.purge(plot);
+  }, 1000);
+}
+"""
+
+
+def plotly_served() -> bool:
+    """Put Plotly.js in static/ once per process (an atomic copy: several servers may share a checkout);
+    False if that cannot be done, and the live charts are then drawn by Streamlit's element."""
+    global _SERVED
+    with _SERVED_LOCK:
+        if _SERVED is None:
+            source = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+            target = STATIC / PLOTLY_JS
+            try:
+                if not target.is_file() or target.stat().st_size != source.stat().st_size:
+                    STATIC.mkdir(exist_ok=True)
+                    part = target.with_suffix(f".{os.getpid()}.part")
+                    part.write_bytes(source.read_bytes())
+                    os.replace(part, target)
+                _SERVED = True
+            except OSError:
+                log.exception(
+                    "cannot serve %s from %s; live charts fall back to st.plotly_chart", PLOTLY_JS, STATIC
+                )
+                _SERVED = False
+        return _SERVED
+
+
+_in_place_chart = st.components.v2.component(
+    "gp_chart",
+    js=_IN_PLACE_JS % {"file": PLOTLY_JS, "config": json.dumps(CONFIG | {"responsive": True})},
+    isolate_styles=False,
+)
+
+
+@contextlib.contextmanager
+def in_place():
+    """Charts drawn inside this block change in place in the browser (the live view's redraws)."""
+    token = _IN_PLACE.set(True)
+    try:
+        yield
+    finally:
+        _IN_PLACE.reset(token)
+
+
 def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwargs):
     """Draw a figure with our template (never Streamlit's theme, see core.charts.TEMPLATE); in presenter
     mode with PRESENTER's type and lines, and `present_height` px if given (a key chart that must fit
@@ -224,15 +332,20 @@ def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwa
         fig = for_projector(fig, present_height) if present else go.Figure(spec(fig))
         return where.plotly_chart(fig, theme=None, key=key, config=CONFIG, **kwargs)
     dg = where if isinstance(where, DeltaGenerator) else st._main
+    height = present_height if present and present_height else _height(fig)
+    text = spec_json(fig, present, present_height if present else None)
+    if _IN_PLACE.get() and plotly_served():
+        # the chart's key names a widget (the component's state): prefixed, apart from the app's keys
+        with where if isinstance(where, DeltaGenerator) else contextlib.nullcontext():
+            return _in_place_chart(key=f"chart-{key}", data=text.encode(), height=height, width="stretch")
     proto = PlotlyChartProto()
     proto.theme = ""
     proto.form_id = current_form_id(dg)
-    proto.spec = spec_json(fig, present, present_height if present else None)
+    proto.spec = text
     proto.config = _CONFIG_JSON
     proto.id = compute_and_register_element_id(  # a new figure, a new id: the browser draws it anew
         "plotly_chart", user_key=key, key_as_main_identity=False, dg=dg, spec=hash(proto.spec), theme=""
     )
-    height = present_height if present and present_height else _height(fig)
     return dg._enqueue("plotly_chart", proto, layout_config=LayoutConfig(width="stretch", height=height))
 
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 README_SHOT = ROOT / "assets" / "screenshots" / "gradients-lab.png"
@@ -42,6 +42,14 @@ def open_page(page: Page, url: str) -> None:
     expect(sidebar_widget(page, "stSlider", "Hidden layers")).to_be_visible(timeout=ms(LOAD_S))
 
 
+CHARTS = '[data-testid="stPlotlyChart"], .gp-chart'  # Streamlit's chart, or a live one (ui.charts.in_place)
+
+
+def charts(page: Page) -> Locator:
+    """Every chart on the page: Streamlit's Plotly element, or a live view's chart that changes in place."""
+    return page.locator(CHARTS)
+
+
 def settle(page: Page, pause_s: float = 1.5) -> None:
     """Wait until no script runs and nothing is faded as stale, then let plotly finish drawing."""
     page.wait_for_function(
@@ -55,7 +63,7 @@ def settle(page: Page, pause_s: float = 1.5) -> None:
 def snapshot(page: Page, path: Path) -> None:
     """Screenshot down to just below the last chart (the tall viewport leaves empty space)."""
     viewport = page.viewport_size
-    boxes = [box for chart in page.get_by_test_id("stPlotlyChart").all() if (box := chart.bounding_box())]
+    boxes = [box for chart in charts(page).all() if (box := chart.bounding_box())]
     bottom = max((box["y"] + box["height"] for box in boxes), default=viewport["height"]) + 40
     height = min(viewport["height"], round(bottom))
     page.screenshot(path=str(path), clip={"x": 0, "y": 0, "width": viewport["width"], "height": height})
@@ -112,7 +120,7 @@ def test_vanishing_preset_shows_heatmap(page: Page, app_url: str, artifacts: Pat
     heat_title = page.locator(".gtitle").filter(has_text="Gradient norm per layer over steps")
     expect(heat_title).to_be_visible()
     expect(page.get_by_test_id("stAlert").filter(has_text="vanishes")).to_be_visible()
-    expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5)
+    expect(charts(page)).to_have_count(5)
 
     settle(page)
     shot = artifacts / "gradients-lab.png"
@@ -139,7 +147,7 @@ def test_two_sessions_see_only_their_own_runs(new_page, app_url: str, artifacts:
     diverged_box = exploding.get_by_test_id("stAlert").filter(has_text="the run diverged")
     expect(diverged_box).to_be_visible(timeout=ms(TRAIN_S))
     expect(diverged_box).to_contain_text("NaN or infinite at step")
-    expect(exploding.get_by_test_id("stPlotlyChart").get_by_text("diverged at step").first).to_be_visible()
+    expect(charts(exploding).get_by_text("diverged at step").first).to_be_visible()
     expect(exploding.get_by_text("Stopped: a run diverged. Press")).to_be_visible(timeout=ms(TRAIN_S))
     expect(cured.get_by_text("Finished. Press")).to_be_visible(timeout=ms(TRAIN_S))
     settle(cured)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gradients_browser import ROOT, assert_no_stack_trace, ms, settle
+from tests.browser.test_gradients_browser import ROOT, assert_no_stack_trace, charts, ms, settle
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=60_000)
@@ -30,7 +30,7 @@ def test_the_default_cnn_trains_shows_feature_maps_and_opens_a_confusion_cell(
     maps = page.get_by_test_id("stImage").filter(has_text="maps of")
     expect(maps).to_have_count(4)  # conv 1 and conv 2, each after activation and after pooling
     expect(page.get_by_test_id("stImage").filter(has_text="learned filters of conv 1")).to_have_count(1)
-    recall = page.get_by_test_id("stPlotlyChart").filter(has_text="Share of each class found (recall)")
+    recall = charts(page).filter(has_text="Share of each class found (recall)")
     expect(recall).to_have_count(1)
     assert recall.locator(".bars .point").count() == 10  # one bar per digit
     assert_no_stack_trace(page)
@@ -47,7 +47,7 @@ def test_the_default_cnn_trains_shows_feature_maps_and_opens_a_confusion_cell(
         shutil.copyfile(shot, ROOT / "assets" / "screenshots" / "images-lab.png")
 
     page.get_by_role("tab", name="Evaluation").click()
-    matrix = page.get_by_test_id("stPlotlyChart").filter(has_text="Confusion matrix")
+    matrix = charts(page).filter(has_text="Confusion matrix")
     expect(matrix).to_be_visible()
     expect(page.get_by_text("Click a cell of the confusion matrix")).to_be_visible()
     plot = matrix.locator(".nsewdrag").first.bounding_box()  # the plotting area: 10 x 10 cells

@@ -136,3 +136,32 @@ def test_two_students_and_a_closed_tab(new_page, app_server, artifacts: Path) ->
     idle = app_server.cpu_seconds() - used
     assert idle < 0.6, f"the server used {idle:.2f} CPU s in 3 s with every run paused or closed"
     assert_no_stack_trace(second)
+
+
+def test_live_charts_change_in_place(new_page, app_url: str, artifacts: Path) -> None:
+    """While a run plays, each redraw hands the live charts' new figures to Plotly.react (ui.charts.
+    in_place): the same plot stays on the page and its step axis grows. Streamlit's own chart element
+    built every changed chart anew, 100-120 ms of the browser's main thread each on this machine."""
+    page = new_page()
+    page.set_viewport_size(PROJECTOR)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    open_page(page, app_url + LONG)
+    choose_speed(page, "Normal")
+    page.get_by_role("button", name="Play").click()
+    wait_step_above(page, 50)
+    loss = page.locator(".gp-chart").filter(has_text="Cross-entropy loss").first
+    expect(loss.locator(".main-svg").first).to_be_visible()
+    last_step = "el => el._fullLayout.xaxis.range[1]"  # the step axis ends at the last step drawn
+    first = loss.evaluate("el => { window.__gpLoss = el; return el._fullLayout.xaxis.range[1]; }")
+    wait_step_above(page, step_of(page) + 300)
+    page.wait_for_timeout(1000)
+    assert loss.evaluate("el => el === window.__gpLoss"), "the loss chart was built anew, not updated"
+    assert loss.evaluate(last_step) > first + 200
+    assert loss.locator(".main-svg").count() <= 3, "an update added a plot instead of changing it"
+    page.screenshot(path=str(artifacts / "live-in-place.png"))
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_test_id("stCaptionContainer").filter(has_text="· paused")).to_be_visible()
+    assert loss.evaluate("el => el === window.__gpLoss"), "the page's rerun after Pause rebuilt the chart"
+    assert not [e for e in errors if "plotly" in e.lower() or "gp_chart" in e], errors
+    assert_no_stack_trace(page)

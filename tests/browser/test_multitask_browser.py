@@ -13,6 +13,7 @@ from tests.browser.test_gradients_browser import (  # noqa: F401 (server_log_cle
     LOAD_S,
     ROOT,
     assert_no_stack_trace,
+    charts,
     ms,
     server_log_clean,
     settle,
@@ -33,7 +34,7 @@ def test_the_weight_sweep_draws_the_trade_off(page: Page, app_url: str, artifact
 
     page.get_by_role("tab", name="Trade-off").click()
     page.get_by_role("button", name="Sweep the weights").click()
-    chart = page.get_by_test_id("stPlotlyChart").filter(has_text="Trade-off: final test scores")
+    chart = charts(page).filter(has_text="Trade-off: final test scores")
     expect(chart).to_have_count(1, timeout=ms(SWEEP_S))
     settle(page)
     for name in ("character (accuracy)", "alphabet (accuracy)", "chance: character", "chance: alphabet"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gradients_browser import ROOT, assert_no_stack_trace, ms, settle, snapshot
+from tests.browser.test_gradients_browser import ROOT, assert_no_stack_trace, charts, ms, settle, snapshot
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=60_000)
@@ -23,9 +23,7 @@ def test_a_race_of_three_optimizers_draws_three_curves(page: Page, app_url: str,
     expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(120))
     settle(page)  # the last redraw and the final rerun replace every chart: wait until one copy is left
 
-    loss_chart = page.get_by_test_id("stPlotlyChart").filter(
-        has_text="Cross-entropy loss: train (solid) and test (dotted)"
-    )
+    loss_chart = charts(page).filter(has_text="Cross-entropy loss: train (solid) and test (dotted)")
     expect(loss_chart).to_have_count(1)
     expect(loss_chart.locator(".legendtext")).to_have_count(3)  # the three default racers, once each
     for racer in ("SGD", "momentum", "Adam"):

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.test_gradients_browser import (
     ROOT,
     assert_no_stack_trace,
+    charts,
     ms,
     server_log_clean,  # noqa: F401  (autouse: no trace in the server's log during these tests)
     settle,
@@ -24,7 +25,7 @@ expect.set_options(timeout=60_000)
 
 
 def chart(page: Page, title: str):
-    return page.get_by_test_id("stPlotlyChart").filter(has_text=title)
+    return charts(page).filter(has_text=title)
 
 
 def keep(shot: Path, name: str) -> None:

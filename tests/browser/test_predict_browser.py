@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gradients_browser import ROOT, assert_no_stack_trace, ms, settle
+from tests.browser.test_gradients_browser import ROOT, assert_no_stack_trace, charts, ms, settle
 from tests.test_predict import digit_photo
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ def loaded(image) -> bool:
 
 def expect_top_bars(page: Page) -> None:
     """The top-5 chart, drawn: plotly draws a moment after Streamlit has placed the element."""
-    bars = page.get_by_test_id("stPlotlyChart").filter(has_text="Top 5 classes")
+    bars = charts(page).filter(has_text="Top 5 classes")
     expect(bars).to_have_count(1)
     expect(bars.locator(".bars .point")).to_have_count(5)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gradients_browser import assert_no_stack_trace, settle
+from tests.browser.test_gradients_browser import assert_no_stack_trace, charts, settle
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=60_000)
@@ -40,15 +40,18 @@ def test_presenter_mode_fits_the_first_screen(lab: str, query: str, new_page, ap
     page.goto(f"{app_url}/{lab}?present=1{query}", wait_until="domcontentloaded", timeout=120_000)
     play = page.get_by_role("button", name="Play")
     expect(play).to_be_visible(timeout=120_000)
-    charts = [page.locator(f".st-key-{key} .js-plotly-plot") for key in KEY_CHARTS[lab]]
-    for chart in charts:
+    key_charts = [  # a live chart's element key is "chart-" + its key (ui.charts.in_place)
+        page.locator(f".st-key-{key} .js-plotly-plot, .st-key-chart-{key} .js-plotly-plot")
+        for key in KEY_CHARTS[lab]
+    ]
+    for chart in key_charts:
         expect(chart).to_have_count(1, timeout=120_000)
     settle(page)
     page.screenshot(path=str(artifacts / f"present-{lab}{'-lesson' if query else ''}.png"))
     main = page.get_by_test_id("stMain")
     assert main.evaluate("el => el.scrollTop") == 0, "the page opened scrolled"
     assert inside(page, play.bounding_box()), f"Play is below the fold: {play.bounding_box()}"
-    for key, chart in zip(KEY_CHARTS[lab], charts, strict=True):
+    for key, chart in zip(KEY_CHARTS[lab], key_charts, strict=True):
         assert inside(page, chart.bounding_box()), f"{key} is not on the first screen: {chart.bounding_box()}"
     for chart in page.locator(".js-plotly-plot").all():
         smallest = chart.evaluate(SMALLEST_TEXT)
@@ -64,7 +67,7 @@ def test_a_shared_lesson_link_opens_its_lesson_and_its_tab(new_page, app_url: st
     page.goto(f"{app_url}/optimizers?preset=Momentum", wait_until="domcontentloaded", timeout=120_000)
     expect(page.get_by_test_id("stAlert").filter(has_text="Momentum")).to_be_visible(timeout=120_000)
     expect(page.get_by_role("tab", name="Loss surface", selected=True)).to_be_visible()
-    expect(page.get_by_test_id("stPlotlyChart").filter(has_text="Loss along each path")).to_be_visible()
+    expect(charts(page).filter(has_text="Loss along each path")).to_be_visible()
     assert_no_stack_trace(page)
     fresh = new_page()  # a link to the tab alone opens it too
     fresh.goto(f"{app_url}/optimizers?tab=Loss+surface", wait_until="domcontentloaded", timeout=120_000)
@@ -93,7 +96,7 @@ def test_a_phone_shows_play_early_and_opens_the_controls_below_the_chart(
     transport = [page.get_by_role("button", name=n).bounding_box()["y"] for n in ("Play", "Pause", "Step")]
     assert max(transport) - min(transport) < 5, "Play, Pause and Step share one row"
     assert play.bounding_box()["y"] < 0.7 * PHONE["height"], "Play on the first screen"
-    loss = page.locator(".st-key-loss-single")
+    loss = page.locator(".st-key-chart-loss-single")  # a live chart (ui.charts.in_place)
     loss.scroll_into_view_if_needed()
     page.get_by_test_id("stExpandSidebarButton").click()
     sheet = page.get_by_test_id("stSidebar")

@@ -13,6 +13,7 @@ from tests.browser.test_gradients_browser import (  # noqa: F401 (server_log_cle
     LOAD_S,
     ROOT,
     assert_no_stack_trace,
+    charts,
     choose_preset,
     ms,
     server_log_clean,
@@ -43,7 +44,7 @@ def test_gru_vs_lstm_trains_and_forecasts_a_day(page: Page, app_url: str, artifa
     expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(TRAIN_S))
     settle(page)  # the final rerun replaces every chart: wait until one copy of each is left
 
-    day_ahead = page.get_by_test_id("stPlotlyChart").filter(has_text="96 steps ahead")
+    day_ahead = charts(page).filter(has_text="96 steps ahead")
     expect(day_ahead).to_have_count(1)
     for name in ("truth", "same time the day before", "LSTM", "GRU"):
         expect(day_ahead.locator(".legendtext").filter(has_text=name).first).to_be_visible()
