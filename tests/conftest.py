@@ -61,3 +61,17 @@ def sweep_weights(
 def hook_count(model: nn.Module) -> int:
     """Number of forward hooks still registered anywhere in the model (a probe must leave none behind)."""
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under pytest-xdist (`make test` runs `pytest -n auto`): the browser tests go to one worker as
+    one unit, in order, with one server and one Chromium, as they run without xdist (several at once
+    would compete for the cores their timings were set on); the other workers take every other test
+    one at a time. (pytest-xdist's own `--dist loadgroup` does not group under this pytest.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/browser" if nodeid.startswith("tests/browser/") else nodeid
+
+    return BrowserTestsTogether(config, log)
