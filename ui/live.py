@@ -227,8 +227,10 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     worker = session_worker(lab)
     shown_here(lab)
     run_every = redraw_every() if worker.snapshot().playing else None
-    # the buttons above were drawn while the runs played, and they stopped since: Pause must not stay lit
-    stale = st.session_state.pop(lab_key(lab, "buttons_playing"), False) and not run_every
+    # whether the buttons above were drawn for runs that play (None: this page draws none); when the
+    # runs stop, or start (a change mid-run rebuilt a run while the buttons were drawn), the whole page
+    # runs again, so that Pause is never lit for runs that stopped, nor dark for runs that play
+    drawn = st.session_state.pop(lab_key(lab, "buttons_playing"), None)
     if run_every:  # Streamlit's "Running… Stop" corner would flicker at every redraw, in front of a class
         st.html("<style>[data-testid='stStatusWidget'] {visibility: hidden}</style>")
 
@@ -252,8 +254,10 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
             st.error("These runs could not be drawn; press Reset or choose other settings.")
         if run_every:
             worker.drew(time.perf_counter() - started, run_every)
-        if (run_every or stale) and not snap.playing:
+        if (run_every or drawn) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
+        if drawn is False and snap.playing:
+            st.rerun()  # the buttons say "paused" while the runs play: the page again, for Pause
         if run_every and redraw_every() != run_every:  # the server got busy, or quiet: the page takes
             changed = st.session_state.get(lab_key(lab, "cadence_at"), 0.0)  # up the new cadence, at most
             if time.monotonic() - changed > CADENCE_HOLD_SECONDS:  # once in CADENCE_HOLD_SECONDS
