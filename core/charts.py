@@ -208,11 +208,31 @@ def step_figure(
     marks: Mapping | None = None,
     **layout,
 ) -> go.Figure:
-    """A chart over training steps (x from 0, legend below), with what happened mid-run (with_events)."""
+    """A chart over training steps (x from 0, legend below), with what happened mid-run (with_events).
+    Before step MIN_STEPS_SHOWN it spans that many steps, so that a run at step 0 shows whole steps
+    on its axis rather than 0.2, 0.4, ... (what Plotly makes of a single point at 0)."""
     xaxis = dict(title=dict(text="step"), rangemode="tozero")
     layout = base_layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=LEGEND_BELOW, **layout)
-    figure = dict(data=data, layout=layout)
-    return go.Figure(with_events(figure, before, marks))
+    figure = with_events(dict(data=data, layout=layout), before, marks)
+    if _last_x(figure["data"]) < MIN_STEPS_SHOWN:
+        figure["layout"]["xaxis"] = figure["layout"].get("xaxis", xaxis) | dict(range=[0, MIN_STEPS_SHOWN])
+    return go.Figure(figure)
+
+
+MIN_STEPS_SHOWN = 10
+
+
+def _last_x(data: Sequence[dict]) -> float:
+    """The largest x of any trace (0 for none)."""
+    last = 0.0
+    for trace in data:
+        try:
+            x = np.asarray(trace.get("x", ()), dtype=float)
+        except (TypeError, ValueError):  # not steps
+            continue
+        if x.size and np.isfinite(x).any():
+            last = max(last, float(np.nanmax(x)))
+    return last
 
 
 def _widen(layout: dict, values: Sequence[float]) -> None:

@@ -224,3 +224,16 @@ def test_binned_averages_long_histories_and_keeps_the_newest_step():
     x, _ = style.binned(steps[:7], steps[:7], most=3)
     assert list(x) == [2.0, 5.0, 7.0]  # bins of 3, 3 and the newest 1
     assert list(style.binned([1, 2], [5.0, 6.0])[1]) == [5.0, 6.0]
+
+
+def test_a_step_chart_at_its_first_steps_spans_ten_whole_steps():
+    """At step 0 a chart showed 0, 0.2, 0.4, ... 1 on its step axis; now 0 to 10 until step 10."""
+    from core.charts import MIN_STEPS_SHOWN, step_figure
+
+    point = dict(type="scatter", x=[0], y=[0.7])
+    assert list(step_figure([point], "loss", {}).layout.xaxis.range) == [0, MIN_STEPS_SHOWN]
+    assert list(step_figure([], "loss", {}).layout.xaxis.range) == [0, MIN_STEPS_SHOWN]
+    longer = dict(type="scatter", x=[0, 10, 20], y=[0.7, 0.6, 0.5])
+    assert step_figure([longer], "loss", {}).layout.xaxis.range is None  # Plotly's own range from then on
+    replaced = {"before the change": ([0, 400, 812], [0.7, 0.4, 0.3])}  # a faded line from a longer run
+    assert step_figure([point], "loss", {}, before=replaced).layout.xaxis.range is None
