@@ -6,7 +6,7 @@ from ui import lessons
 from ui.compare import LABELS
 from ui.labs import gradients as lab
 from ui.live import live_view, transport
-from ui.page import build_runs, lab_top
+from ui.page import build_runs, fair_note, lab_top
 from ui.startup import ensure_router
 
 ensure_router()
@@ -39,6 +39,6 @@ if len(runs) == 2:
         if same
         else "different initial weights (their layers or initializers differ)"
     )
-    side.caption(f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
+    fair_note(side, f"A fair comparison: the same data, the same batches in the same order, and {weights}.")
 live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_all(snap, errors)))
 lab.draw_code({label: cfg for label, cfg in lab.configs(settings).items() if label not in errors})

@@ -7,7 +7,7 @@ from ui import lessons
 from ui.labs import multitask as lab
 from ui.labs.multitask import sweep
 from ui.live import live_view, transport
-from ui.page import build_runs, lab_top
+from ui.page import build_runs, fair_note, lab_top
 from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
@@ -41,9 +41,10 @@ with train_tab:
     lab.draw_weights(runs)
     side = transport(lab.LAB)
     if len(runs) > 1:
-        side.caption(
+        fair_note(
+            side,
             "A fair comparison: A and B start from the same weights where their layers match and see the "
-            "same batches."
+            "same batches.",
         )
     live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_live(snap, errors)))
     lab.draw_code({label: cfg for label, cfg in cfgs.items() if label not in errors})

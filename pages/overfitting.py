@@ -8,7 +8,7 @@ from ui import lessons
 from ui.labs import overfitting as lab
 from ui.labs.overfitting import search, transfer
 from ui.live import live_view, transport
-from ui.page import build_runs, guarded, lab_top
+from ui.page import build_runs, fair_note, guarded, lab_top
 from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
@@ -37,9 +37,10 @@ with train_tab:
     side = transport(lab.LAB)
     lab.describe_sets(side, cfgs, splits)
     if len(runs) > 1:
-        side.caption(
+        fair_note(
+            side,
             "A fair comparison: the same three sets, the same batches, the same initial weights where the "
-            "layers match."
+            "layers match.",
         )
     live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_all(snap, errors)))
     lab.test_panel(runs)

@@ -7,7 +7,7 @@ from ui.charts import presenting
 from ui.controls import write_link
 from ui.labs import sequences as lab
 from ui.live import live_view, transport
-from ui.page import build_runs, lab_top, show_refusals
+from ui.page import build_runs, fair_note, lab_top, show_refusals
 from ui.startup import ensure_router
 
 ensure_router()
@@ -34,9 +34,10 @@ if not configs:
 runs, errors = build_runs(lab.LAB, configs, None, data_key, build=lab.builder(series))
 show_refusals(errors, len(runs))
 side = transport(lab.LAB)
-side.caption(
+fair_note(
+    side,
     f"A fair comparison: every cell on a split sees the same {len(windows.train_starts):,} training "
-    "windows in the same batches."
+    "windows in the same batches.",
 )
 live_view(lab.LAB, lessons.checked(lab.PAGE, settings, lab.draw_runs))
 lab.draw_code({label: cfg for label, cfg in configs.items() if label not in errors}, series)

@@ -176,6 +176,15 @@ def active_exercise(lab: str) -> Exercise | None:
     return next((e for e in exercises_of(LINK_NAMES[lab]) if e.id == chosen), None)
 
 
+def step_open(lab: Lab) -> bool:
+    """Whether the page shows a guided lesson's step: one is open, or the link opens one on this
+    first visit (read by panel(), which comes after the presets)."""
+    if not st.session_state.get(_key(lab.key, "linked")):
+        return st.query_params.get("lesson") == LESSONS.get(LINK_NAMES[lab.key]).lab
+    lesson_mode = st.session_state.get(_key(lab.key, "mode")) == "lesson"
+    return lesson_mode and bool(st.session_state.get(_key(lab.key, "step")))
+
+
 def panel(lab: Lab, settings: ControlStore) -> None:
     """The guided lesson and the exercises of the lab, in one expander."""
     lesson = LESSONS.get(LINK_NAMES[lab.key])
@@ -194,22 +203,24 @@ def panel(lab: Lab, settings: ControlStore) -> None:
     with st.expander(label, expanded=on, icon=":material/school:"):
         for problem in st.session_state.pop(_key(lab.key, "problems"), []):
             st.warning(plain(problem))
-        # presenter mode: the mode switch and Back / Next share one row (the expander's label already
-        # names the step), so the lab's key chart stays on a projector's first screen
+        # presenter mode, a step open: the step's question, Back and Next share one row (the expander's
+        # label names the step; Finish, on the last step, brings back the switch to the exercises) and
+        # the teacher says the hints, so that the lab's key chart stays on a projector's first screen
         compact = presenting() and st.session_state[mode_key] == "lesson" and bool(n)
         row = st.columns([4, 1, 1], vertical_alignment="center") if compact else None
-        (row[0] if row else st).segmented_control(
-            "Mode",
-            list(MODES),
-            format_func=MODES.get,
-            key=mode_key,
-            on_change=_mode_changed,
-            args=(lab,),
-            label_visibility="collapsed",
-        )
+        if not compact:
+            st.segmented_control(
+                "Mode",
+                list(MODES),
+                format_func=MODES.get,
+                key=mode_key,
+                on_change=_mode_changed,
+                args=(lab,),
+                label_visibility="collapsed",
+            )
         st.session_state[_key(lab.key, "waiting")] = False
         if st.session_state[mode_key] == "lesson":
-            _lesson_view(lab, lesson, settings, nav=row[1:] if row else None)
+            _lesson_view(lab, lesson, settings, nav=row if row else None)
         else:
             _exercise_view(lab, exercises, settings)
     _write_link(lab, lesson)
@@ -230,8 +241,9 @@ def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | N
         )
         return
     step = lesson.steps[n - 1]
-    if nav:
-        back, forward = nav
+    if nav:  # presenter mode: the question heads the row, and no hints below the choices
+        head, back, forward = nav
+        head.markdown(f"**{step.question}**")
     else:
         head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
         head.markdown(f"**Step {n} of {total} · {step.title}**")
@@ -255,7 +267,9 @@ def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | N
         index=None,
         horizontal=True,
         key=_key(lab.key, f"answer:{n}"),
+        label_visibility="collapsed" if nav else "visible",
     )
+    caption = (lambda text: None) if nav else st.caption
     snap = session_worker(lab.key).snapshot()
     shown = reveal(step, snap.runs)
     st.session_state[_key(lab.key, "waiting")] = not snap.finished  # see checked(): the reveal follows
@@ -266,10 +280,10 @@ def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | N
         st.caption("The run has finished: pick the class's prediction to see what it measured.")
         return
     if answer is None:
-        st.caption(f"Decide with the class and pick an answer, then press **Play**. Watch {step.watch}")
+        caption(f"Decide with the class and pick an answer, then press **Play**. Watch {step.watch}")
         return
     if shown is None:
-        st.caption(f"Your prediction is in. Now press **Play** and watch {step.watch}")
+        caption(f"Your prediction is in. Now press **Play** and watch {step.watch}")
         return
     if shown.shown == answer:
         box, icon, verdict = st.success, "✔", f"**Right: {step.choices[answer].lower()}.**"

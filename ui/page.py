@@ -27,9 +27,18 @@ def lab_top(lab: Lab, title: str, caption: str) -> ControlStore:
     if st.query_params.get("hide"):
         st.sidebar.caption("This link hides some settings. Remove `hide=…` from the address to see them all.")
     show_link_problems(lab.key)
-    preset_row(lab.key, lab.presets, lab.apply_preset, settings)
+    # on a projector a lesson's step stands in for the presets: the key chart stays on the first screen
+    shown = not (presenting() and lessons.step_open(lab))
+    preset_row(lab.key, lab.presets, lab.apply_preset, settings, shown=shown)
     lessons.panel(lab, settings)
     return settings
+
+
+def fair_note(where, text: str) -> None:
+    """The sentence under the buttons that says why A and B (or the cells) compare fairly; in presenter
+    mode the teacher says it, and the key chart keeps its place on the first screen."""
+    if not presenting():
+        where.caption(text)
 
 
 def build_runs(lab: str, cfgs, *args, what: str = "a network", **kwargs):

@@ -60,14 +60,22 @@ def _from_link(lab: str, presets: Mapping[str, object], apply: Callable[[object]
 
 
 def preset_row(
-    lab: str, presets: Mapping[str, object], apply: Callable[[object], None], store: ControlStore
+    lab: str,
+    presets: Mapping[str, object],
+    apply: Callable[[object], None],
+    store: ControlStore,
+    shown: bool = True,
 ) -> None:
     """One button per preset (its `short` label, its `lesson` as help); the chosen one's lesson below.
+    Not `shown` (presenter mode with a guided lesson's step open: the step chose the preset, Back and
+    Next change it, and its text says what the box would), only a link's preset is applied.
 
     `apply(preset)` runs as the button's callback and records the preset's name under "<lab>:preset".
     In presenter mode the row is one line without its heading.
     """
     _from_link(lab, presets, apply, store)
+    if not shown:
+        return
     if not presenting():
         st.markdown("**Presets:** one click sets up a lesson.")
     items = list(presets.values())
@@ -83,7 +91,6 @@ def preset_row(
             help=preset.lesson,
             width="stretch",
         )
-    if chosen := next(
-        (p for p in presets.values() if p.name == st.session_state.get(lab_key(lab, "preset"))), None
-    ):
+    name = st.session_state.get(lab_key(lab, "preset"))
+    if chosen := next((p for p in presets.values() if p.name == name), None):
         st.info(f"**{chosen.name}.** {chosen.lesson}")

@@ -20,6 +20,7 @@ KEY_CHARTS = {  # lab page -> the element keys of the charts a teacher narrates 
     "images": ("img-loss", "img-acc"),
     "multitask": ("mt-parts",),
     "sequences": ("seq-multi",),
+    "overfitting": ("fit-loss",),
 }
 SMALLEST_TEXT = """el => Math.min(...[...el.querySelectorAll('svg text')]
     .filter(t => t.textContent.trim() && t.getBBox().width > 0)
@@ -32,8 +33,9 @@ def inside(page: Page, box: dict | None) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("lab", "query"), [(lab, "") for lab in KEY_CHARTS] + [("gradients", "&lesson=gradients&step=1")]
-)  # the last: a guided lesson's step open above the charts
+    ("lab", "query"),
+    [(lab, "") for lab in KEY_CHARTS] + [(lab, f"&lesson={lab}&step=1") for lab in KEY_CHARTS],
+)  # then each with its guided lesson's first step open above the charts
 def test_presenter_mode_fits_the_first_screen(lab: str, query: str, new_page, app_url: str, artifacts: Path):
     page = new_page()
     page.set_viewport_size(PROJECTOR)

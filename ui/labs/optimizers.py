@@ -243,7 +243,7 @@ def draw_race(snap: Snapshot, target: float) -> None:
     before = before_lines(snap.befores.values(), "train_loss", several=True)
     named = loss_name(next(iter(runs.values())).cfg.train.loss)  # one loss for every racer
     loss = eval_curves(evals, metric="loss", before=before, marks=snap.lr_changes, loss=named)
-    chart(loss, key="race-loss", where=left, present_height=330)
+    chart(loss, key="race-loss", where=left, present_height=306)
     accuracy = eval_curves(evals, metric="accuracy", accuracy=("test",), marks=snap.lr_changes)
     chart(accuracy, key="race-acc", where=right, present_height=330)
     first = next(iter(runs.values()))

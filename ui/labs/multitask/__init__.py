@@ -289,7 +289,7 @@ def draw_live(snap: Snapshot, errors: Mapping[str, str]) -> None:
     for i, (name, fig) in enumerate(charts):
         if i % 2 == 0:
             row = (first_screen if i == 0 and first_screen else st).columns(2)
-        chart(fig, key=f"mt-{name}", where=row[i % 2], present_height=330 if i < 2 else None)
+        chart(fig, key=f"mt-{name}", where=row[i % 2], present_height=306 if i < 2 else None)
 
 
 def draw_weights(runs: Mapping[str, MultiTaskRun]) -> None:
