@@ -237,3 +237,13 @@ def test_a_step_chart_at_its_first_steps_spans_ten_whole_steps():
     assert step_figure([longer], "loss", {}).layout.xaxis.range is None  # Plotly's own range from then on
     replaced = {"before the change": ([0, 400, 812], [0.7, 0.4, 0.3])}  # a faded line from a longer run
     assert step_figure([point], "loss", {}, before=replaced).layout.xaxis.range is None
+
+
+def test_chance_lines_span_the_first_ten_steps_too():
+    """The two-heads lab's accuracy and angle charts draw their chance lines across the same 0-10 steps."""
+    from core.charts import MIN_STEPS_SHOWN
+    from core.multitask import figures as mt
+
+    scores = mt.task_scores({}, {"char": 0.05})
+    assert list(scores.data[0].x) == [0, MIN_STEPS_SHOWN]
+    assert list(mt.angle_error({}, 900.0).data[0].x) == [0, MIN_STEPS_SHOWN]

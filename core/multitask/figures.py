@@ -13,6 +13,7 @@ from core.charts import (
     GREEN,
     GREY,
     LEGEND_BELOW,
+    MIN_STEPS_SHOWN,
     PALETTE,
     RED,
     base_layout,
@@ -83,7 +84,7 @@ def _chance_line(y: float, text: str, last: int) -> dict:
 def task_scores(series: Mapping[str, Sequence[MTEvalRecord]], chance: Mapping[str, float]) -> go.Figure:
     """Test accuracy of every classification head of every run, with each task's chance level."""
     data = []
-    last = max((e.step for evals in series.values() for e in evals), default=1) or 1
+    last = max(max((e.step for evals in series.values() for e in evals), default=0), MIN_STEPS_SHOWN)
     for task in (t for t in chance if not TASKS[t].regression):
         data.append(_chance_line(100 * chance[task], f"chance: {TASKS[task].label}", last))
     for i, (label, evals) in enumerate(series.items()):
@@ -106,7 +107,7 @@ def task_scores(series: Mapping[str, Sequence[MTEvalRecord]], chance: Mapping[st
 
 def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -> go.Figure:
     """Test MSE of the angle (degrees²) of every run that predicts it, beside always saying the mean angle."""
-    last = max((e.step for evals in series.values() for e in evals), default=1) or 1
+    last = max(max((e.step for evals in series.values() for e in evals), default=0), MIN_STEPS_SHOWN)
     data = [_chance_line(baseline, "always the mean angle", last)]
     for i, (label, evals) in enumerate(series.items()):
         data.append(
