@@ -207,7 +207,7 @@ def panel(lab: Lab, settings: ControlStore) -> None:
         # label names the step; Finish, on the last step, brings back the switch to the exercises) and
         # the teacher says the hints, so that the lab's key chart stays on a projector's first screen
         compact = presenting() and st.session_state[mode_key] == "lesson" and bool(n)
-        row = st.columns([4, 1, 1], vertical_alignment="center") if compact else None
+        row = st.columns([6, 1, 1], vertical_alignment="center") if compact else None
         if not compact:
             st.segmented_control(
                 "Mode",
