@@ -215,7 +215,7 @@ def step_figure(
     layout = base_layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=LEGEND_BELOW, **layout)
     figure = with_events(dict(data=data, layout=layout), before, marks)
     if _last_x(figure["data"]) < MIN_STEPS_SHOWN:
-        figure["layout"]["xaxis"] = figure["layout"].get("xaxis", xaxis) | dict(range=[0, MIN_STEPS_SHOWN])
+        figure["layout"]["xaxis"] = xaxis | dict(range=[0, MIN_STEPS_SHOWN])
     return go.Figure(figure)
 
 

@@ -324,7 +324,8 @@ def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwa
     which took 2.5 ms a figure to validate) and sent as Streamlit's own PlotlyChart element, its id
     made from the key and Python's string hash of the JSON (Streamlit's frontend draws a chart again
     only when its id changes: an id from the key alone froze every live chart at its first picture).
-    A chart that selects (on_select) goes through st.plotly_chart, which registers it as a widget.
+    A chart that selects (on_select) goes through st.plotly_chart, which registers it as a widget. Inside
+    in_place() (the live view) the same JSON goes to the in-place component instead, under "chart-" + key.
     """
     where = st if where is None else where
     present = presenting()
