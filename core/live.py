@@ -250,11 +250,13 @@ class LiveWorker:
     def _replace(self, label: str, old: Trainer | None, new: Trainer) -> Trainer:
         """Install a newly built run in place of old (called under the lock)."""
         self._lr_changes.pop(label, None)
-        if old is not None and old.step:
+        if old is None:
+            return new
+        if old.step:  # a run replaced before its first step (quick clicks) leaves the earlier Before
             change = describe_change(old.cfg, new.cfg)
             self._befores[label] = Before(label, old.step, change, tuple(old.records), tuple(old.evals))
-            if old.status is Status.PLAYING:
-                new.play()
+        if old.status is Status.PLAYING:
+            new.play()
         return new
 
     # ---- reading ------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def hook_count(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
+@pytest.hookimpl(optionalhook=True)  # runs without pytest-xdist too (`-p no:xdist`)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Under pytest-xdist (`make test` runs `pytest -n auto`): the browser tests go to one worker as
     one unit, in order, with one server and one Chromium, as they run without xdist (several at once

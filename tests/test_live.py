@@ -169,6 +169,26 @@ def test_another_change_keeps_the_old_run_as_before_and_plays_on(make, tiny_cfg,
     worker.pause()
 
 
+def test_quick_changes_in_a_row_keep_playing_and_keep_the_first_before(make, tiny_cfg, xor_data):
+    """Four presses on a slider, each before the last new run's first step: the run plays on (it used
+    to stop at step 0, paused) and the faded line is still the run that had trained."""
+    cfg = long_cfg(tiny_cfg)
+    worker = make({"A": cfg}, speed="fast")
+    worker.play()
+    wait_for(lambda: worker.snapshot().runs["A"].step >= 5)
+    with worker.hold():  # no step lands between the presses
+        for depth in (3, 4, 5, 6):
+            assert (
+                worker.sync({"A": with_changes(cfg, model=dict(depth=depth))}, lambda c: Run(c, xor_data))
+                == {}
+            )
+    snap = worker.snapshot()
+    assert snap.runs["A"].cfg.model.depth == 6 and snap.playing
+    assert snap.befores["A"].change == "depth 2 → 3" and snap.befores["A"].step >= 5
+    wait_for(lambda: worker.snapshot().runs["A"].step >= 3)
+    worker.pause()
+
+
 def test_a_race_restarts_together_when_a_racer_changes(make, tiny_cfg, xor_data):
     cfg = long_cfg(tiny_cfg, steps=40)
     racers = {"1": cfg, "2": with_changes(cfg, optim=dict(name="adam", lr=0.01))}
