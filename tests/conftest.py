@@ -66,13 +66,20 @@ def hook_count(model: nn.Module) -> int:
 @pytest.hookimpl(optionalhook=True)  # runs without pytest-xdist too (`-p no:xdist`)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Under pytest-xdist (`make test` runs `pytest -n auto`): the browser tests go to one worker as
-    one unit, in order, with one server and one Chromium, as they run without xdist (several at once
-    would compete for the cores their timings were set on); the other workers take every other test
-    one at a time. (pytest-xdist's own `--dist loadgroup` does not group under this pytest.)"""
+    one unit, first, in order, with one server and one Chromium, as they run without xdist (several at
+    once would compete for the cores their timings were set on). Every other module is a unit of its
+    own, largest first: its module-scoped fixtures and caches (an export module's scripts, a lesson
+    module's trained presets) are made once, not once on each worker that takes one of its tests.
+    (pytest-xdist's own `--dist loadgroup` does not group under this pytest.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    class BrowserTestsTogether(LoadScopeScheduling):
+    class ModulesTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "tests/browser" if nodeid.startswith("tests/browser/") else nodeid
+            return "tests/browser" if nodeid.startswith("tests/browser/") else nodeid.split("::", 1)[0]
 
-    return BrowserTestsTogether(config, log)
+        def _assign_work_unit(self, node) -> None:  # the queue is ordered by the units' number of tests
+            if "tests/browser" in self.workqueue:
+                self.workqueue.move_to_end("tests/browser", last=False)
+            super()._assign_work_unit(node)
+
+    return ModulesTogether(config, log)
