@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from core.budget import held_beside
 from core.errors import ConfigError
 from core.scheduler import Scheduler
 from core.snapshots import Before, LrChange, RunView, Snapshot, describe_change, only_lr_differs
@@ -60,6 +61,11 @@ AWAY = "Paused while nobody was watching this page; press Play to go on."
 LEFT = "Paused when you left this page; press Play to go on."
 
 
+def held_bytes(runs: list[Trainer]) -> float:
+    """What the runs hold, as estimated before each was built (core.budget)."""
+    return sum(run.cost.bytes for run in runs if run.cost is not None)
+
+
 class LiveWorker:
     """A session's runs of one lab, stepped by the scheduler; its public methods are the commands."""
 
@@ -68,10 +74,12 @@ class LiveWorker:
         name: str = "lab",
         stale_seconds: float = STALE_SECONDS,
         connected: Callable[[], bool] | None = None,
+        beside: Callable[[], Mapping[str, float]] | None = None,
     ):
         self.name = name
         self.stale_seconds = stale_seconds
         self.connected = connected  # thread-safe: is the session that shows these runs still connected?
+        self.beside = beside  # the bytes the session's other workers hold, by where: the session's budget
         self.lock = threading.RLock()  # held for one round of steps, and by every command and read
         self._runs: dict[str, Trainer] = {}
         self._lr_changes: dict[str, list[LrChange]] = {}
@@ -210,9 +218,13 @@ class LiveWorker:
                 wanted[label] = cfg
         errors: dict[str, str] = {}
         built: dict[str, Trainer] = {}
+        elsewhere = dict(self.beside()) if self.beside else {}
+        kept = [run for label, run in current.items() if label in configs and label not in wanted]
         for label, cfg in wanted.items():  # outside the lock: building takes time, training goes on
+            mine = held_bytes(kept + list(built.values()))  # the runs it goes beside, not those it replaces
             try:
-                built[label] = build(cfg)
+                with held_beside(elsewhere | {"this lab": mine}):
+                    built[label] = build(cfg)
             except ConfigError as err:
                 errors[label] = str(err)
         with self.hold():
@@ -260,6 +272,10 @@ class LiveWorker:
         return new
 
     # ---- reading ------------------------------------------------------------------------
+
+    def held(self) -> float:
+        """The bytes its runs hold, as estimated when they were built (any thread; no lock)."""
+        return held_bytes(list(self._runs.values()))
 
     def snapshot(self, watching: bool = True) -> Snapshot:
         """The runs and events at one instant; asked by the page that shows them, a sign of life."""

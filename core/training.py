@@ -72,6 +72,7 @@ class Trainer(abc.ABC):
     diverged_at: int | None
     chosen_lr: float
     _evaluating: Pieces | None = None  # the evaluation under way, if a step made one due
+    cost: Cost | None = None  # what the run holds and spends, as estimated before it was built
 
     @abc.abstractmethod
     def _build(self) -> None:
@@ -275,8 +276,8 @@ class Run(Trainer):
         widths = [dataset.n_features] + [cfg.model.width] * cfg.model.depth + [self._n_out]
         macs = sum(a * b for a, b in itertools.pairwise(widths))  # one example's forward pass
         batch = min(cfg.train.batch_size, len(dataset.x_train))
-        Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy (5 x 4 bytes);
-            # per unit and example: its input and output, kept for backward, and their gradients
+        self.cost = Cost(  # per weight: itself, its gradient, two optimizer states, the probe's copy
+            # (5 x 4 bytes); per unit and example: its input and output, kept for backward, their gradients
             bytes=data_bytes(dataset) + 20 * macs + 4 * 2 * 3 * batch * sum(widths),
             step_macs=3 * batch * macs,  # backward costs about twice the forward pass
             eval_macs=(len(dataset.x_train) + len(dataset.x_test)) * macs,

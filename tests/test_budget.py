@@ -11,7 +11,8 @@ import time
 import pytest
 import torch
 
-from core.budget import EVAL_MACS, ROUND_MACS, RUN_BYTES, Cost
+from core import budget
+from core.budget import EVAL_MACS, ROUND_MACS, RUN_BYTES, SESSION_BYTES, Cost, held_beside
 from core.cnn import CNNConfig
 from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.data.catalog import DATASETS, IMAGE_DATASETS
@@ -27,6 +28,7 @@ from core.images.run import (
     ImageTrainConfig,
     check_image_set,
 )
+from core.live import LiveWorker
 from core.multitask.config import MTTrainConfig, MultiTaskConfig, NetConfig
 from core.multitask.run import MultiTaskRun
 from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
@@ -69,6 +71,47 @@ def test_a_cost_within_the_budget_passes_and_one_over_it_names_what_and_how_much
     assert text.endswith("; use fewer channels.")
     with pytest.raises(ConfigError, match=r"each evaluation would take about 5 min \(at most 2.0 s\)"):
         Cost(bytes=0, step_macs=0, eval_macs=1.5e12).check("use fewer images")
+
+
+def test_a_run_beside_the_students_other_runs_is_held_to_the_session_budget():
+    """Two runs at the run budget fit one student; a third refuses, naming where the memory is."""
+    run = Cost(bytes=RUN_BYTES, step_macs=0, eval_macs=0)
+    assert SESSION_BYTES == 2 * RUN_BYTES
+    with held_beside({"the Images lab": RUN_BYTES - 2**20}):
+        run.check("use less")
+    with (
+        held_beside({"the Images lab": RUN_BYTES, "this lab": 50 * 2**20}),
+        pytest.raises(ConfigError) as err,
+    ):
+        run.check("use a smaller batch")
+    text = one_sentence(err)
+    assert (
+        "the run would hold about 384 MB of memory beside your other runs' 434 MB (384 MB in the Images"
+        in text
+    )
+    assert "lab, 50 MB in this lab; one student's runs may hold 768 MB together)" in text
+    assert text.endswith("; use a smaller batch, or choose lighter settings where your other runs are.")
+    run.check("use less")  # outside held_beside: the run alone is checked
+
+
+def test_a_worker_counts_the_sessions_other_runs_and_its_own_but_not_those_it_replaces(
+    monkeypatch, xor_data, tiny_cfg
+):
+    make = lambda cfg: Run(cfg, xor_data, CPU)  # noqa: E731
+    one = make(tiny_cfg).cost.bytes
+    monkeypatch.setattr(budget, "SESSION_BYTES", 2.5 * one)  # two tiny runs fit, three do not
+    elsewhere = {"the Images lab": 0.0}
+    worker = LiveWorker("grad", beside=lambda: elsewhere)
+    a, b = tiny_cfg, dataclasses.replace(tiny_cfg, train=dataclasses.replace(tiny_cfg.train, seed=2))
+    assert worker.sync({"A": a, "B": b}, make) == {}
+    assert worker.held() == pytest.approx(2 * one)
+    c, changed = (dataclasses.replace(b, train=dataclasses.replace(b.train, seed=seed)) for seed in (3, 4))
+    assert worker.sync({"A": a, "B": c}, make) == {}  # B is replaced: its old run is not counted
+    assert worker.runs["B"].cfg == c and worker.held() == pytest.approx(2 * one)
+    elsewhere["the Images lab"] = one  # the student trains elsewhere too
+    errors = worker.sync({"A": a, "B": changed}, make)
+    assert set(errors) == {"B"} and "in the Images lab" in errors["B"] and "in this lab" in errors["B"]
+    assert worker.runs["A"].cfg == a  # the kept run is untouched
 
 
 # ---- every lab refuses its heaviest legal settings before building --------------------------------
@@ -152,6 +195,7 @@ def like_mnist(per_class: int) -> ImageSet:
 def test_each_labs_default_is_well_within_the_budget(make):
     run: Trainer = make()
     assert run.evals and run.step == 0
+    assert 0 < run.cost.bytes < SESSION_BYTES / 8  # a student may open every lab at its default
 
 
 def test_a_long_evaluation_is_cut_into_short_pieces():

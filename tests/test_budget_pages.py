@@ -3,6 +3,7 @@ by the widgets, are refused in one sentence, and the session's settings and othe
 
 from __future__ import annotations
 
+from core import budget
 from tests.apptest import click, open_page
 from tests.apptest import runs as lab_runs
 
@@ -89,3 +90,28 @@ def test_the_two_inputs_labs_largest_net_is_refused_and_fewer_channels_train():
     assert "as up to 5 runs step side by side" in error and "fewer channels" in error
     at.select_slider(key="mt:w:model.channels").set_value(8).run()
     assert not errors(at) and list(lab_runs(at, "mt")) == ["A"]
+
+
+def test_a_students_runs_in_every_lab_share_one_budget_and_the_sentence_says_where(monkeypatch):
+    """Runs in another lab count against the student's session budget (here shrunk to fit the default
+    runs): the new lab's run is refused in one sentence naming that lab, and the first lab keeps its
+    run; lighter settings there make room."""
+    at = click(open_page("pages/sequences.py", {"cells.rnn": "0", "cells.gru": "0"}), "Step")
+    lstm = lab_runs(at, "seq")
+    at.switch_page("pages/images.py")
+    for key, value in SHAPES.items():
+        at.query_params[key] = value
+    at.run()
+    alone = lab_runs(at, "img")["A"].cost.bytes
+    held = sum(run.cost.bytes for run in lstm.values())
+    monkeypatch.setattr(budget, "SESSION_BYTES", held + alone / 2)  # the Images run fits alone, not beside
+    at.select_slider(key="img:w:data.per_class").set_value(50).run()
+    assert not at.exception
+    (error,) = errors(at)
+    assert error.startswith("Too heavy for a server the whole class shares: the run would hold about")
+    assert "beside your other runs'" in error and "in the Sequences lab" in error and error.count(". ") == 0
+    assert error.endswith("or choose lighter settings where your other runs are.")
+    assert not lab_runs(at, "img") and lab_runs(at, "seq") == lstm  # the first lab's run stays
+    monkeypatch.setattr(budget, "SESSION_BYTES", held + 2 * alone)
+    at.select_slider(key="img:w:data.per_class").set_value(20).run()
+    assert not errors(at) and lab_runs(at, "img")["A"].cfg.data.per_class == 20

@@ -100,12 +100,31 @@ def _connected() -> Callable[[], bool] | None:
     return lambda: server.is_active_session(session)
 
 
+# where a student's runs are, in the sentence that refuses a run beyond the session's memory budget
+LAB_NAMES = {
+    "grad": "the Gradients lab",
+    "opt": "the Optimizers lab",
+    "img": "the Images lab",
+    "mt": "the two-inputs lab",
+    "mt-sweep": "the two-inputs lab's sweep",
+    "seq": "the Sequences lab",
+    "fit": "the Overfitting lab",
+}
+WORKERS = "session:workers"  # lab -> this session's LiveWorker, a plain dict its workers read
+
+
 def session_worker(lab: str) -> LiveWorker:
     """The one worker that trains this session's runs of the lab (made on first use); it pauses when
-    the session disconnects (a closed tab)."""
+    the session disconnects (a closed tab). Its runs and the session's other workers' share one budget
+    of memory (core.budget.SESSION_BYTES)."""
     key = lab_key(lab, "worker")
     if key not in st.session_state:
-        st.session_state[key] = LiveWorker(lab, connected=_connected())
+        workers: dict[str, LiveWorker] = st.session_state.setdefault(WORKERS, {})
+
+        def beside() -> dict[str, float]:
+            return {LAB_NAMES.get(name, name): w.held() for name, w in list(workers.items()) if name != lab}
+
+        workers[lab] = st.session_state[key] = LiveWorker(lab, connected=_connected(), beside=beside)
     return st.session_state[key]
 
 

@@ -188,7 +188,9 @@ class ImageRun(Trainer):
         cost, macs = image_run_cost(
             cfg, images.image_shape, images.n_classes, len(images.y_train), len(images.y_test)
         )
-        cost.check("use fewer channels or blocks, a smaller kernel or batch, more pooling or fewer images")
+        self.cost = cost.check(
+            "use fewer channels or blocks, a smaller kernel or batch, more pooling or fewer images"
+        )
         self._rows = rows_per_piece(macs, most=EVAL_CHUNK)  # images per piece of an evaluation
         self._augmenter = build_augmenter(cfg.augment, images.image_shape[0])
         self._build()

@@ -77,7 +77,7 @@ class MultiTaskRun(Trainer):
         self.tasks = self.setup.tasks
         self.weights = {task: float(getattr(cfg.loss, task)) for task in self.tasks}
         cost, per_image = multitask_run_cost(cfg, glyphs)
-        cost.check(
+        self.cost = cost.check(
             "use fewer channels or blocks, a smaller batch or fewer samples per character", SIDE_BY_SIDE
         )
         self._rows = rows_per_piece(per_image, most=EVAL_CHUNK)  # test images per piece of an evaluation

@@ -89,7 +89,7 @@ class FitRun(Trainer):
         widths = [splits.n_features] + [cfg.model.width] * cfg.model.depth + [splits.n_classes]
         macs = sum(a * b for a, b in itertools.pairwise(widths))
         batch = min(cfg.train.batch_size, n)
-        Cost(
+        self.cost = Cost(
             bytes=data_bytes(splits)
             + 24 * macs
             + 4 * 2 * 3 * batch * sum(widths),  # + the best weights' copy

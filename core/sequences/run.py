@@ -107,7 +107,7 @@ class SeqRun(Trainer):
         self._train_eval, self._test_eval = evenly(w.train_starts, k), evenly(w.test_starts, k)
         self._probe = evenly(w.test_starts, PROBE_WINDOWS)
         evaluated = len(self._train_eval) + len(self._test_eval) + 3 * len(self._probe) + MAX_SHOWN
-        seq_run_cost(cfg, len(series.values), len(w.train_starts), evaluated).check(
+        self.cost = seq_run_cost(cfg, len(series.values), len(w.train_starts), evaluated).check(
             "use a shorter window, fewer layers, or a smaller hidden size or batch", SIDE_BY_SIDE
         )
         self._mse = MeanSquaredError().to(self.device)
