@@ -9,6 +9,7 @@ import contextvars
 import dataclasses
 from collections.abc import Iterator, Mapping
 
+import numpy as np
 import torch
 
 from core.errors import ConfigError
@@ -90,8 +91,9 @@ def held_beside(held: Mapping[str, float]) -> Iterator[None]:
 
 
 def data_bytes(data: object) -> int:
-    """Bytes of the tensors a dataclass of data holds, in its fields or theirs (a Dataset, an ImageSet)."""
-    if isinstance(data, torch.Tensor):
+    """Bytes of the tensors and arrays a dataclass of data holds, in its fields or theirs (a Dataset, an
+    ImageSet, a Series)."""
+    if isinstance(data, torch.Tensor | np.ndarray):
         return data.nbytes
     if not dataclasses.is_dataclass(data):
         return 0

@@ -23,6 +23,7 @@ from ui.controls import lab_key
 
 T = typing.TypeVar("T")
 SHARED_IMAGE_BYTES = 512 * 2**20  # image sets kept for every session together (core.images.run: 128 MB each)
+SHARED_DATA_BYTES = 256 * 2**20  # the other labs' data sets (tables, glyphs, series, three-way splits)
 
 
 class SharedData:
@@ -83,12 +84,12 @@ class SharedData:
 
 
 SHARED_IMAGES = SharedData(SHARED_IMAGE_BYTES)  # built-in, downloaded and uploaded image sets
+SHARED_DATA = SharedData(SHARED_DATA_BYTES)  # made from a frozen config: keyed by (kind, config)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
 def load_dataset(cfg: DataConfig) -> Dataset:
-    """Datasets are immutable and keyed by their frozen config: safe to share."""
-    return DATASETS.get(cfg.name).load(cfg)
+    """The Gradients and Optimizers labs' tables, made once for every session."""
+    return SHARED_DATA.get(("table", cfg), lambda: DATASETS.get(cfg.name).load(cfg))
 
 
 def _connected() -> Callable[[], bool] | None:

@@ -29,6 +29,7 @@ from ui.controls import Control, ControlStore
 from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
+from ui.runs import SHARED_DATA
 
 LAB = "seq"
 log = logging.getLogger(__name__)
@@ -107,10 +108,9 @@ def sidebar(s: ControlStore) -> None:
 # ---- the series ------------------------------------------------------------------------------
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def load_series(cfg: SeriesConfig) -> Series:
-    """Built-in series are immutable and keyed by their frozen config: safe to share."""
-    return SERIES.get(cfg.name).load(cfg)
+    """A built-in series, made once for every session (ui.runs.SHARED_DATA)."""
+    return SHARED_DATA.get(("series", cfg), lambda: SERIES.get(cfg.name).load(cfg))
 
 
 def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None]:

@@ -30,6 +30,7 @@ from ui.lab import Lab
 from ui.labs.multitask.sweep import LAB, SWEEP
 from ui.live import before_lines
 from ui.page import show_refusals
+from ui.runs import SHARED_DATA
 
 write_link = write_ab_link
 log = logging.getLogger(__name__)
@@ -145,10 +146,9 @@ def shares_text(weights: Mapping[str, float]) -> str:
 # ---- data ----------------------------------------------------------------------------------
 
 
-@st.cache_data(max_entries=8, show_spinner="Drawing the glyphs…")
 def load_glyphs(cfg) -> GlyphSet:
-    """Glyphs are immutable and keyed by their frozen config: safe to share."""
-    return generate(cfg)
+    """The glyphs of a config, drawn once for every session (ui.runs.SHARED_DATA)."""
+    return SHARED_DATA.get(("glyphs", cfg), lambda: generate(cfg), spinner="Drawing the glyphs…")
 
 
 def glyph_set(s: ControlStore) -> GlyphSet | None:

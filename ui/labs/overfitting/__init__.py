@@ -26,7 +26,7 @@ from ui.export import Export, code_pane
 from ui.lab import Lab
 from ui.labs.overfitting import search, transfer
 from ui.live import slow_panel
-from ui.runs import session_worker
+from ui.runs import SHARED_DATA, session_worker
 
 LAB = "fit"
 DECAYS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3)
@@ -123,10 +123,9 @@ def sidebar(s: ControlStore) -> None:
         fields.draw(s, MODEL, "a.", st, also_hidden=_hide)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def splits_of(data) -> Splits:
-    """The three sets are immutable and keyed by their frozen config: safe to share between sessions."""
-    return load(data)
+    """The three sets of a config, made once for every session (ui.runs.SHARED_DATA)."""
+    return SHARED_DATA.get(("splits", data), lambda: load(data))
 
 
 def sizes(cfgs: Mapping[str, FitConfig], splits: Splits) -> str:
