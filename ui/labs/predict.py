@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import logging
@@ -166,10 +167,17 @@ def draw_code(predictor: predict.Predictor, digits: bool, choice: str) -> None:
             icon=":material/download:",
         )  # fmt: skip
         if choice == BUILTIN:
-            right.download_button(
-                "Download the built-in model (model.pt)", builtin.PATH.read_bytes, "model.pt",
+            right.download_button(  # its bytes, not a deferred callable: their id is the same in every
+                # run of the page, so a click during a rerun (the canvas's first value) still downloads
+                "Download the built-in model (model.pt)", builtin_bytes(), "model.pt",
                 "application/octet-stream", key=f"{LAB}:builtin-download", icon=":material/download:",
             )  # fmt: skip
+
+
+@functools.cache
+def builtin_bytes() -> bytes:
+    """The shipped model's file (427 KB), read once per process."""
+    return builtin.PATH.read_bytes()
 
 
 # ---- the images ---------------------------------------------------------------------------------
