@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# test workers: one more than the cores, as two of them drive the browser tests and wait on the app a lot
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: run serve test lint format bench clean
 
@@ -29,7 +31,7 @@ serve: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n $(WORKERS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

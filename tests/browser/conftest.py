@@ -1,4 +1,5 @@
-"""Fixtures for the browser tests: one `streamlit run` server per session, and Chromium.
+"""Fixtures for the browser tests: one `streamlit run` server per test session (per xdist worker), and
+Chromium.
 
 The server starts exactly as a student would start it (from the repo root, headless, on a
 free port) and its output goes to tests/artifacts/streamlit-server.log. Chromium is the
@@ -74,6 +75,7 @@ def artifacts() -> Path:
 class Server:
     url: str
     pid: int
+    log: Path  # its output: tests/artifacts/streamlit-server[-<xdist worker>].log
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server process has used so far (from /proc)."""
@@ -90,7 +92,8 @@ def app_server(artifacts: Path) -> Iterator[Server]:
     passed on).
     """
     port = appserver.free_port()
-    log_path = artifacts / "streamlit-server.log"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # two workers may each run a share of these tests
+    log_path = artifacts / (f"streamlit-server-{worker}.log" if worker else "streamlit-server.log")
     proc = appserver.start(port, log_path, {"GP_SPEED": "max"}, drop=("GP_STALE_SECONDS",))
     base = f"http://127.0.0.1:{port}"
     try:
@@ -98,7 +101,7 @@ def app_server(artifacts: Path) -> Iterator[Server]:
             appserver.wait_healthy(f"{base}/_stcore/health", proc, log_path, timeout=HEALTH_TIMEOUT_S)
         except RuntimeError as err:
             pytest.fail(str(err))
-        yield Server(base, proc.pid)
+        yield Server(base, proc.pid, log_path)
     finally:
         appserver.stop(proc)
 

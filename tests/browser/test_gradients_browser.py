@@ -94,9 +94,9 @@ def sidebar_widget(page: Page, testid: str, label: str):
 
 
 @pytest.fixture(autouse=True)
-def server_log_clean(browser, app_url: str, artifacts: Path):
+def server_log_clean(browser, app_server):
     """The app shows one sentence for an error and logs the trace: no trace may appear during a test."""
-    log = artifacts / "streamlit-server.log"
+    log = app_server.log
     start = log.stat().st_size
     yield
     with open(log, "rb") as f:

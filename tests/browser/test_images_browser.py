@@ -59,11 +59,11 @@ def test_the_default_cnn_trains_shows_feature_maps_and_opens_a_confusion_cell(
     assert_no_stack_trace(page)
 
 
-def test_the_open_tab_travels_in_the_link_and_between_labs(new_page, app_url: str, artifacts: Path) -> None:
+def test_the_open_tab_travels_in_the_link_and_between_labs(new_page, app_server, artifacts: Path) -> None:
     """A tab the student opens stays in the link while settings change (`?tab=Augmentation`), a link
     opens its tab in a fresh browser, and moving between two labs with tabs logs no error (writing
     the link once set the tabs' bound `tab` parameter from outside, which Streamlit refuses)."""
-    log = artifacts / "streamlit-server.log"
+    log, app_url = app_server.log, app_server.url
     start = log.stat().st_size
     page = new_page()
     page.goto(f"{app_url}/images", wait_until="domcontentloaded", timeout=120_000)
