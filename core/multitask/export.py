@@ -35,18 +35,28 @@ from __future__ import annotations
 
 import io
 import json
-import textwrap
 
 import torch
 
 from core import export
-from core.cnn import CNNConfig
 from core.config import to_values
 from core.data.glyphs import GlyphSet, generate
-from core.export import EPOCH_SHUFFLE, LINE, LOSS_FILE, Sliders, mlp
+from core.export import EPOCH_SHUFFLE, LOSS_FILE, Sliders, mlp
+from core.multitask.code import (
+    ALPHABET_INPUT,
+    TARGET,
+    comment,
+    head_loss,
+    losses_cell,
+    model_call,
+    model_cell,
+    outputs,
+    slider_note,
+    starts_cell,
+    weighted_sum,
+)
 from core.multitask.config import MultiTaskConfig
-from core.multitask.models import SETUPS, TASKS, net_table
-from core.multitask.run import NORMALISER_IMAGES
+from core.multitask.models import SETUPS, TASKS
 
 DATA_FILE = "glyphs.pt"
 # the sidebar's names of the settings the script spells out (core never imports the ui)
@@ -68,11 +78,6 @@ SLIDERS = {
     "train.seed": "Weights and batches seed",
 } | {k: v for k, v in mlp.SLIDERS.items() if k.startswith("optim.")}
 
-# per task: the Dataset's attribute and the loop's variable for its target, its head's output units
-TARGET = {"char": "chars", "alphabet": "alphabets", "angle": "angles"}
-UNITS = {"char": "N_CHARS", "alphabet": "N_ALPHABETS", "angle": "1"}
-ALPHABET_INPUT = "alphabet_inputs"  # the second input: the alphabet as a one-hot vector
-
 
 def _values(cfg: MultiTaskConfig) -> dict[str, object]:
     """The settings, the model shown by its sidebar label ("Image → character and alphabet")."""
@@ -81,38 +86,6 @@ def _values(cfg: MultiTaskConfig) -> dict[str, object]:
 
 def _sliders(cfg: MultiTaskConfig) -> Sliders:
     return Sliders(SLIDERS, _values(cfg))
-
-
-KEEP = "\0"  # a space that `_comment` does not break a line at
-
-
-def _slider(s: Sliders, *keys: str) -> str:
-    """'slider "Steps": 150', for a comment's parentheses (`_comment` keeps each slider on one line)."""
-    return ", ".join(s.why(k).strip()[2:].replace(" ", KEEP) for k in keys)
-
-
-def _comment(text: str, indent: int = 0) -> str:
-    """`text` as comment lines of at most LINE characters, `indent` spaces in; a slider's name and value
-    (from `_slider`) stay on one line."""
-    prefix = " " * indent + "# "
-    lines = textwrap.wrap(text, LINE - len(prefix), break_long_words=False, break_on_hyphens=False)
-    return "\n".join(prefix + line.replace(KEEP, " ") for line in lines)
-
-
-def _loss(task: str, out: str, target: str) -> str:
-    """One head's loss on a batch, as the script writes it."""
-    if TASKS[task].regression:
-        return f"mse({out}.squeeze(1), {target})"
-    return f"cross_entropy({out}, {target})"
-
-
-def _outputs(tasks: tuple[str, ...]) -> str:
-    """`char_out, alphabet_out` (what the model returns), or `char_out` for one head."""
-    return ", ".join(f"{t}_out" for t in tasks)
-
-
-def _call(alphabet_input: bool, images: str, alphabets: str) -> str:
-    return f"model({images}, {alphabets})" if alphabet_input else f"model({images})"
 
 
 IMPORTS = """\
@@ -159,10 +132,10 @@ def _data(s: Sliders, cfg: MultiTaskConfig, g: GlyphSet) -> str:
     shape = ", ".join(map(str, g.image_shape))  # one image: (1, 28, 28)
     what = (
         f"The data: {len(g.x_train):,} training and {len(g.x_test):,} test glyphs, drawn by the app from "
-        f"its fonts ({_slider(s, 'data.per_character', 'data.noise', 'data.max_angle', 'data.seed')})"
+        f"its fonts ({slider_note(s, 'data.per_character', 'data.noise', 'data.max_angle', 'data.seed')})"
     )
     return f'''\
-{_comment(what)}
+{comment(what)}
 glyphs = torch.load("{DATA_FILE}", weights_only=True)  # tensors, and the names of the classes
 
 
@@ -189,150 +162,12 @@ order = EpochShuffle(len(train_set), torch.Generator().manual_seed(SEED))
 train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order, drop_last=True)'''
 
 
-def _head(task: str, alphabet_input: bool) -> str:
-    """The lines of __init__ that make one head, seeded as the app seeds it."""
-    seed = f"SEED + {2 + list(TASKS).index(task)}"
-    label, name, units = TASKS[task].label, f"{task}_head", UNITS[task]
-    if not alphabet_input:
-        return f"""\
-        torch.manual_seed({seed})  # the {label} head's
-        self.{name} = nn.Linear(HIDDEN, {units})"""
-    return f"""\
-        # the {label} head reads the shared features and the alphabet: it starts as the head that
-        # reads the features only, the alphabet's columns at 0
-        torch.manual_seed({seed})
-        start = nn.Linear(HIDDEN, {units})
-        self.{name} = nn.Linear(HIDDEN + N_ALPHABETS, {units})
-        with torch.no_grad():
-            self.{name}.weight.zero_()
-            self.{name}.weight[:, :HIDDEN] = start.weight
-            self.{name}.bias.copy_(start.bias)"""
-
-
-def _model(s: Sliders, cfg: MultiTaskConfig, g: GlyphSet) -> str:
-    m = cfg.model
-    setup = SETUPS.get(m.setup)
-    rows = net_table(m, g.image_shape, g.n_chars, g.n_alphabets)
-    c, h, w = next(r.shape for r in reversed(rows) if len(r.shape) == 3)  # what the last block leaves
-    most = max(CNNConfig(blocks=m.blocks, channels=m.channels).block_channels())
-    capped = most < m.channels * 2 ** (m.blocks - 1)
-    doubling = f"min(CHANNELS * 2**i, {most})" if capped else "CHANNELS * 2**i"
-    heads = "\n".join(_head(t, setup.alphabet_input) for t in setup.tasks)
-    inputs = f"image, {ALPHABET_INPUT.removesuffix('s')}" if setup.alphabet_input else "image"
-    join = (
-        f"\n        h = torch.cat([h, {ALPHABET_INPUT.removesuffix('s')}], dim=1)"
-        "  # (batch, HIDDEN + N_ALPHABETS)"
-        if setup.alphabet_input
-        else ""
-    )
-    returns = ", ".join(f"self.{t}_head(h)" for t in setup.tasks)
-    shapes = ", ".join("(batch, 1)" if t == "angle" else f"(batch, {UNITS[t]})" for t in setup.tasks)
-    what = (
-        f"The model ({_slider(s, 'model.setup')}): {setup.lesson}. Conv blocks read the image, a shared "
-        "dense layer reads their features"
-        + (" and the alphabet joins them" if setup.alphabet_input else "")
-        + (
-            ", and each head reads the result."
-            if len(setup.tasks) > 1
-            else ", and the head reads the result."
-        )
-    )
-    return f'''\
-{_comment(what)}
-BLOCKS = {m.blocks}{s.why("model.blocks")}
-CHANNELS = {m.channels}{s.why("model.channels")}
-HIDDEN = {m.hidden}{s.why("model.hidden")}
-FEATURES = {c} * {h} * {w}  # what the conv blocks leave: {c} channels of {h} x {w}
-
-
-class GlyphNet(nn.Module):
-    """{setup.label.replace("→", "->")}."""
-
-    def __init__(self):
-        super().__init__()
-        # each part draws its initial weights from a seed of its own, as the app does: two setups
-        # start the same where their layers match
-        torch.manual_seed(SEED)  # the conv blocks' initial weights
-        blocks = []
-        c_in = 1
-        for i in range(BLOCKS):
-            c_out = {doubling}  # doubling per block
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            c_in = c_out
-        self.image_layer = nn.Sequential(*blocks, nn.Flatten())
-        torch.manual_seed(SEED + 1)  # the shared dense layer's
-        self.dense = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU())
-{heads}
-
-    def forward(self, {inputs}):
-        h = self.dense(self.image_layer(image))  # (batch, HIDDEN){join}
-        return {returns}  # {shapes}
-
-
-model = GlyphNet()'''
-
-
-def _losses(s: Sliders, cfg: MultiTaskConfig) -> str:
-    tasks = SETUPS.get(cfg.model.setup).tasks
-    lines = ["# The optimizer, its schedule and each head's loss"]
-    make, keys = mlp.optimizer_call(cfg.optim)
-    schedule, schedule_keys = mlp.schedule_call(cfg.optim)
-    lines += [f"#{s.why(k)[3:]}" for k in keys]
-    lines.append(export.wrapped(f"optimizer = {make}"))
-    lines.append(s.tied(f"scheduler = {schedule}", *schedule_keys))
-    heads = [TASKS[t].label for t in tasks if not TASKS[t].regression]
-    whose = (
-        f"the {' and '.join(heads)} heads'" if len(heads) > 1 else f"the {heads[0]} head's" if heads else ""
-    )
-    if heads:
-        lines.append(f"cross_entropy = nn.CrossEntropyLoss()  # {whose} loss")
-    if "angle" in tasks:
-        lines.append("mse = nn.MSELoss()  # the angle head's loss, in degrees²")
-    return "\n".join(lines)
-
-
-def _starts(s: Sliders, cfg: MultiTaskConfig) -> str:
-    """The cell that measures each loss at the start, when the losses are normalised."""
-    setup = SETUPS.get(cfg.model.setup)
-    inputs = ["images", *([ALPHABET_INPUT] if setup.alphabet_input else [])]
-    batch = ", ".join([*inputs, *(TARGET[t] for t in setup.tasks)])
-    measured = "\n".join(f"    {t}_start = {_loss(t, f'{t}_out', TARGET[t])}.item()" for t in setup.tasks)
-    shown = ", ".join(f"{TASKS[t].label} {{{t}_start:.4g}}" for t in setup.tasks)
-    why = (
-        f"Before weighting ({_slider(s, 'loss.normalise')}): each loss is divided by its value at the "
-        f"start, measured once with the initial weights on the first {NORMALISER_IMAGES} training images, "
-        "so that every head starts at 1 whatever its unit."
-    )
-    return f"""\
-{_comment(why)}
-model.eval()
-with torch.no_grad():
-    {batch} = train_set[:{NORMALISER_IMAGES}]
-    {_outputs(setup.tasks)} = {_call(setup.alphabet_input, *inputs[:1], ALPHABET_INPUT)}
-{measured}
-print(f"the losses at the start: {shown}")"""
-
-
-def _weighted_sum(s: Sliders, cfg: MultiTaskConfig) -> str:
-    """`loss = 2.0 * char_loss + 1.0 * alphabet_loss`, tied to its weight sliders: a weight's change
-    marks this line."""
-    tasks = SETUPS.get(cfg.model.setup).tasks
-    start = cfg.loss.normalise == "start"
-    keys = [f"loss.{t}" for t in tasks] + (["loss.normalise"] if start else [])
-    weights = {t: getattr(cfg.loss, t) for t in tasks}
-    if len(tasks) == 1 and weights[tasks[0]] == 1.0 and not start:
-        return f"            loss = {tasks[0]}_loss  # one output: its loss is the whole loss"
-    terms = " + ".join(f"{weights[t]!r}{f' / {t}_start' if start else ''} * {t}_loss" for t in tasks)
-    what = "the weighted sum of the losses" if len(tasks) > 1 else "the loss, weighted"
-    return _comment(f"{what} ({_slider(s, *keys)})", 12) + f"\n            loss = {terms}"
-
-
 def _train(s: Sliders, cfg: MultiTaskConfig) -> str:
     setup = SETUPS.get(cfg.model.setup)
     tasks = setup.tasks
     inputs = ["images", *([ALPHABET_INPUT] if setup.alphabet_input else [])]
     batch = ", ".join([*inputs, *(TARGET[t] for t in tasks)])
-    head_losses = "\n".join(f"            {t}_loss = {_loss(t, f'{t}_out', TARGET[t])}" for t in tasks)
+    head_losses = "\n".join(f"            {t}_loss = {head_loss(t, f'{t}_out', TARGET[t])}" for t in tasks)
     kept = ", ".join(["loss.item()", *(f"{t}_loss.item()" for t in tasks)])
     clip = cfg.train.clip_norm
     why = s.why("train.clip_norm").strip()
@@ -355,9 +190,9 @@ def train(model, optimizer, scheduler, run_steps):
         for {batch} in train_loader:  # each epoch: a new random order
             step += 1
             optimizer.zero_grad()
-            {_outputs(tasks)} = {_call(setup.alphabet_input, "images", ALPHABET_INPUT)}
+            {outputs(tasks)} = {model_call(setup.alphabet_input, "images", ALPHABET_INPUT)}
 {head_losses}
-{_weighted_sum(s, cfg)}
+{weighted_sum(s, cfg)}
             loss.backward()
             # the gradient's total norm (max_norm=inf measures it and scales nothing)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
@@ -378,7 +213,7 @@ def train(model, optimizer, scheduler, run_steps):
 
 def _evaluate(cfg: MultiTaskConfig) -> str:
     setup = SETUPS.get(cfg.model.setup)
-    call = _call(setup.alphabet_input, "dataset.images", f"dataset.{ALPHABET_INPUT}")
+    call = model_call(setup.alphabet_input, "dataset.images", f"dataset.{ALPHABET_INPUT}")
     scores = "\n".join(
         f'            "{TASKS[t].label} MSE (degrees²)": mse(angle_out.squeeze(1), dataset.angles).item(),'
         if TASKS[t].regression
@@ -395,7 +230,7 @@ def evaluate(dataset):
     """Each head on a whole split, in eval mode, without gradients."""
     model.eval()
     with torch.no_grad():
-        {_outputs(setup.tasks)} = {call}
+        {outputs(setup.tasks)} = {call}
         return {{
 {scores}
         }}'''
@@ -424,9 +259,9 @@ def cells(cfg: MultiTaskConfig, glyphs: GlyphSet | None = None, notebook: bool =
         IMPORTS,
         _settings(s, cfg, g),
         _data(s, cfg, g),
-        _model(s, cfg, g),
-        _losses(s, cfg),
-        *([_starts(s, cfg)] if cfg.loss.normalise == "start" else []),
+        model_cell(s, cfg, g),
+        losses_cell(s, cfg),
+        *([starts_cell(s, cfg)] if cfg.loss.normalise == "start" else []),
         _train(s, cfg),
         _evaluate(cfg),
         _run(cfg, notebook),
