@@ -124,7 +124,12 @@ def test_diagnosis_names_each_failure():
     assert diagnose([record(1, [1e-7, 1e-4, 1.0])]).kind == "vanishing"
     assert "millionth" in diagnose([record(1, [1e-6, 1e-4, 1.0])]).what
     assert diagnose([record(1, [1e4, 10, 1.0])]).kind == "exploding"
-    assert diagnose([record(1, [0.0, 0.0, 1.0])]).kind == "zero"
+    equal = diagnose([record(1, [0.0, 0.0, 1.0])])
+    assert equal.kind == "zero" and "all weights equal" in equal.what and "initializer" in equal.advice
+    all_dead = {"hidden 1": ActivationStats(0, 1, 0.3, 0), "hidden 2": ActivationStats(0, 0, 1.0, 0)}
+    killed = diagnose([record(1, [0.0, 0.0, 1.0], acts=all_dead)])  # e.g. Adam at lr 10 on ReLUs
+    assert killed.kind == "zero" and "every unit of hidden 2 outputs 0" in killed.what
+    assert "weights equal" not in killed.what and "lower learning rate" in killed.advice
     first_only = diagnose([record(1, [0.0, 1e-3, 1.0])])  # the first layer alone gets nothing back
     assert first_only.kind == "vanishing" and "exactly zero while the last layer's is not" in first_only.what
     dead = {"hidden 1": ActivationStats(0, 0, 0.8, 0), "hidden 2": ActivationStats(0, 1, 0.0, 0)}

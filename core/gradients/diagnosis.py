@@ -15,6 +15,7 @@ DEAD_SHARE = 0.5
 SATURATED_SHARE = 0.5
 WINDOW = 10  # recent steps the diagnosis looks at
 LEARNING = 0.5  # the loss is falling: the last WINDOW steps' mean at most half the first WINDOW's
+ALL_DEAD = 0.999  # a layer's share of dead units at which no gradient can pass it
 UNIT_PROBLEMS = (  # ActivationStats field, share that counts, what is happening, what to try, when learning
     (
         "dead",
@@ -90,12 +91,7 @@ def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> D
     first, last = next(iter(recent[-1].grad_norms)), list(recent[-1].grad_norms)[-1]
     hidden = [name for name in recent[-1].grad_norms if name != last]
     if all(r.grad_norms[name] == 0 for r in recent for name in hidden):
-        return Diagnosis(
-            "zero",
-            "Every hidden layer's gradient is exactly zero: with all weights equal "
-            "(zeros), every unit computes the same thing and no signal flows back.",
-            "Use a random initializer (Xavier or Kaiming): it breaks the symmetry.",
-        )
+        return _no_gradient(records)
     ratios = [_ratio(r.grad_norms[first], r.grad_norms[last]) for r in recent]
     ratio = statistics.median(ratios)
     if ratio < VANISHING_RATIO:
@@ -119,6 +115,27 @@ def diagnose(records: Sequence[StepRecord], diverged_at: int | None = None) -> D
             "BatchNorm, or a lower learning rate.",
         )
     return _flowing(records, recent, ratio)
+
+
+def _no_gradient(records: Sequence[StepRecord]) -> Diagnosis:
+    """Every hidden layer's gradient is exactly zero: a layer whose units all output 0 (dead ReLUs, most
+    often after too large a learning rate) blocks it, or all weights are equal (the zeros initializer)."""
+    sampled = next((r.activations for r in reversed(records) if r.activations), None) or {}
+    dead = [name for name, stats in sampled.items() if stats.dead >= ALL_DEAD]
+    if dead:
+        return Diagnosis(
+            "zero",
+            f"Every hidden layer's gradient is exactly zero: every unit of {dead[-1]} outputs 0 for every "
+            "example (dead ReLUs), so no gradient flows back through it, and the layers below stop "
+            "learning. A learning rate that is too large often kills them in a few steps.",
+            "Try a lower learning rate, LeakyReLU or ELU (never quite flat), or BatchNorm; then Reset.",
+        )
+    return Diagnosis(
+        "zero",
+        "Every hidden layer's gradient is exactly zero: with all weights equal "
+        "(zeros), every unit computes the same thing and no signal flows back.",
+        "Use a random initializer (Xavier or Kaiming): it breaks the symmetry.",
+    )
 
 
 def _flowing(records: Sequence[StepRecord], recent: list[StepRecord], ratio: float) -> Diagnosis:
