@@ -28,6 +28,7 @@ the scheduler, and dropping the worker frees its runs.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 import math
 import threading
@@ -271,13 +272,21 @@ class LiveWorker(Paced):
         return built, errors
 
     def _replace(self, label: str, old: Trainer | None, new: Trainer) -> Trainer:
-        """Install a newly built run in place of old (called under the lock)."""
+        """Install a newly built run in place of old (called under the lock). The old run becomes the
+        faded Before, unless it was a fleeting one: quick presses on a slider replace a run after a few
+        steps, and the Before that had trained ten times longer stays, its change now the whole way to
+        the new settings ("depth 20 → 16", not "depth 17 → 16" at step 3)."""
         self._lr_changes.pop(label, None)
         if old is None:
             return new
-        if old.step:  # a run replaced before its first step (quick clicks) leaves the earlier Before
+        prior = self._befores.get(label)
+        if prior is not None and prior.cfg is not None and old.step * 10 < prior.step:
+            self._befores[label] = dataclasses.replace(prior, change=describe_change(prior.cfg, new.cfg))
+        elif old.step:
             change = describe_change(old.cfg, new.cfg)
-            self._befores[label] = Before(label, old.step, change, tuple(old.records), tuple(old.evals))
+            self._befores[label] = Before(
+                label, old.step, change, tuple(old.records), tuple(old.evals), old.cfg
+            )
         if old.status is Status.PLAYING:
             new.play()
         return new

@@ -39,6 +39,7 @@ class Before:
     change: str  # e.g. "depth 4 → 6, activation relu → tanh"; "" if it restarted only to stay in step
     records: tuple
     evals: tuple
+    cfg: Any = None  # its settings (None for a race's restart in step)
 
 
 def describe_change(old, new) -> str:

@@ -171,7 +171,8 @@ def test_another_change_keeps_the_old_run_as_before_and_plays_on(make, tiny_cfg,
 
 def test_quick_changes_in_a_row_keep_playing_and_keep_the_first_before(make, tiny_cfg, xor_data):
     """Four presses on a slider, each before the last new run's first step: the run plays on (it used
-    to stop at step 0, paused) and the faded line is still the run that had trained."""
+    to stop at step 0, paused) and the faded line is still the run that had trained, changed the whole
+    way to the last settings."""
     cfg = long_cfg(tiny_cfg)
     worker = make({"A": cfg}, speed="fast")
     worker.play()
@@ -184,9 +185,32 @@ def test_quick_changes_in_a_row_keep_playing_and_keep_the_first_before(make, tin
             )
     snap = worker.snapshot()
     assert snap.runs["A"].cfg.model.depth == 6 and snap.playing
-    assert snap.befores["A"].change == "depth 2 → 3" and snap.befores["A"].step >= 5
+    assert snap.befores["A"].change == "depth 2 → 6" and snap.befores["A"].step >= 5
     wait_for(lambda: worker.snapshot().runs["A"].step >= 3)
     worker.pause()
+
+
+def test_a_fleeting_run_does_not_take_the_place_of_the_before_that_trained(make, tiny_cfg, xor_data):
+    """A run replaced after fewer than a tenth of the Before's steps is not the new Before; one that
+    trained longer is."""
+    cfg = long_cfg(tiny_cfg, steps=400)
+    worker = make({"A": cfg})
+    build = lambda c: Run(c, xor_data)  # noqa: E731
+    for _ in range(100):
+        worker.step()
+    deeper = {depth: with_changes(cfg, model=dict(depth=depth)) for depth in (3, 4, 5)}
+    worker.sync({"A": deeper[3]}, build)
+    for _ in range(3):
+        worker.step()
+    worker.sync({"A": deeper[4]}, build)  # 3 steps of depth 3: fleeting beside 100
+    before = worker.snapshot().befores["A"]
+    assert (before.step, before.change, before.cfg) == (100, "depth 2 → 4", cfg)
+    for _ in range(10):
+        worker.step()
+    worker.sync({"A": deeper[5]}, build)  # 10 steps of depth 4: a tenth of 100, a run of its own
+    before = worker.snapshot().befores["A"]
+    assert (before.step, before.change, before.cfg.model.depth) == (10, "depth 4 → 5", 4)
+    assert [r.step for r in before.records] == list(range(1, 11))
 
 
 def test_a_race_restarts_together_when_a_racer_changes(make, tiny_cfg, xor_data):
