@@ -1,4 +1,4 @@
-"""A class on one server: many sessions' runs trained by the one scheduler (core.live.Scheduler) at once.
+"""A class on one server: many sessions' runs trained by the one scheduler (core.scheduler.Scheduler) at once.
 
 Each session's numbers are its own, a failure stays in its session, a Play on a saturated server waits
 in line and starts when a place frees up, and a session's runs are freed when it goes."""
@@ -12,9 +12,9 @@ import weakref
 
 import pytest
 
-from core import live
 from core.config import with_changes
 from core.live import SCHEDULER, TRAINING_FAILED, LiveWorker
+from core.scheduler import Scheduler
 from core.training import Run
 from ui.live import status_line
 
@@ -71,7 +71,7 @@ def test_a_run_that_fails_stops_its_own_session_only(tiny_cfg, xor_data):
 def test_play_on_a_saturated_server_waits_in_line_and_starts_when_a_place_frees(
     tiny_cfg, xor_data, monkeypatch
 ):
-    monkeypatch.setattr(live.Scheduler, "SATURATED", 1e-9)  # any measured demand fills the server
+    monkeypatch.setattr(Scheduler, "SATURATED", 1e-9)  # any measured demand fills the server
     slow = with_changes(tiny_cfg, train=dict(steps=3000, probe_every=10, eval_every=50))
     first = worker_of(slow, xor_data, speed="slow", name="first")
     second = worker_of(slow, xor_data, speed="slow", name="second")
@@ -99,7 +99,7 @@ def test_play_on_a_saturated_server_waits_in_line_and_starts_when_a_place_frees(
 
 
 def test_pause_while_waiting_leaves_the_line(tiny_cfg, xor_data, monkeypatch):
-    monkeypatch.setattr(live.Scheduler, "SATURATED", 1e-9)
+    monkeypatch.setattr(Scheduler, "SATURATED", 1e-9)
     slow = with_changes(tiny_cfg, train=dict(steps=3000, probe_every=10, eval_every=50))
     first = worker_of(slow, xor_data, speed="slow")
     second = worker_of(slow, xor_data, speed="slow")
