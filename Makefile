@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
-# test workers: one more than the cores, as two of them drive the browser tests and wait on the app a lot
+# test workers: one more than the cores, as the browser tests' worker waits on the app and Chromium a lot
 WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: run serve test lint format bench clean

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from pathlib import Path
 
 # before core.live is imported: page tests train flat out, and a worker whose test is waiting for it
 # (asking for no snapshot meanwhile) is not taken for a closed page
@@ -64,39 +63,23 @@ def hook_count(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
-# browser test modules that check what a page shows, not how fast a live run moves: under xdist they run
-# beside the timed ones, on a second server (see pytest_xdist_make_scheduler)
-BROWSER_LAYOUT = {
-    "test_present_browser.py",
-    "test_lessons_browser.py",
-    "test_export_browser.py",
-    "test_predict_browser.py",
-    "test_serve_browser.py",
-}
-
-
 @pytest.hookimpl(optionalhook=True)  # runs without pytest-xdist too (`-p no:xdist`)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Under pytest-xdist (`make test` runs `pytest -n` with one worker more than the cores): the
-    browser tests go first, as two units, each to one worker with its own server and Chromium, in order:
-    the tests that time a live run (Pause, redraws, a closed tab) in one, the layout and lesson tests in
-    the other (more browser units would compete for the cores the timings were set on). Every other
-    module is a unit of its own, largest first: its module-scoped fixtures and caches (an export
-    module's scripts, a lesson module's trained presets) are made once, not once on each worker that
-    takes one of its tests. (pytest-xdist's own `--dist loadgroup` does not group under this pytest.)"""
+    browser tests go first, as one unit, to one worker with one server and one Chromium, in order (a
+    second unit on a second server was slower on 2 cores: 14:47 against 13:57, two Chromiums rendering).
+    Every other module is a unit of its own, largest first: its module-scoped fixtures and caches (an
+    export module's scripts, a lesson module's trained presets) are made once, not once on each worker
+    that takes one of its tests. (pytest-xdist's own `--dist loadgroup` does not group here.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class ModulesTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            if module.startswith("tests/browser/"):
-                return "tests/browser:layout" if Path(module).name in BROWSER_LAYOUT else "tests/browser:live"
-            return module
+            return "tests/browser" if nodeid.startswith("tests/browser/") else nodeid.split("::", 1)[0]
 
         def _assign_work_unit(self, node) -> None:  # the queue is ordered by the units' number of tests
-            for unit in ("tests/browser:layout", "tests/browser:live"):
-                if unit in self.workqueue:
-                    self.workqueue.move_to_end(unit, last=False)
+            if "tests/browser" in self.workqueue:
+                self.workqueue.move_to_end("tests/browser", last=False)
             super()._assign_work_unit(node)
 
     return ModulesTogether(config, log)

@@ -135,12 +135,3 @@ def test_every_colour_of_a_chart_is_named_in_core_charts():
         for match in colour.findall(path.read_text())
     ]
     assert not found, found
-
-
-def test_the_browser_layout_modules_named_for_the_parallel_suite_exist():
-    """tests/conftest.py names the browser modules that run beside the timed ones: a renamed module would
-    silently join the timed unit."""
-    from tests.conftest import BROWSER_LAYOUT
-
-    here = {path.name for path in (ROOT / "tests" / "browser").glob("test_*.py")}
-    assert here >= BROWSER_LAYOUT and "test_live_browser.py" not in BROWSER_LAYOUT
