@@ -20,7 +20,7 @@ import torch
 
 from core.config import with_changes
 from core.errors import ConfigError
-from core.overfitting import pool, search
+from core.overfitting import pool, poolworker, search
 from core.overfitting.run import FitRun
 from core.overfitting.search import SearchConfig, SearchSpace, Trial, TrialResult
 
@@ -280,4 +280,4 @@ def test_idle_workers_stop_and_the_next_job_starts_new_ones():
 
 def test_workers_run_below_the_server_in_the_cpus_queue(stdlib_pool):
     job = stdlib_pool.submit([pool.Task(os.nice, (0,))])
-    assert job.wait(60) and job.results()[0] >= os.nice(0) + pool.WORKER_NICENESS
+    assert job.wait(60) and job.results()[0] >= os.nice(0) + poolworker.WORKER_NICENESS

@@ -19,7 +19,8 @@ not make another student's search wait for all 25.
   (a cancelled search still shows and downloads the trials it finished).
 
 The pool's own thread (the dispatcher) hands tasks to idle workers and collects their results; every
-public method is safe to call from any thread (Streamlit runs each session's script in its own).
+public method is safe to call from any thread (Streamlit runs each session's script in its own). What it
+runs (Task, Job) is in core/overfitting/jobs.py; a worker process's side in core/overfitting/poolworker.py.
 """
 
 from __future__ import annotations
@@ -31,16 +32,14 @@ import logging
 import multiprocessing
 import os
 import pickle
-import signal
-import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from multiprocessing import connection
 
-from core.errors import ConfigError, shorten
+from core.overfitting.jobs import Job, Task, failure
+from core.overfitting.poolworker import WorkerProcess, preload
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +47,7 @@ WORKERS_ENV = "GP_POOL_WORKERS"  # the pool's size; 0 runs every job in the call
 # A worker holds ~0.8 GB (torch, scikit-learn, the data): workers idle this long with nothing waiting stop,
 # and start again (seconds) when a task next needs one
 IDLE_SECONDS = float(os.environ.get("GP_POOL_IDLE_SECONDS", "600"))
-WORKER_NICENESS = 5  # added to a worker's niceness (see _worker_main)
 STOP_SECONDS = 2.0  # shutdown waits at most about this long for the dispatcher and the workers to end
-
-
-@dataclass(frozen=True)
-class Task:
-    """One call a worker makes: fn(*args). fn must be a module's top-level function (workers import it)."""
-
-    fn: Callable
-    args: tuple = ()
 
 
 def pool_size() -> int:
@@ -79,151 +69,6 @@ def run_sequential(tasks: Sequence[Task]) -> list:
     return [task.fn(*task.args) for task in tasks]
 
 
-class Job:
-    """A list of tasks submitted together; its methods may be called from any thread."""
-
-    def __init__(self, payloads: Sequence, what: str, lock: threading.Lock):
-        self.what = what  # what a task is called in a message: "trial"
-        self.total = len(payloads)
-        self._lock = lock  # the pool's: the dispatcher writes a job's state under it
-        self._payloads = collections.deque(enumerate(payloads))  # (index, pickled task) still waiting
-        self._results: list = [None] * self.total
-        self._done = 0
-        self._running = 0
-        self._cancelled = False
-        self._error: str | None = None
-        self._started = time.perf_counter()
-        self._ended: float | None = None
-        self._finished = threading.Event()
-        if not payloads:
-            self._end()
-
-    def progress(self) -> tuple[int, int]:
-        """(tasks finished, tasks in the job)."""
-        with self._lock:
-            return self._done, self.total
-
-    def results(self) -> list:
-        """Each task's result in task order; None where it has not finished (or never will)."""
-        with self._lock:
-            return list(self._results)
-
-    @property
-    def finished(self) -> bool:
-        """True once no task of the job is running or waiting: all done, cancelled or failed."""
-        return self._finished.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    @property
-    def error(self) -> str | None:
-        """One sentence if a task raised or its worker died (the job then stopped), else None."""
-        return self._error
-
-    @property
-    def running(self) -> int:
-        """Tasks of this job on a worker now."""
-        with self._lock:
-            return self._running
-
-    @property
-    def waiting(self) -> int:
-        """Tasks of this job not started yet."""
-        with self._lock:
-            return len(self._payloads)
-
-    @property
-    def seconds(self) -> float:
-        """Wall time from submission until the job finished (or until now)."""
-        end = self._ended if self._ended is not None else time.perf_counter()
-        return end - self._started
-
-    def cancel(self) -> None:
-        """Drop the waiting tasks; the running ones finish and their results are kept."""
-        with self._lock:
-            if self.finished:
-                return
-            self._cancelled = True
-            self._payloads.clear()
-            self._end_if_idle()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job finished (True) or `timeout` seconds passed (False)."""
-        return self._finished.wait(timeout)
-
-    # ---- called by the pool, under its lock --------------------------------------------------
-
-    def _fail(self, sentence: str) -> None:
-        """The first error stops the job: its waiting tasks never start."""
-        if self._error is None:
-            self._error = sentence
-        self._payloads.clear()
-        self._end_if_idle()
-
-    def _end_if_idle(self) -> None:
-        if not self._payloads and not self._running:
-            self._end()
-
-    def _end(self) -> None:
-        if self._ended is None:
-            self._ended = time.perf_counter()
-        self._finished.set()
-
-
-WORKER_NAME = "gp-pool-"  # a worker process's name: this prefix and its number
-_patch_lock = threading.Lock()
-
-
-def _without_main(get_preparation_data: Callable) -> Callable:
-    """multiprocessing.spawn.get_preparation_data, less the main module for this pool's workers.
-
-    A spawned child runs the parent's `__main__` again (as `__mp_main__`) before its target. In a
-    Streamlit server `__main__` is whichever page script ran last (Streamlit installs each script as a
-    fake `__main__` with its path), so every worker would run app.py or a page: widgets, warm-ups and
-    all. A task is a top-level function of an importable module, so a worker needs no main module."""
-
-    def prepared(name: str) -> dict:
-        data = get_preparation_data(name)
-        if name.startswith(WORKER_NAME):
-            data.pop("init_main_from_path", None)
-            data.pop("init_main_from_name", None)
-        return data
-
-    prepared.skips_main = True
-    return prepared
-
-
-def _never_import_main_in_workers() -> None:
-    """Install _without_main once per process (popen_spawn_posix looks the function up on every start)."""
-    from multiprocessing import spawn
-
-    with _patch_lock:
-        if not getattr(spawn.get_preparation_data, "skips_main", False):
-            spawn.get_preparation_data = _without_main(spawn.get_preparation_data)
-
-
-class _Worker:
-    """One worker process, its end of the pipe, and the task it runs (job and index) if any."""
-
-    def __init__(self, context, number: int):
-        _never_import_main_in_workers()
-        ours, theirs = context.Pipe()
-        # daemon: multiprocessing's exit handler terminates a daemon instead of waiting for it
-        self.process = context.Process(
-            target=_worker_main, args=(theirs,), name=f"{WORKER_NAME}{number}", daemon=True
-        )
-        self.process.start()
-        theirs.close()  # only the child's copy stays open, so its death reads as EOF here
-        self.conn = ours
-        self.job: Job | None = None
-        self.index = -1
-
-    def close(self) -> None:
-        self.conn.close()
-
-
 class Pool:
     """`workers` processes (0: every job runs at once in the caller's thread); see the module's notes."""
 
@@ -236,7 +81,7 @@ class Pool:
         self._context = multiprocessing.get_context(start_method)
         self._lock = threading.Lock()
         self._turns: collections.deque[Job] = collections.deque()  # jobs with tasks waiting, in turn
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerProcess] = []
         self._started = 0  # workers ever started: their names
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -363,7 +208,7 @@ class Pool:
                 w.process.join(0.5)
         log.info("stopped %d pool workers idle for %.0f s", len(retired), self.idle_seconds)
 
-    def _assign(self) -> list[tuple[_Worker, bytes]]:
+    def _assign(self) -> list[tuple[WorkerProcess, bytes]]:
         """Give each idle worker (starting workers up to `size`) a task of the job with the fewest tasks
         running, the first in turn among equals; that job then goes to the back of the line."""
         sends = []
@@ -380,7 +225,7 @@ class Pool:
             else:
                 try:
                     self._started += 1
-                    w = _Worker(self._context, self._started)
+                    w = WorkerProcess(self._context, self._started)
                 except Exception:
                     log.exception("could not start a pool worker")
                     job._fail("A worker process could not be started, so the job was stopped.")
@@ -394,7 +239,7 @@ class Pool:
                 self._turns.append(job)  # its next task waits for every other job's turn
         return sends
 
-    def _collect(self, w: _Worker) -> None:
+    def _collect(self, w: WorkerProcess) -> None:
         """A worker's pipe or process handle is ready: its result (read first, even from a worker that
         ended after sending it), else its death."""
         try:
@@ -420,10 +265,10 @@ class Pool:
             else:
                 kind, text, trace = message[1:]
                 log.error("%s %d of %d failed in a pool worker:\n%s", job.what, index + 1, job.total, trace)
-                job._fail(_failure(job, index, kind, text))
+                job._fail(failure(job, index, kind, text))
             job._end_if_idle()
 
-    def _lost(self, w: _Worker) -> None:
+    def _lost(self, w: WorkerProcess) -> None:
         """A worker died (or its pipe broke): only the job it was running fails; it is replaced on demand."""
         w.process.join(1.0)
         code = w.process.exitcode
@@ -460,7 +305,7 @@ class Pool:
             except Exception as e:
                 log.exception("%s %d of %d failed", what, index + 1, len(tasks))
                 with self._lock:
-                    job._fail(_failure(job, index, type(e).__name__, str(e)))
+                    job._fail(failure(job, index, type(e).__name__, str(e)))
                 break
             with self._lock:
                 job._payloads.popleft()
@@ -470,76 +315,6 @@ class Pool:
             job._payloads.clear()
             job._end_if_idle()
         return job
-
-
-def _failure(job: Job, index: int, kind: str, text: str) -> str:
-    """The sentence a page shows for a task that raised: a ConfigError's own, else what and where."""
-    if kind == ConfigError.__name__:
-        return text
-    return (
-        f"{job.what.capitalize()} {index + 1} of {job.total} failed ({kind}: {shorten(text, 80)}), so the "
-        "rest of this job was stopped; the details are in the server's log."
-    )
-
-
-# ---- the worker process --------------------------------------------------------------------------
-
-
-def _worker_main(conn) -> None:
-    """A worker: tasks from the pipe, one at a time, until the pool closes its end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C on the server: the server stops its workers
-    # One thread per worker: set before torch can be imported (it reads these once), and again through
-    # torch's own setters before the first task that uses it (see _one_thread).
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = "1"
-    # Below the server in the CPU's queue: a search is a batch job, while the server's live runs and page
-    # redraws are what a class watches; with spare cores the workers still get them whole.
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no nice() on this platform
-        os.nice(WORKER_NICENESS)
-    while True:
-        try:
-            payload = conn.recv_bytes()
-        except (EOFError, OSError):
-            return
-        try:
-            fn, args = pickle.loads(payload)  # imports the task's module (torch with it) the first time
-            _one_thread()
-            message = pickle.dumps(("ok", fn(*args)))
-        except BaseException as e:  # any failure, SystemExit included, is the job's error
-            message = pickle.dumps(("error", type(e).__name__, str(e), traceback.format_exc()))
-        try:
-            conn.send_bytes(message)
-        except (EOFError, OSError):
-            return
-
-
-_threads_set = False
-
-
-def _one_thread() -> None:
-    """torch.set_num_threads(1) (and one inter-op thread) once torch is loaded, before it computes.
-
-    Done lazily rather than at start-up so that a worker whose tasks never use torch starts in a fraction
-    of a second instead of the seconds a torch import takes; every task of this lab imports torch on
-    unpickling, so it runs before the first of them computes anything."""
-    global _threads_set
-    if _threads_set or "torch" not in sys.modules:
-        return
-    import torch
-
-    torch.set_num_threads(1)
-    with contextlib.suppress(RuntimeError):  # already set, or inter-op work already started
-        torch.set_num_interop_threads(1)
-    _threads_set = True
-
-
-def preload(*modules: str) -> None:
-    """A task that imports modules (default torch): submitted once per worker by `warm`."""
-    import importlib
-
-    for name in modules or ("torch",):
-        importlib.import_module(name)
-    _one_thread()
 
 
 # ---- the pool the whole server shares -----------------------------------------------------------
