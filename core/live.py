@@ -262,6 +262,8 @@ class LiveWorker(Paced):
         just built, not those it replaces (core.budget.held_beside)."""
         built: dict[str, Trainer] = {}
         errors: dict[str, str] = {}
+        if not wanted:  # a rerun with nothing changed: the other labs need not be asked
+            return built, errors
         elsewhere = dict(self.beside()) if self.beside else {}
         for label, cfg in wanted.items():
             try:
@@ -275,12 +277,13 @@ class LiveWorker(Paced):
         """Install a newly built run in place of old (called under the lock). The old run becomes the
         faded Before, unless it was a fleeting one: quick presses on a slider replace a run after a few
         steps, and the Before that had trained ten times longer stays, its change now the whole way to
-        the new settings ("depth 20 → 16", not "depth 17 → 16" at step 3)."""
+        the new settings ("depth 20 → 16", not "depth 17 → 16" at step 3). Back at the faded run's own
+        settings, there is no change to name: the fleeting run is the Before, as any other."""
         self._lr_changes.pop(label, None)
         if old is None:
             return new
         prior = self._befores.get(label)
-        if prior is not None and prior.cfg is not None and old.step * 10 < prior.step:
+        if prior is not None and prior.cfg not in (None, new.cfg) and old.step * 10 < prior.step:
             self._befores[label] = dataclasses.replace(prior, change=describe_change(prior.cfg, new.cfg))
         elif old.step:
             change = describe_change(old.cfg, new.cfg)

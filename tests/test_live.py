@@ -213,6 +213,21 @@ def test_a_fleeting_run_does_not_take_the_place_of_the_before_that_trained(make,
     assert [r.step for r in before.records] == list(range(1, 11))
 
 
+def test_quick_presses_back_to_the_faded_runs_settings_name_the_last_change(make, tiny_cfg, xor_data):
+    """depth 2 → 3 → 2 in quick presses: no "changed the data" for settings that came back; the
+    fleeting depth-3 run is the faded line, its change named."""
+    cfg = long_cfg(tiny_cfg, steps=400)
+    worker = make({"A": cfg})
+    build = lambda c: Run(c, xor_data)  # noqa: E731
+    for _ in range(50):
+        worker.step()
+    worker.sync({"A": with_changes(cfg, model=dict(depth=3))}, build)
+    worker.step()
+    worker.sync({"A": cfg}, build)
+    before = worker.snapshot().befores["A"]
+    assert (before.step, before.change) == (1, "depth 3 → 2")
+
+
 def test_a_race_restarts_together_when_a_racer_changes(make, tiny_cfg, xor_data):
     cfg = long_cfg(tiny_cfg, steps=40)
     racers = {"1": cfg, "2": with_changes(cfg, optim=dict(name="adam", lr=0.01))}
