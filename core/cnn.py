@@ -75,34 +75,8 @@ def layer_table(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: in
     c, h, w = image_shape
     rows = []
     for i, out in enumerate(cfg.block_channels(), start=1):
-        h2, w2 = h + 2 * cfg.padding - cfg.kernel + 1, w + 2 * cfg.padding - cfg.kernel + 1  # stride 1
-        if h2 < 1 or w2 < 1:
-            raise ConfigError(
-                f"Block {i}'s {cfg.kernel}x{cfg.kernel} kernel does not fit its {h}x{w} input with padding "
-                f"{cfg.padding}: use fewer blocks, a smaller kernel, more padding or no pooling."
-            )
-        conv_params = out * c * cfg.kernel**2 + out
-        rows.append(
-            LayerRow(
-                f"conv {i}",
-                f"Conv2d {c}->{out}, {cfg.kernel}x{cfg.kernel}, pad {cfg.padding}",
-                (out, h2, w2),
-                conv_params,
-                (conv_params - out) * h2 * w2,
-            )
-        )
-        if cfg.batchnorm:
-            rows.append(LayerRow(f"bn {i}", "BatchNorm2d", (out, h2, w2), 2 * out))
-        rows.append(LayerRow(f"act {i}", ACTIVATIONS.get(cfg.activation).label, (out, h2, w2), 0))
-        c, h, w = out, h2, w2
-        if cfg.pool != "none":
-            if h < 2 or w < 2:
-                raise ConfigError(
-                    f"Block {i}'s pooling would shrink a {h}x{w} map below one pixel: use fewer blocks, "
-                    "more padding or no pooling."
-                )
-            h, w = h // 2, w // 2
-            rows.append(LayerRow(f"pool {i}", f"{cfg.pool.capitalize()}Pool2d 2x2", (c, h, w), 0))
+        block, (c, h, w) = _block_rows(cfg, i, out, (c, h, w))
+        rows += block
     features = c * h * w
     rows.append(LayerRow("flatten", "Flatten", (features,), 0))
     if features > 200_000:
@@ -111,26 +85,44 @@ def layer_table(cfg: CNNConfig, image_shape: tuple[int, int, int], n_classes: in
             "add pooling or blocks, or use fewer channels."
         )
     if cfg.head:
-        rows.append(
-            LayerRow(
-                "dense",
-                f"Linear {features}->{cfg.head}",
-                (cfg.head,),
-                features * cfg.head + cfg.head,
-                features * cfg.head,
-            )
-        )
+        rows.append(_linear("dense", features, cfg.head))
         features = cfg.head
-    rows.append(
-        LayerRow(
-            "output",
-            f"Linear {features}->{n_classes}",
-            (n_classes,),
-            features * n_classes + n_classes,
-            features * n_classes,
-        )
-    )
+    rows.append(_linear("output", features, n_classes))
     return rows
+
+
+def _block_rows(
+    cfg: CNNConfig, i: int, out: int, shape: tuple[int, int, int]
+) -> tuple[list[LayerRow], tuple[int, int, int]]:
+    """Conv block i's rows (conv, batchnorm, activation, pooling) and the shape it leaves."""
+    c, h, w = shape
+    h2, w2 = h + 2 * cfg.padding - cfg.kernel + 1, w + 2 * cfg.padding - cfg.kernel + 1  # stride 1
+    if h2 < 1 or w2 < 1:
+        raise ConfigError(
+            f"Block {i}'s {cfg.kernel}x{cfg.kernel} kernel does not fit its {h}x{w} input with padding "
+            f"{cfg.padding}: use fewer blocks, a smaller kernel, more padding or no pooling."
+        )
+    conv_params = out * c * cfg.kernel**2 + out
+    what = f"Conv2d {c}->{out}, {cfg.kernel}x{cfg.kernel}, pad {cfg.padding}"
+    rows = [LayerRow(f"conv {i}", what, (out, h2, w2), conv_params, (conv_params - out) * h2 * w2)]
+    if cfg.batchnorm:
+        rows.append(LayerRow(f"bn {i}", "BatchNorm2d", (out, h2, w2), 2 * out))
+    rows.append(LayerRow(f"act {i}", ACTIVATIONS.get(cfg.activation).label, (out, h2, w2), 0))
+    c, h, w = out, h2, w2
+    if cfg.pool != "none":
+        if h < 2 or w < 2:
+            raise ConfigError(
+                f"Block {i}'s pooling would shrink a {h}x{w} map below one pixel: use fewer blocks, "
+                "more padding or no pooling."
+            )
+        h, w = h // 2, w // 2
+        rows.append(LayerRow(f"pool {i}", f"{cfg.pool.capitalize()}Pool2d 2x2", (c, h, w), 0))
+    return rows, (c, h, w)
+
+
+def _linear(name: str, n_in: int, n_out: int) -> LayerRow:
+    """A Linear layer's row: weights and biases, and one multiply-add per weight."""
+    return LayerRow(name, f"Linear {n_in}->{n_out}", (n_out,), n_in * n_out + n_out, n_in * n_out)
 
 
 def forward_cost(rows: list[LayerRow], image_shape: tuple[int, int, int]) -> tuple[int, int]:

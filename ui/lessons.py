@@ -228,7 +228,6 @@ def panel(lab: Lab, settings: ControlStore) -> None:
 
 def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | None = None) -> None:
     n = st.session_state.get(_key(lab.key, "step"))
-    total = len(lesson.steps)
     if not n:
         st.markdown(f"**{lesson.title}.** {lesson.intro}")
         st.caption(" · ".join(f"{i}. {step.title}" for i, step in enumerate(lesson.steps, 1)))
@@ -241,20 +240,7 @@ def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | N
         )
         return
     step = lesson.steps[n - 1]
-    if nav:  # presenter mode: the question heads the row, and no hints below the choices
-        head, back, forward = nav
-        head.markdown(f"**{step.question}**")
-    else:
-        head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
-        head.markdown(f"**Step {n} of {total} · {step.title}**")
-    back.button("Back", icon=":material/arrow_back:", width="stretch", disabled=n == 1, on_click=_go,
-                args=(lab, lesson, n - 1), key=_key(lab.key, "back"))  # fmt: skip
-    if n < total:
-        forward.button("Next", icon=":material/arrow_forward:", width="stretch", on_click=_go,
-                       args=(lab, lesson, n + 1), key=_key(lab.key, "next"))  # fmt: skip
-    else:
-        forward.button("Finish", icon=":material/done_all:", width="stretch", on_click=_end, args=(lab,),
-                       key=_key(lab.key, "finish"))  # fmt: skip
+    _step_nav(lab, lesson, n, nav)
     if settings.values != st.session_state.get(_key(lab.key, "loaded"), settings.values):
         cols = st.columns([5, 2], vertical_alignment="center")
         cols[0].caption("You changed this step's setup: what it measures below comes from your own run.")
@@ -269,7 +255,33 @@ def _lesson_view(lab: Lab, lesson: Lesson, settings: ControlStore, nav: list | N
         key=_key(lab.key, f"answer:{n}"),
         label_visibility="collapsed" if nav else "visible",
     )
-    caption = (lambda text: None) if nav else st.caption
+    _step_answer(lab, step, answer, quiet=bool(nav))
+
+
+def _step_nav(lab: Lab, lesson: Lesson, n: int, nav: list | None) -> None:
+    """The step's heading with Back and Next (Finish on the last step); in presenter mode the
+    question heads the row instead."""
+    step, total = lesson.steps[n - 1], len(lesson.steps)
+    if nav:  # presenter mode: the question heads the row, and no hints below the choices
+        head, back, forward = nav
+        head.markdown(f"**{step.question}**")
+    else:
+        head, back, forward = st.columns([5, 1, 1], vertical_alignment="center")
+        head.markdown(f"**Step {n} of {total} · {step.title}**")
+    back.button("Back", icon=":material/arrow_back:", width="stretch", disabled=n == 1, on_click=_go,
+                args=(lab, lesson, n - 1), key=_key(lab.key, "back"))  # fmt: skip
+    if n < total:
+        forward.button("Next", icon=":material/arrow_forward:", width="stretch", on_click=_go,
+                       args=(lab, lesson, n + 1), key=_key(lab.key, "next"))  # fmt: skip
+    else:
+        forward.button("Finish", icon=":material/done_all:", width="stretch", on_click=_end, args=(lab,),
+                       key=_key(lab.key, "finish"))  # fmt: skip
+
+
+def _step_answer(lab: Lab, step, answer: int | None, quiet: bool) -> None:
+    """What the step says under its choices: what to do next, or, once the run has measured it,
+    whether the class's prediction was right and why (quiet: no hints, as in presenter mode)."""
+    caption = (lambda text: None) if quiet else st.caption
     snap = session_worker(lab.key).snapshot()
     shown = reveal(step, snap.runs)
     st.session_state[_key(lab.key, "waiting")] = not snap.finished  # see checked(): the reveal follows

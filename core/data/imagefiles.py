@@ -151,11 +151,9 @@ def image_to_tensor(img: Image.Image, size: int, channels: int = 3) -> torch.Ten
     return F.pil_to_tensor(img).to(torch.float32).div_(255.0)  # (C, size, size)
 
 
-def decode(
-    data: bytes, name: str, draft_side: int | None, budget: PixelBudget | None = None
-) -> tuple[Image.Image, set[str]]:
-    """Bytes -> loaded, upright RGB image and the set of changes made ("frames", "pages", "transparent")."""
-    name = shorten(name)
+def _open(data: bytes, name: str) -> Image.Image:
+    """The image's header read and its size checked (empty, too many bytes, too many pixels, a side
+    too short); nothing decoded yet."""
     if not data:
         raise ImageFileError(f"The file '{name}' is empty.", "not an image")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -189,6 +187,15 @@ def decode(
             f"{MIN_SIDE} pixels on each side.",
             "image too small",
         )
+    return img
+
+
+def decode(
+    data: bytes, name: str, draft_side: int | None, budget: PixelBudget | None = None
+) -> tuple[Image.Image, set[str]]:
+    """Bytes -> loaded, upright RGB image and the set of changes made ("frames", "pages", "transparent")."""
+    name = shorten(name)
+    img = _open(data, name)
     changes = set()
     try:
         if getattr(img, "is_animated", False) and img.format != "MPO":  # MPO: a JPEG and its preview
@@ -207,9 +214,8 @@ def decode(
         ImageOps.exif_transpose(img, in_place=True)  # phone photos, stored sideways; a copy costs 200 MB
     try:
         if img.mode in _DEEP_MODES:
-            img = _deep_to_grey(
-                img
-            )  # the deep image goes before its RGB copy is made: 200 MB less at the peak
+            # the deep image goes before its RGB copy is made: 200 MB less at the peak
+            img = _deep_to_grey(img)
         rgb, transparent = _to_rgb(img)
     except Exception:
         raise _corrupt(name) from None

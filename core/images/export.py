@@ -198,36 +198,44 @@ def _assign(target: str, call: str, args: list[str], indent: str = "        ") -
     return export.wrapped(f"{indent}{target} = {call}({', '.join(args)})")
 
 
-def _model(s: Sliders, cfg: ImageRunConfig, images: ImageSet) -> str:
-    m = cfg.model
-    act = mlp.ACTIVATION_CODE[m.activation]
-    channels = m.block_channels()
+def _block_lines(s: Sliders, m) -> str:
+    """The layers of one conv block, each with the slider it comes from."""
     block = ["nn.Conv2d(c_in, c_out, kernel_size=KERNEL, padding=PADDING)  # c_out filters"]
     if m.batchnorm:
         block.append(f"nn.BatchNorm2d(c_out){s.why('model.batchnorm')}")
-    block.append(f"{act}{s.why('model.activation')}")
+    block.append(f"{mlp.ACTIVATION_CODE[m.activation]}{s.why('model.activation')}")
     if m.pool != "none":
         block.append(f"{POOL_CODE[m.pool]}{s.why('model.pool')}")
-    block_lines = "\n".join(
+    return "\n".join(
         f"                    {line.split('  #')[0]},  #{line.split('  #')[1]}" for line in block
     )
+
+
+def _head(m) -> tuple[str, str]:
+    """The head's layers (__init__ lines) and its line in forward (empty without a hidden layer)."""
+    act = mlp.ACTIVATION_CODE[m.activation]
+    dense_drop = ["SeededDropout(DROPOUT, stream_seed(SEED, 1))"] if m.dropout > 0 else []
+    out_drop = ["SeededDropout(DROPOUT, stream_seed(SEED, 2))"] if m.dropout > 0 else []
+    if not m.head:
+        return _assign("self.output", "nn.Sequential", [*out_drop, "nn.Linear(FEATURES, N_CLASSES)"]), ""
+    head = "\n".join(
+        [
+            _assign("self.dense", "nn.Sequential", [*dense_drop, "nn.Linear(FEATURES, HEAD)", act]),
+            _assign("self.output", "nn.Sequential", [*out_drop, "nn.Linear(HEAD, N_CLASSES)"]),
+        ]
+    )
+    return head, "        x = self.dense(x)\n"
+
+
+def _model(s: Sliders, cfg: ImageRunConfig, images: ImageSet) -> str:
+    m = cfg.model
+    channels = m.block_channels()
+    block_lines = _block_lines(s, m)
     drop = m.dropout > 0
     rows = layer_table(m, images.image_shape, images.n_classes)
     flat = rows.index(next(r for r in rows if r.name == "flatten"))
     features, shape = rows[flat].shape[0], " x ".join(map(str, rows[flat - 1].shape))
-    dense_drop = ["SeededDropout(DROPOUT, stream_seed(SEED, 1))"] if drop else []
-    out_drop = ["SeededDropout(DROPOUT, stream_seed(SEED, 2))"] if drop else []
-    if m.head:
-        head = "\n".join(
-            [
-                _assign("self.dense", "nn.Sequential", [*dense_drop, "nn.Linear(FEATURES, HEAD)", act]),
-                _assign("self.output", "nn.Sequential", [*out_drop, "nn.Linear(HEAD, N_CLASSES)"]),
-            ]
-        )
-        forward_head = "        x = self.dense(x)\n"
-    else:
-        head = _assign("self.output", "nn.Sequential", [*out_drop, "nn.Linear(FEATURES, N_CLASSES)"])
-        forward_head = ""
+    head, forward_head = _head(m)
     dropout_class = (
         f"""
 DROPOUT = {m.dropout!r}{s.why("model.dropout")}

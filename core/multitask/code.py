@@ -91,18 +91,8 @@ def model_cell(s: Sliders, cfg: MultiTaskConfig, g: GlyphSet) -> str:
     )
     returns = ", ".join(f"self.{t}_head(h)" for t in setup.tasks)
     shapes = ", ".join("(batch, 1)" if t == "angle" else f"(batch, {UNITS[t]})" for t in setup.tasks)
-    what = (
-        f"The model ({slider_note(s, 'model.setup')}): {setup.lesson}. Conv blocks read the image, a shared "
-        "dense layer reads their features"
-        + (" and the alphabet joins them" if setup.alphabet_input else "")
-        + (
-            ", and each head reads the result."
-            if len(setup.tasks) > 1
-            else ", and the head reads the result."
-        )
-    )
     return f'''\
-{comment(what)}
+{comment(_model_what(s, setup))}
 BLOCKS = {m.blocks}{s.why("model.blocks")}
 CHANNELS = {m.channels}{s.why("model.channels")}
 HIDDEN = {m.hidden}{s.why("model.hidden")}
@@ -134,6 +124,16 @@ class GlyphNet(nn.Module):
 
 
 model = GlyphNet()'''
+
+
+def _model_what(s: Sliders, setup) -> str:
+    """The model cell's opening comment: the setup's lesson and how the parts read each other."""
+    heads = "each head reads" if len(setup.tasks) > 1 else "the head reads"
+    joins = " and the alphabet joins them" if setup.alphabet_input else ""
+    return (
+        f"The model ({slider_note(s, 'model.setup')}): {setup.lesson}. Conv blocks read the image, a shared "
+        f"dense layer reads their features{joins}, and {heads} the result."
+    )
 
 
 def losses_cell(s: Sliders, cfg: MultiTaskConfig) -> str:

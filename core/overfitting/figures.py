@@ -57,78 +57,84 @@ def loss_curves(
         good = [e for e in evals if math.isfinite(e.train_loss) and math.isfinite(e.val_loss)]
         if not good:
             continue
-        epochs = [e.epoch for e in good]
-        train_line = dict(color=color or TRAIN, width=2.5)
-        val_line = dict(color=color or TEST, width=2.5, dash="dot")
-        fill = tint(color or TEST, 0.14)
-        data += [
-            dict(
-                type="scatter",
-                x=epochs,
-                y=[e.train_loss for e in good],
-                name=_name(label, "training loss"),
-                mode="lines",
-                line=train_line,
-                legendgroup=label,
-                hovertemplate="training loss %{y:.3g} after epoch %{x}<extra></extra>",
-            ),
-            dict(
-                type="scatter",
-                x=epochs,
-                y=[e.val_loss for e in good],
-                name=_name(label, "validation loss"),
-                mode="lines",
-                line=val_line,
-                fill="tonexty",
-                fillcolor=fill,
-                legendgroup=label,
-                hovertemplate="validation loss %{y:.3g} after epoch %{x}<extra></extra>",
-            ),
-        ]
-        last = good[-1]
-        notes.append(
-            dict(
-                x=last.epoch,
-                y=(last.train_loss + last.val_loss) / 2,
-                yshift=24 * i,  # A's and B's labels stacked, not printed over each other
-                text=_name(label, f"gap {last.gap:.2f}"),
-                showarrow=False,
-                xanchor="right",
-                font=dict(size=14, color=INK),
-                bgcolor=LABEL_BG,
-            )
-        )
+        data += _gap_lines(label, good, color)
+        notes.append(_gap_note(label, good[-1], i))
         if (b := best.get(label)) is not None and b.epoch > 0:
-            data.append(
-                dict(
-                    type="scatter",
-                    x=[b.epoch],
-                    y=[b.val_loss],
-                    mode="markers",
-                    name=_name(label, "best epoch"),
-                    marker=dict(symbol="star", size=16, color=GOLD, line=dict(color=INK, width=1)),
-                    legendgroup=label,
-                    hovertemplate=f"lowest validation loss {b.val_loss:.3g} at epoch "
-                    f"{b.epoch}<extra></extra>",
-                )
-            )
-            shapes.append(
-                dict(
-                    type="line",
-                    x0=b.epoch,
-                    x1=b.epoch,
-                    yref="paper",
-                    y0=0,
-                    y1=1,
-                    line=dict(color=MARK, width=1, dash="dash"),
-                )
-            )
+            star, line = _best_epoch(label, b)
+            data.append(star)
+            shapes.append(line)
     yaxis = dict(
         title=dict(text="cross-entropy loss"), rangemode="tozero", range=list(y_range) if y_range else None
     )
     title = "Loss per epoch (shaded: the gap)"  # the legend says which line is which
     layout = _epoch_layout(title, yaxis, height, annotations=notes, shapes=shapes)
     return go.Figure(dict(data=data, layout=layout))
+
+
+def _gap_lines(label: str, good: Sequence, color: str | None) -> list[dict]:
+    """A run's training loss (solid) and validation loss (dotted, the area down to training shaded)."""
+    epochs = [e.epoch for e in good]
+
+    def line(what: str, ys: list[float], **style) -> dict:
+        return dict(
+            type="scatter",
+            x=epochs,
+            y=ys,
+            name=_name(label, what),
+            mode="lines",
+            legendgroup=label,
+            hovertemplate=what + " %{y:.3g} after epoch %{x}<extra></extra>",
+            **style,
+        )
+
+    return [
+        line("training loss", [e.train_loss for e in good], line=dict(color=color or TRAIN, width=2.5)),
+        line(
+            "validation loss",
+            [e.val_loss for e in good],
+            line=dict(color=color or TEST, width=2.5, dash="dot"),
+            fill="tonexty",
+            fillcolor=tint(color or TEST, 0.14),
+        ),
+    ]
+
+
+def _gap_note(label: str, last, i: int) -> dict:
+    """The gap's size written between a run's last two points."""
+    return dict(
+        x=last.epoch,
+        y=(last.train_loss + last.val_loss) / 2,
+        yshift=24 * i,  # A's and B's labels stacked, not printed over each other
+        text=_name(label, f"gap {last.gap:.2f}"),
+        showarrow=False,
+        xanchor="right",
+        font=dict(size=14, color=INK),
+        bgcolor=LABEL_BG,
+    )
+
+
+def _best_epoch(label: str, b) -> tuple[dict, dict]:
+    """A star on the lowest validation loss and a dashed line down through its epoch."""
+    star = dict(
+        type="scatter",
+        x=[b.epoch],
+        y=[b.val_loss],
+        mode="markers",
+        name=_name(label, "best epoch"),
+        marker=dict(symbol="star", size=16, color=GOLD, line=dict(color=INK, width=1)),
+        legendgroup=label,
+        hovertemplate=f"lowest validation loss {b.val_loss:.3g} at epoch {b.epoch}<extra></extra>",
+    )
+    line = dict(
+        type="line",
+        x0=b.epoch,
+        x1=b.epoch,
+        yref="paper",
+        y0=0,
+        y1=1,
+        line=dict(color=MARK, width=1, dash="dash"),
+    )
+    return star, line
 
 
 def accuracy_curves(series: Mapping[str, Sequence], height: int = 300) -> go.Figure:
