@@ -108,24 +108,23 @@ def test_clipped_scales_the_huge_first_gradient_and_most_later_ones(clipped):
     assert all(math.isfinite(r.loss) for r in clipped.records)
     first = clipped.records[0]
     assert first.clipped and first.grad_norm_total > 100 * CLIPPED.train.clip_norm  # 67 against 0.5
-    assert sum(r.clipped for r in clipped.records) > 0.75 * len(clipped.records)  # measured 350 of 400
-    accuracy = clipped.evals[-1].test_accuracy  # measured 0.972
-    assert f"near {round(100 * accuracy)}% test accuracy" in lesson("Clipped")
+    assert sum(r.clipped for r in clipped.records) > 0.7 * len(clipped.records)  # measured 316-354 of 400
+    # the run bounces at its edge: its last accuracy was 0.972, 0.989 and 0.956 under three CPUs'
+    # roundings, so the lesson quotes a floor that all of them clear
+    assert clipped.evals[-1].test_accuracy > 0.9 and "above 90% test accuracy" in lesson("Clipped")
 
 
-def test_clipped_run_learns_with_dead_units_and_the_diagnosis_says_so_without_a_warning(clipped):
+def test_clipped_run_learns_with_dead_units_and_the_diagnosis_never_warns(clipped):
     sampled = [r.activations for r in clipped.records if r.activations]
-    dead = max(stats.dead for stats in sampled[-1].values())
-    assert 0.4 <= dead <= 0.7  # measured: 56% of hidden 3 at step 391; "about half" in the lesson
-    assert max(stats.dead for stats in sampled[0].values()) >= 0.3  # 44% of hidden 9 before any update
-    assert "about half the units" in lesson("Clipped")
+    assert max(stats.dead for stats in sampled[0].values()) >= 1 / 3  # 44% of hidden 9 before any update
+    assert "a third or more of the units of some layers dead from the start" in lesson("Clipped")
+    assert max(stats.dead for stats in sampled[-1].values()) >= 0.3  # still 38-56% of a layer at the end
     # wherever the class looks from step 20 on, the box is a note or a healthy flow, never a warning
     for end in range(20, CLIPPED.train.steps + 1, 10):
         d = diagnose(clipped.records[:end])
         assert not d.severe, (end, d.what)
     d = diagnose(clipped.records)
-    assert d.kind == "info" and "dead" in d.what and "the loss fell from" in d.what, d.what
-    assert "Clipping scaled the gradient down" in d.what
+    assert d.kind in ("info", "healthy") and "Clipping scaled the gradient down" in d.what, d.what
 
 
 def test_clipping_is_the_only_difference_between_exploding_and_clipped():

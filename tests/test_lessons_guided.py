@@ -261,7 +261,9 @@ def _sgd(lr: float, momentum: float = 0.0, schedule: str = "none") -> OptimConfi
 
 
 def test_the_largest_converging_lr_is_met_at_3_and_neither_below_nor_above():
-    assert check("sgd-largest-lr", race(RACE_BASE, _sgd(3.0))).met  # train loss ~0.12
+    # settled (median over the last 100 steps): 0.148 at lr 3, 0.10 at lr 2, 0.86 at lr 5. The last
+    # evaluation alone bounced from 0.12 to 0.36 at lr 3 between two CPUs' roundings: not a goal to judge by
+    assert check("sgd-largest-lr", race(RACE_BASE, _sgd(3.0))).met
     smaller = check("sgd-largest-lr", race(RACE_BASE, _sgd(2.0)))  # converges too, but is not the largest
     assert not smaller.met and "larger one" in smaller.text
     larger = check("sgd-largest-lr", race(RACE_BASE, _sgd(5.0)))  # bounces: ~1.4

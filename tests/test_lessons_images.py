@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -119,6 +120,13 @@ def lesson(short: str) -> str:
     return next(p.lesson for p in IMAGE_PRESETS.values() if p.short == short)
 
 
+def quoted(pattern: str, short: str) -> int:
+    """The number a preset's lesson quotes where the pattern's group stands."""
+    found = re.search(pattern, lesson(short))
+    assert found, (pattern, lesson(short))
+    return int(found.group(1))
+
+
 @pytest.mark.slow
 def test_rotation_mixes_up_6_and_9_first_then_spreads_its_errors():
     """Measured, rotated run (75 test images a class): 6 and 9 are the most confused pair at steps 50
@@ -137,17 +145,19 @@ def test_rotation_mixes_up_6_and_9_first_then_spreads_its_errors():
         six_as_nine[step] = (int(on.report.confusion[6, 9]), int(on.report.confusion[6].sum()))
     on_top = [step for step in six_nine if six_nine[step] == top_pair[step]]
     assert len(on_top) >= len(six_nine) / 2 and 150 in on_top, (six_nine, top_pair)
-    assert "at step 150, {} of the {} test 6s are called 9".format(*six_as_nine[150]) in lesson("Rotation")
-    assert six_as_nine[150][0] > six_as_nine[150][1] / 2
+    # counts and accuracies are quoted as "about": 40 and 41 6s as 9 under two CPUs' roundings
+    called, sixes = six_as_nine[150]
+    assert abs(called - quoted(r"at step 150, about (\d+) of the \d+ test 6s", "Rotation")) <= 5, called
+    assert f"of the {sixes} test 6s" in lesson("Rotation") and called > sixes / 2
     cm = np.asarray(on.report.confusion)
     # by the end the errors have spread: 6 <-> 9 is no longer the top pair, 4 called 7 is the top cell
     assert six_nine[300] < top_pair[300] and six_nine[300] < max(six_nine.values()) / 2
     errors = cm - np.diag(np.diag(cm))
     assert np.unravel_index(errors.argmax(), errors.shape) == (4, 7)
     assert "4 called 7 above all" in lesson("Rotation")
-    # the quoted accuracies: about 73% rotated against 95%
-    accuracies = f"near {100 * on.report.accuracy:.0f}% against {100 * off.report.accuracy:.0f}%"
-    assert accuracies in lesson("Rotation")
+    # the quoted accuracies, within 2 points: measured 71.5-73% rotated against 95%
+    assert abs(100 * on.report.accuracy - quoted(r"near (\d+)% against", "Rotation")) <= 2
+    assert abs(100 * off.report.accuracy - quoted(r"against (\d+)%", "Rotation")) <= 2
     assert on.report.accuracy < off.report.accuracy - 0.15
 
 

@@ -59,9 +59,9 @@ GRADIENT_PRESETS: dict[str, Preset] = by_name(
         "Clipped",
         "The same network with gradients clipped to a norm of 0.5: the first gradient (a norm of "
         "about 70) is scaled down over a hundredfold and most later ones are clipped too, so no step "
-        "is huge; the run does not diverge and ends near 97% test accuracy. The large initial weights "
-        "leave about half the units of some layers dead, which the diagnosis notes, but the live ones "
-        "are enough.",
+        "is huge; the run does not diverge and ends above 90% test accuracy. The large initial weights "
+        "leave a third or more of the units of some layers dead from the start, but the live ones are "
+        "enough.",
         CLIPPED,
     ),
     Preset(

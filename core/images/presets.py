@@ -42,9 +42,9 @@ IMAGE_PRESETS: dict[str, Preset] = by_name(
         "Rotation",
         "MNIST without and with random rotations of up to 180 degrees. A 6 turned upside down looks "
         "like a 9: at most evaluations of the rotated run, 6 and 9 are the pair the confusion matrix "
-        "mixes up most (at step 150, 41 of the 75 test 6s are called 9). By step 300 the network has "
+        "mixes up most (at step 150, about 40 of the 75 test 6s are called 9). By step 300 the network has "
         "begun to tell them apart by their strokes, and its errors have spread over many digits (4 "
-        "called 7 above all): every digit at every angle is more to learn, so accuracy ends near 73% "
+        "called 7 above all): every digit at every angle is more to learn, so accuracy ends near 72% "
         "against 95%.",
         ROTATION_OFF,
         ROTATION_ON,

@@ -34,6 +34,13 @@ def final(run) -> float:
     return run.evals[-1].train_loss
 
 
+def settled(run, steps: int = LATE) -> float:
+    """Where the train loss settled: the median of its evaluations over the run's last `steps` steps,
+    so that one bounce (which a different CPU's rounding can move) does not decide."""
+    losses = sorted(e.train_loss for e in run.evals if e.step > run.step - steps)
+    return losses[len(losses) // 2]
+
+
 def swing(run, steps: int = LATE) -> float:
     """How far the train loss moved up and down over the run's last `steps` steps."""
     losses = [e.train_loss for e in run.evals if e.step > run.step - steps]
@@ -183,8 +190,8 @@ RACE_KEPT = kept(
     {key: to_values(RACE_BASE)[key] for key in BASE_KEYS},
     "the race's shared setup as loaded (moons, a 2 × 16 ReLU network, batches of 32, 300 steps)",
 )
-LARGEST_LR = 3.0  # the largest rate on the lab's list at which plain SGD ends below 0.2 (lr 5 does not)
-CONVERGED = 0.2  # train loss at the end that counts as converged on the moons
+LARGEST_LR = 3.0  # the largest rate on the lab's list at which plain SGD settles below 0.2 (lr 5 does not)
+CONVERGED = 0.2  # the settled train loss (median over the last LATE steps) that counts as converged
 TARGET = 0.1  # the train loss SGD must reach before Adam
 
 
@@ -192,12 +199,15 @@ def _largest_lr(runs: Runs, lr_changes) -> Progress:
     label, run = racers(runs)[0]
     if changed := steady(label, lr_changes):
         return changed
-    lr, loss = run.cfg.optim.lr, final(run)
-    where = f"lr {lr:g}: train loss {loss:.3f}"
+    lr = run.cfg.optim.lr
     if not run.done:
-        return Progress(False, f"{where} at {at_end(run)} (goal: below {CONVERGED:g} at the end)")
+        where = f"lr {lr:g}: train loss {final(run):.3f}"
+        goal = f"goal: below {CONVERGED:g} over the last {LATE} steps"
+        return Progress(False, f"{where} at {at_end(run)} ({goal})")
+    loss = settled(run)
+    where = f"lr {lr:g}: train loss {loss:.3f} over the last {LATE} steps (median)"
     if run.diverged_at is not None or loss >= CONVERGED:
-        return Progress(False, f"{where} at the end, not below {CONVERGED:g}: it does not converge")
+        return Progress(False, f"{where}, not below {CONVERGED:g}: it does not converge")
     if lr < LARGEST_LR:
         return Progress(False, f"{where}: it converges; is there a larger one that still does?")
     return Progress(True, f"{where}: it still converges, and the next rate on the list does not")
@@ -236,7 +246,8 @@ EXERCISES = (
         LAB,
         "The largest learning rate for plain SGD",
         "Racer 1 is plain SGD (no momentum, no schedule). Find the largest learning rate on the list at "
-        f"which it still converges: a train loss below {CONVERGED:g} at the end of the race. Choose the "
+        f"which it still converges: a train loss that settles below {CONVERGED:g} over the race's last "
+        f"{LATE} steps (their median, so that one bounce does not decide). Choose the "
         "rate before pressing Play: a rate changed mid-run does not count.",
         "Halve the gap: try a rate between one that converges and one that does not.",
         "Learning rate in a race: too small, right, too large",
