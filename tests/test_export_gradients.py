@@ -145,3 +145,22 @@ def test_the_page_shows_the_code_and_marks_a_change():
     next(s for s in at.slider if s.label == "Hidden layers").set_value(6).run()
     code = [c for c in at.code if "class MLP" in c.value]
     assert 'DEPTH = 6  # slider "Hidden layers": 6  # ← changed: Hidden layers 4 → 6' in code[0].value
+
+
+def test_the_zip_is_made_on_request_for_the_setup_shown_and_dropped_when_it_changes():
+    """One click makes the zip; its download sends bytes (a name the same in every run of the page,
+    so a click during the rerun at a run's end still gets its file); a new setup asks again."""
+    from tests.apptest import open_page
+
+    at = open_page("pages/gradients.py")
+    assert not at.get("download_button")  # nothing built for nobody
+    next(b for b in at.button if b.label.startswith("Make the zip")).click().run()
+    assert not at.exception
+    (button,) = [b for b in at.get("download_button") if "gradients-a.zip" in b.proto.label]
+    assert not button.proto.deferred_file_id and button.proto.url  # bytes, not a callable
+    url = button.proto.url
+    at.run()  # the page again, as at a run's end: the same file under the same name
+    assert [b.proto.url for b in at.get("download_button")] == [url]
+    next(s for s in at.slider if s.label == "Hidden layers").set_value(6).run()
+    assert not at.get("download_button")  # that zip held the old setup
+    assert any(b.label.startswith("Make the zip") for b in at.button)

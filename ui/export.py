@@ -2,7 +2,8 @@
 
 Each lab hands `code_pane` its setups as `Export`s (a setup value that compares equal when nothing
 changed, and functions of it from the lab's core `export` module); the pane keeps, per setup label, the
-setup it showed and the one before it, so a change stays marked until the next one.
+setup it showed and the one before it, so a change stays marked until the next one, and the zip the
+student asked for, for as long as the setup stays the same.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ HELP = "Run it with OMP_NUM_THREADS=1 on the CPU: its losses equal this run's, b
 @dataclass(frozen=True)
 class Export:
     """One setup's code: `script(setup)` is its text, `changes(old, new)` names what changed in the
-    sidebar's words, `bundle()` makes its zip (called only when the student clicks Download)."""
+    sidebar's words, `bundle()` makes its zip (called only when the student asks for it)."""
 
     setup: Any
     script: Callable[[Any], str]
@@ -66,12 +67,51 @@ def code_pane(lab: str, exports: Mapping[str, Export], title: str = "PyTorch cod
             if item.no_download:
                 st.caption(item.no_download)
                 continue
-            st.download_button(
-                "Download train.py, the notebook and the data (zip)",
-                item.bundle,
-                file_name=item.file_name,
-                mime="application/zip",
-                key=lab_key(lab, f"code-zip:{label}"),
-                help=item.help,
-                icon=":material/download:",
-            )
+            _zip_buttons(lab, label, item)
+
+
+def _zip_buttons(lab: str, label: str, item: Export) -> None:
+    """'Make the zip', then its download. The zip is built once per setup, on request, and the download
+    sends its bytes: Streamlit names bytes by their content, the same in every run of the page, whereas
+    a callable gets a new name in every run, and a click that arrived while a run ended (which reruns
+    the page) asked for a name that was gone ("Deferred file not found": no file came)."""
+    key = lab_key(lab, f"code-zip:{label}")
+    made = st.session_state.get(key)
+    if made is not None and made[0] != item.setup:  # the setup changed: that zip is not this code's
+        made = st.session_state[key] = None
+    if problem := st.session_state.pop(f"{key}:error", None):
+        st.error(problem)
+    if made is None:
+        st.button(
+            "Make the zip: train.py, the notebook and the data",
+            key=lab_key(lab, f"code-make:{label}"),
+            help=item.help,
+            icon=":material/folder_zip:",
+            on_click=_make_zip,
+            args=(key, item),
+        )
+        return
+    st.download_button(
+        f"Download {item.file_name} ({_size(len(made[1]))})",
+        made[1],
+        file_name=item.file_name,
+        mime="application/zip",
+        key=lab_key(lab, f"code-download:{label}"),
+        help=item.help,
+        icon=":material/download:",
+        on_click="ignore",  # the page stays as it is: no rerun while a run plays
+    )
+
+
+def _make_zip(key: str, item: Export) -> None:
+    try:
+        st.session_state[key] = (item.setup, item.bundle())
+    except Exception:
+        log.exception("could not make the zip for %s", item.setup)
+        st.session_state[f"{key}:error"] = (
+            "The zip could not be made for these settings; the code is still right."
+        )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} KB"
