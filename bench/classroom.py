@@ -142,6 +142,36 @@ async def classroom(urls: list[str], n: int) -> list[dict]:
     return await asyncio.gather(*tasks)
 
 
+def one_class(urls: list[str], procs: list, n: int, train: float, alone: float | None) -> list[float]:
+    """n students play at once; print their row of the table; return each one's steps a second."""
+    before = {p.pid: proc_mem(p.pid)["VmRSS"] for p in procs}
+    cpu0 = sum(proc_cpu(p.pid) for p in procs)
+    t0 = time.monotonic()
+    results = asyncio.run(classroom(urls, n))
+    wall = time.monotonic() - t0
+    cpu = sum(proc_cpu(p.pid) for p in procs) - cpu0
+    time.sleep(2.0)
+    mems = [proc_mem(p.pid) for p in procs]
+    speeds = [r["steps_per_s"] for r in results]
+    redraws = [r["redraws_per_s"] for r in results]
+    steps = 2 * sum(r["steps"] for r in results)
+    per_step = cpu / max(steps, 1)
+    ratio = statistics.median(s / (alone or statistics.median(speeds)) for s in speeds)
+    done = sum(r["finished"] for r in results)
+    kib = statistics.median(r["bytes"] / r["seconds"] / 1024 for r in results)
+    errors = [e for r in results for e in r["errors"]]
+    print(
+        f"{n:>8}  {done:>3}/{n:<3} {max(r['seconds'] for r in results):5.1f}s"
+        f"  {statistics.median(speeds):7.1f} ({min(speeds):5.1f})"
+        f"     {statistics.median(redraws):5.2f} ({min(redraws):4.2f})"
+        f"    {kib:9.0f}  {cpu:11.1f}  {per_step * 1e3:10.2f} ms  {per_step / train:8.2f}"
+        f"  {sum(before.values()):.0f}/{sum(m['VmHWM'] for m in mems):.0f}"
+        f"/{sum(m['VmRSS'] for m in mems):.0f}"
+        f"  speed ratio {ratio:.2f} (wall {wall:.0f}s)" + (f"  ERRORS: {errors[:3]}" if errors else "")
+    )
+    return speeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
@@ -172,34 +202,9 @@ def main() -> None:
         alone = None
         ratio = None
         for n in [1] + [n for n in args.n if n != 1]:  # alone first: the speed every ratio compares with
-            before = {p.pid: proc_mem(p.pid)["VmRSS"] for p in procs}
-            cpu0 = sum(proc_cpu(p.pid) for p in procs)
-            t0 = time.monotonic()
-            results = asyncio.run(classroom(urls, n))
-            wall = time.monotonic() - t0
-            cpu = sum(proc_cpu(p.pid) for p in procs) - cpu0
-            time.sleep(2.0)
-            mems = [proc_mem(p.pid) for p in procs]
-            speeds = [r["steps_per_s"] for r in results]
-            redraws = [r["redraws_per_s"] for r in results]
-            steps = 2 * sum(r["steps"] for r in results)
-            per_step = cpu / max(steps, 1)
-            if alone is None:
-                alone = statistics.median(speeds)
+            speeds = one_class(urls, procs, n, train, alone)
+            alone = alone or statistics.median(speeds)
             ratio = statistics.median(s / alone for s in speeds)
-            done = sum(r["finished"] for r in results)
-            kib = statistics.median(r["bytes"] / r["seconds"] / 1024 for r in results)
-            errors = [e for r in results for e in r["errors"]]
-            print(
-                f"{n:>8}  {done:>3}/{n:<3} {max(r['seconds'] for r in results):5.1f}s"
-                f"  {statistics.median(speeds):7.1f} ({min(speeds):5.1f})"
-                f"     {statistics.median(redraws):5.2f} ({min(redraws):4.2f})"
-                f"    {kib:9.0f}  {cpu:11.1f}  {per_step * 1e3:10.2f} ms  {per_step / train:8.2f}"
-                f"  {sum(before.values()):.0f}/{sum(m['VmHWM'] for m in mems):.0f}"
-                f"/{sum(m['VmRSS'] for m in mems):.0f}"
-                f"  speed ratio {ratio:.2f} (wall {wall:.0f}s)"
-                + (f"  ERRORS: {errors[:3]}" if errors else "")
-            )
         print(f"classroom_speed_ratio={ratio:.3f} n={args.n[-1]} servers={args.servers}")
     finally:
         appserver.stop(*procs)

@@ -274,6 +274,38 @@ def breakdown(cfg: ImageRunConfig, images: ImageSet, device: torch.device, steps
         print(f"  {name:<32} {seconds / steps * 1e6:8.0f}", flush=True)
 
 
+def warm_up(ways: list, images, device: torch.device) -> None:
+    """One untimed training of each way (one-off imports); the app and the bound must train alike."""
+    losses = {way: timed(way, CFG, images, device)[2] for way in ways}
+    if losses[app] != losses[bound]:
+        raise SystemExit("the app and the bound did not train identically")
+    tail = {way.__name__: statistics.mean(v[-30:]) for way, v in losses.items()}
+    print(
+        f"warm-up: app and bound gave identical losses at all {STEPS} steps; mean loss of the last 30 "
+        "steps: " + ", ".join(f"{k} {v:.3f}" for k, v in tail.items()),
+        flush=True,
+    )
+
+
+def timed_rounds(ways: list, extra: list, images, device: torch.device) -> tuple[dict, dict]:
+    """ROUNDS rounds, each way in each position in turn: process CPU and wall seconds per way."""
+    cpu: dict = {way: [] for way in ways + extra}
+    wall: dict = {way: [] for way in ways + extra}
+    orders = list(itertools.permutations(ways))  # 6: each way in each position twice
+    for i in range(ROUNDS):
+        for way in [*orders[i % len(orders)], *extra]:
+            c, w, _ = timed(way, CFG, images, device)
+            cpu[way].append(c)
+            wall[way].append(w)
+    return cpu, wall
+
+
+def ratio(seconds: dict, a, b) -> tuple[float, str]:
+    """Median over rounds of (a images/s) / (b images/s), and the rounds as text."""
+    rounds = [tb / ta for ta, tb in zip(seconds[a], seconds[b], strict=True)]
+    return statistics.median(rounds), " ".join(f"{r:.3f}" for r in rounds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.images", description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
@@ -296,25 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     ways = [course, app, bound]
     extra = [course_workers(args.workers)] if args.workers > 0 else []
 
-    # Warm-up, untimed: one-off imports, and (b) and (c) must do the very same training.
-    losses = {way: timed(way, CFG, images, device)[2] for way in ways + extra}
-    if losses[app] != losses[bound]:
-        raise SystemExit("the app and the bound did not train identically")
-    tail = {way.__name__: statistics.mean(v[-30:]) for way, v in losses.items()}
-    print(
-        f"warm-up: app and bound gave identical losses at all {STEPS} steps; mean loss of the last 30 "
-        "steps: " + ", ".join(f"{k} {v:.3f}" for k, v in tail.items()),
-        flush=True,
-    )
-
-    cpu: dict = {way: [] for way in ways + extra}
-    wall: dict = {way: [] for way in ways + extra}
-    orders = list(itertools.permutations(ways))  # 6: each way in each position twice
-    for i in range(ROUNDS):
-        for way in [*orders[i % len(orders)], *extra]:
-            c, w, _ = timed(way, CFG, images, device)
-            cpu[way].append(c)
-            wall[way].append(w)
+    warm_up(ways + extra, images, device)
+    cpu, wall = timed_rounds(ways, extra, images, device)
     clock = wall if wall_clock else cpu
 
     n_images = STEPS * BATCH
@@ -325,11 +340,6 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
     for way in extra:  # its workers' CPU time is not this process's: wall clock only
         print(f"{way.__name__:<9} images/s={n_images / statistics.median(wall[way]):7.0f} wall", flush=True)
-
-    def ratio(seconds: dict, a, b) -> tuple[float, str]:
-        """Median over rounds of (a images/s) / (b images/s), and the rounds as text."""
-        rounds = [tb / ta for ta, tb in zip(seconds[a], seconds[b], strict=True)]
-        return statistics.median(rounds), " ".join(f"{r:.3f}" for r in rounds)
 
     eff, eff_rounds = ratio(clock, app, bound)
     speedup, speedup_rounds = ratio(clock, app, course)

@@ -461,6 +461,28 @@ def drive(context, url: str, server_pid: int, preset: Preset | SeqPreset) -> flo
     finish_s = time.perf_counter() - t
     cpu = {name: cpu_seconds(pids) - cpu[name] for name, pids in processes.items()}
     status, longtasks, t_end_page = page.evaluate(END_JS)
+    seen = Seen(status, longtasks, frames, t_play_page, t_end_page, t)
+    return report_drive(seen, preset, load_s, finish_s, cpu)
+
+
+@dataclasses.dataclass
+class Seen:
+    """What a page saw of one played preset: its status lines (time, text), its long tasks, the
+    websocket frames (time, bytes), when Play was clicked and when the run ended on the page's clock
+    (ms), and when Play was clicked on this process's perf_counter (s)."""
+
+    status: list
+    longtasks: list | None
+    frames: list
+    t_play_page: float
+    t_end_page: float
+    t_play: float
+
+
+def report_drive(seen: Seen, preset, load_s: float, finish_s: float, cpu: dict) -> float:
+    """Print what the page saw while the preset played; return redraws per second."""
+    status, longtasks, frames = seen.status, seen.longtasks, seen.frames
+    t_play_page, t_end_page, t = seen.t_play_page, seen.t_end_page, seen.t_play
     final = status[-1][1]
     playing = [(when, text) for when, text in status if "playing at" in text]
     t_first = playing[0][0]
@@ -571,6 +593,44 @@ def _memory_mib() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
+def evaluation_pieces(run) -> tuple[list[float], float]:
+    """One evaluation of the run piece by piece: each piece's milliseconds, and the whole in seconds."""
+    pieces_ms, t0 = [], time.perf_counter()
+    pieces = run._evaluation(run.step)
+    while True:
+        t = time.perf_counter()
+        try:
+            next(pieces)
+        except StopIteration:
+            break
+        finally:
+            pieces_ms.append((time.perf_counter() - t) * 1000)
+    return pieces_ms, time.perf_counter() - t0
+
+
+def pause_latency(runs: list) -> tuple[list[float], int]:
+    """Ten Pauses, each at a random moment of an evaluation of the first run, through a live worker
+    playing the runs flat out: each Pause's milliseconds, and how many landed inside an evaluation."""
+    first = runs[0]
+    worker, built = LiveWorker("bench"), iter(runs)
+    worker.set_speed("max")
+    assert worker.sync({str(i): run.cfg for i, run in enumerate(runs)}, lambda cfg: next(built)) == {}
+    pause_ms, inside = [], 0
+    rng = random.Random(0)
+    for _ in range(10):
+        worker.play()
+        deadline = time.monotonic() + 60
+        while not first.evaluating and time.monotonic() < deadline:  # read without the lock
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.05))
+        t = time.perf_counter()
+        worker.pause()
+        pause_ms.append((time.perf_counter() - t) * 1000)
+        inside += first.evaluating
+        assert worker.wait_idle(60)
+    return pause_ms, inside
+
+
 def measure_edge(name: str) -> dict:
     """One edge in this (fresh) process: memory, build, step, evaluation and its pieces, pause latency."""
     torch.set_num_threads(1)
@@ -595,33 +655,8 @@ def measure_edge(name: str) -> dict:
         for run in runs:
             while run.evaluating:
                 run.work()
-    pieces_ms, t0 = [], time.perf_counter()
-    pieces = first._evaluation(first.step)
-    while True:
-        t = time.perf_counter()
-        try:
-            next(pieces)
-        except StopIteration:
-            break
-        finally:
-            pieces_ms.append((time.perf_counter() - t) * 1000)
-    eval_s = time.perf_counter() - t0
-    worker, built = LiveWorker("bench"), iter(runs)
-    worker.set_speed("max")
-    assert worker.sync({str(i): run.cfg for i, run in enumerate(runs)}, lambda cfg: next(built)) == {}
-    pause_ms, inside = [], 0
-    rng = random.Random(0)
-    for _ in range(10):
-        worker.play()
-        deadline = time.monotonic() + 60
-        while not first.evaluating and time.monotonic() < deadline:  # read without the lock
-            time.sleep(0.001)
-        time.sleep(rng.uniform(0.0, 0.05))
-        t = time.perf_counter()
-        worker.pause()
-        pause_ms.append((time.perf_counter() - t) * 1000)
-        inside += first.evaluating
-        assert worker.wait_idle(60)
+    pieces_ms, eval_s = evaluation_pieces(first)
+    pause_ms, inside = pause_latency(runs)
     _, peak = _memory_mib()
     return dict(
         name=name,

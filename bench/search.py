@@ -94,6 +94,53 @@ def lesson(the_pool: pool.Pool, seeds: range = range(10)) -> None:
             )
 
 
+def start_up(workers: int) -> pool.Pool:
+    """The pool spawned and warmed, untimed in the rounds: spawn + imports, then the data and the
+    first optimizer; what each took is printed."""
+    the_pool = pool.Pool(workers)
+    started = time.perf_counter()
+    warm = the_pool.submit([pool.Task(pool.preload, ("torch", search.__name__))] * workers)
+    warm.wait()
+    spawned = time.perf_counter() - started
+    first, _ = timed_job(the_pool, tiny_tasks(workers))
+    here, _ = timed_sequential(tiny_tasks(1))
+    print(
+        f"start-up (not in the rounds): {workers} workers spawned and imported torch and the search in "
+        f"{spawned:.2f} s; their first tiny trial (digits loaded, first optimizer) {first:.2f} s; "
+        f"the same in this process {here:.2f} s",
+        flush=True,
+    )
+    return the_pool
+
+
+def rounds(the_pool: pool.Pool, tasks: list, n: int) -> tuple:
+    """n rounds of the same trials in turn and in the pool, alternating which goes first.
+    Returns (sequential seconds, parallel seconds, ratios, the first results, the pool's last
+    results, whether every run's results were the same to the bit)."""
+    sequential, parallel, ratios = [], [], []
+    reference, last_parallel, identical = None, None, True
+    for i in range(n):
+        for path in ("sequential", "parallel") if i % 2 == 0 else ("parallel", "sequential"):
+            if path == "sequential":
+                seconds, results = timed_sequential(tasks)
+                sequential.append(seconds)
+            else:
+                seconds, results = timed_job(the_pool, tasks)
+                parallel.append(seconds)
+                last_parallel = results
+            reference = reference or results
+            identical &= len(results) == len(reference) and all(
+                r is not None and r.same_as(ref) for r, ref in zip(results, reference, strict=True)
+            )
+        ratios.append(sequential[-1] / parallel[-1])
+        print(
+            f"round {i + 1}: sequential {sequential[-1]:.2f} s, parallel {parallel[-1]:.2f} s, "
+            f"ratio {ratios[-1]:.2f}",
+            flush=True,
+        )
+    return sequential, parallel, ratios, reference, last_parallel, identical
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
@@ -115,43 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    # Start-up, untimed in the rounds: spawn + imports, then the data and the first optimizer.
-    the_pool = pool.Pool(workers)
-    started = time.perf_counter()
-    warm = the_pool.submit([pool.Task(pool.preload, ("torch", search.__name__))] * workers)
-    warm.wait()
-    spawned = time.perf_counter() - started
-    first, _ = timed_job(the_pool, tiny_tasks(workers))
-    here, _ = timed_sequential(tiny_tasks(1))
-    print(
-        f"start-up (not in the rounds): {workers} workers spawned and imported torch and the search in "
-        f"{spawned:.2f} s; their first tiny trial (digits loaded, first optimizer) {first:.2f} s; "
-        f"the same in this process {here:.2f} s",
-        flush=True,
-    )
-
-    sequential, parallel, ratios = [], [], []
-    reference = None
-    identical = True
-    for i in range(args.rounds):
-        for path in ("sequential", "parallel") if i % 2 == 0 else ("parallel", "sequential"):
-            if path == "sequential":
-                seconds, results = timed_sequential(tasks)
-                sequential.append(seconds)
-            else:
-                seconds, results = timed_job(the_pool, tasks)
-                parallel.append(seconds)
-                last_parallel = results
-            reference = reference or results
-            identical &= len(results) == len(reference) and all(
-                r is not None and r.same_as(ref) for r, ref in zip(results, reference, strict=True)
-            )
-        ratios.append(sequential[-1] / parallel[-1])
-        print(
-            f"round {i + 1}: sequential {sequential[-1]:.2f} s, parallel {parallel[-1]:.2f} s, "
-            f"ratio {ratios[-1]:.2f}",
-            flush=True,
-        )
+    the_pool = start_up(workers)
+    sequential, parallel, ratios, reference, last_parallel, identical = rounds(the_pool, tasks, args.rounds)
     if args.lesson:
         lesson(the_pool)
     t0 = time.perf_counter()
