@@ -175,6 +175,34 @@ def highlight(old: str, new: str) -> set[int]:
     return touched
 
 
+def clip_lines(s: Sliders, clip: float) -> str:
+    """The training loop's clipping, after the gradient's norm is measured: as in the app, only a
+    norm above the limit is scaled (a comment instead when the slider is at 0)."""
+    why = s.why("train.clip_norm").strip()
+    if clip <= 0:
+        return f"            # no clipping ({why[2:]})"
+    return (
+        f"            {why}\n"
+        "            # as in the app, only a norm above the limit is scaled\n"
+        f"            if grad_norm > {clip!r}:\n"
+        f"                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip!r})"
+    )
+
+
+def measured_backward(kept: str, loss: str, returns: str) -> str:
+    """The training loop from `loss.backward()`: the gradient's norm measured, the step's losses kept
+    (`kept`), and a stop where `loss` or the norm is not finite, as the app's run stops (returning
+    `returns`)."""
+    return f"""\
+            loss.backward()
+            # the gradient's total norm (max_norm=inf measures it and scales nothing)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
+            losses.append({kept})
+            if not (math.isfinite({loss}) and math.isfinite(grad_norm)):
+                print(f"diverged at step {{step}}: the loss or the gradient is NaN or infinite")
+                return {returns}"""
+
+
 def floats_csv(header: Sequence[str], rows) -> str:
     """A CSV whose float cells are written with repr, so a float32 reads back exactly; `rows` yields
     sequences of str, int or float."""

@@ -26,7 +26,16 @@ from __future__ import annotations
 
 from core.config import OptimConfig, RunConfig, to_values
 from core.data import Dataset
-from core.export import EPOCH_SHUFFLE, LOSS_FILE, TABLE_DATASET, Sliders, floats_csv, wrapped
+from core.export import (
+    EPOCH_SHUFFLE,
+    LOSS_FILE,
+    TABLE_DATASET,
+    Sliders,
+    clip_lines,
+    floats_csv,
+    measured_backward,
+    wrapped,
+)
 
 # every setting the script spells out, as the app's sidebar names it (core never imports the ui)
 SLIDERS = {
@@ -274,15 +283,6 @@ def train(s: Sliders, cfg: RunConfig) -> str:
 
 def loop(s: Sliders, clip: float, target: str = "y") -> str:
     """The training function and `test_accuracy(model)` (the loss's target expression: `target`)."""
-    why = s.why("train.clip_norm").strip()
-    clip_lines = (
-        f"            {why}\n"
-        "            # as in the app, only a norm above the limit is scaled\n"
-        f"            if grad_norm > {clip!r}:\n"
-        f"                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip!r})"
-        if clip > 0
-        else f"            # no clipping ({why[2:]})"
-    )
     return f'''\
 # Training: zero_grad -> forward -> loss -> backward -> (clip) -> step
 def train(model, optimizer, scheduler, run_steps):
@@ -296,14 +296,8 @@ def train(model, optimizer, scheduler, run_steps):
             optimizer.zero_grad()
             out = model(x)
             loss = loss_fn(out, {target})
-            loss.backward()
-            # the gradient's total norm (max_norm=inf measures it and scales nothing)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
-            losses.append(loss.item())
-            if not (math.isfinite(losses[-1]) and math.isfinite(grad_norm)):
-                print(f"diverged at step {{step}}: the loss or the gradient is NaN or infinite")
-                return losses
-{clip_lines}
+{measured_backward("loss.item()", "losses[-1]", "losses")}
+{clip_lines(s, clip)}
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()

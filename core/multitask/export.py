@@ -169,15 +169,6 @@ def _train(s: Sliders, cfg: MultiTaskConfig) -> str:
     batch = ", ".join([*inputs, *(TARGET[t] for t in tasks)])
     head_losses = "\n".join(f"            {t}_loss = {head_loss(t, f'{t}_out', TARGET[t])}" for t in tasks)
     kept = ", ".join(["loss.item()", *(f"{t}_loss.item()" for t in tasks)])
-    clip = cfg.train.clip_norm
-    why = s.why("train.clip_norm").strip()
-    clip_lines = (
-        f"            {why}: only a norm above it is scaled\n"
-        f"            if grad_norm > {clip!r}:\n"
-        f"                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip!r})"
-        if clip > 0
-        else f"            # no clipping ({why[2:]})"
-    )
     kept_doc = ", ".join(f"{TASKS[t].label} loss" for t in tasks)
     return f'''\
 # Training: zero_grad -> forward -> each head's loss -> weighted sum -> backward -> (clip) -> step
@@ -193,14 +184,8 @@ def train(model, optimizer, scheduler, run_steps):
             {outputs(tasks)} = {model_call(setup.alphabet_input, "images", ALPHABET_INPUT)}
 {head_losses}
 {weighted_sum(s, cfg)}
-            loss.backward()
-            # the gradient's total norm (max_norm=inf measures it and scales nothing)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
-            losses.append(({kept}))
-            if not (math.isfinite(losses[-1][0]) and math.isfinite(grad_norm)):
-                print(f"diverged at step {{step}}: the loss or the gradient is NaN or infinite")
-                return losses
-{clip_lines}
+{export.measured_backward(f"({kept})", "losses[-1][0]", "losses")}
+{export.clip_lines(s, cfg.train.clip_norm)}
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()

@@ -254,15 +254,6 @@ def evaluate(loader):
 
 
 def _train(s: Sliders, cfg: SeqConfig) -> str:
-    clip = cfg.train.clip_norm
-    why = s.why("train.clip_norm").strip()
-    clip_lines = (
-        f"            if grad_norm > {clip!r}:  {why}\n"
-        "                # as in the app, only a norm above the limit is scaled\n"
-        f"                torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={clip!r})"
-        if clip > 0
-        else f"            # no clipping ({why[2:]})"
-    )
     return f'''\
 # Training: zero_grad -> forward -> loss -> backward -> (clip) -> step
 def train(run_steps):
@@ -278,14 +269,8 @@ def train(run_steps):
             optimizer.zero_grad()
             out = model(x)  # (batch, HORIZON)
             loss = loss_fn(out, y)
-            loss.backward()
-            # the gradient's total norm (max_norm=inf measures it and scales nothing)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=math.inf).item()
-            losses.append(loss.item())
-            if not (math.isfinite(losses[-1]) and math.isfinite(grad_norm)):
-                print(f"diverged at step {{step}}: the loss or the gradient is NaN or infinite")
-                return losses, history
-{clip_lines}
+{export.measured_backward("loss.item()", "losses[-1]", "losses, history")}
+{export.clip_lines(s, cfg.train.clip_norm)}
             optimizer.step()
             if step % EVAL_EVERY == 0 or step == STEPS:
                 history.append((step, evaluate(train_eval), evaluate(test_eval)))
