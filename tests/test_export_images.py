@@ -3,8 +3,11 @@
 Without augmentation, and with one flip or autocontrast drawn from the app's stream, every step's
 loss must equal the app's float for float (each preset's A and B, and a setup with BatchNorm, dropout
 and Kaiming init); a rotation drawn from the app's stream within 1e-6 relative (the app resamples with
-its own grid). With several augmentations the script applies v2.Compose per image, drawing its own
-numbers: the test bounds the mean loss of steps 31-50 within 25% of the app's.
+its own grid). Any other mix draws the app's numbers in the app's order (core.images.export_augment)
+and applies v2's functional kernels, which differ from the app's batched kernels by ~1e-7 a pixel:
+the first steps agree within 1e-5, and all 50 within 2e-2 (the shapes' setups amplify those last
+digits about 10^4-fold in 50 steps; measured 1e-7 to 7.9e-3). A rotation with a crop, which the script
+resamples twice and the app once, starts ~1e-4 apart (measured 7.9e-3 at most in 50 steps).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from core.config import with_changes
 from core.data.catalog import IMAGE_DATASETS
 from core.images import export
+from core.images.augment import AUGMENTATIONS
 from core.images.presets import IMAGE_PRESETS
 from core.images.run import ImageRun
 from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
@@ -39,15 +43,23 @@ CONFIGS["BN, dropout, Kaiming"] = with_changes(
 CONFIGS["autocontrast"] = with_changes(
     IMAGE_PRESETS["Small CNN vs wide CNN"].a, augment={"autocontrast": 0.5}
 )
-CONFIGS["flip, jitter, erasing"] = with_changes(
-    IMAGE_PRESETS["Flipping confuses mirror classes"].b, augment={"jitter": 0.3, "erasing": 0.5}
+SHAPES_FLIP = IMAGE_PRESETS["Flipping confuses mirror classes"].b
+CONFIGS["flip, jitter, erasing"] = with_changes(SHAPES_FLIP, augment={"jitter": 0.3, "erasing": 0.5})
+CONFIGS["vflip, crop, autocontrast, blur"] = with_changes(
+    SHAPES_FLIP, augment={"hflip": 0.0, "vflip": 0.5, "crop": 0.6, "autocontrast": 0.3, "blur": 1.0}
 )
+CONFIGS["digits: jitter, blur"] = with_changes(
+    IMAGE_PRESETS["Large rotations: a 6 or a 9?"].a, augment={"jitter": 0.4, "blur": 0.8}
+)
+CONFIGS["rotation and crop"] = with_changes(SHAPES_FLIP, augment={"rotation": 20.0, "crop": 0.7})
 EXACT = {
     name
     for name, cfg in CONFIGS.items()
     if not cfg.augment.active() or (export.app_draws(cfg) and not cfg.augment.rotation)
 }
 CLOSE = {name for name, cfg in CONFIGS.items() if export.app_draws(cfg) and cfg.augment.rotation}
+TWICE = {name for name, cfg in CONFIGS.items() if cfg.augment.rotation and cfg.augment.crop < 1}
+DRAWN = set(CONFIGS) - EXACT - CLOSE - TWICE
 
 
 @functools.cache
@@ -76,7 +88,9 @@ def _script_losses(folder: Path) -> list[float]:
 
 
 def test_the_presets_are_covered_every_way():
-    assert len(EXACT) >= 6 and len(CLOSE) == 1 and len(CONFIGS) - len(EXACT) - len(CLOSE) == 1
+    assert len(EXACT) >= 6 and len(CLOSE) == 1 and len(DRAWN) == 3 and len(TWICE) == 1
+    drawn = {name for cfg in (CONFIGS[n] for n in DRAWN) for name in cfg.augment.active()}
+    assert drawn | {"rotation"} == set(AUGMENTATIONS.names())  # each drawn as the app draws it
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
@@ -90,10 +104,12 @@ def test_script_reproduces_the_app(scripts, name):
         assert len(got) == len(app) and all(
             math.isclose(g, a, rel_tol=1e-6) for g, a in zip(got, app, strict=True)
         )
-    else:
-        assert len(got) == len(app) == STEPS and all(math.isfinite(v) for v in got)
-        late_app, late_got = sum(app[30:]) / 20, sum(got[30:]) / 20
-        assert abs(late_got - late_app) <= 0.25 * late_app, (late_got, late_app)
+    else:  # the app's numbers, v2's kernels: the last digits differ, and a few setups amplify them
+        assert len(got) == len(app) == STEPS
+        if name in DRAWN:  # the same draws: the first steps agree to the kernels' rounding
+            assert all(math.isclose(g, a, rel_tol=1e-5) for g, a in zip(got[:8], app[:8], strict=True))
+        worst = max(abs(g - a) / abs(a) for g, a in zip(got, app, strict=True))
+        assert worst <= 2e-2, (name, worst)
 
 
 def test_the_augmented_scripts_name_the_v2_transforms():
@@ -104,7 +120,10 @@ def test_the_augmented_scripts_name_the_v2_transforms():
     assert "image = self.transform(image)" in text
     several = CONFIGS["flip, jitter, erasing"]
     text = export.script(several, _images(several))
-    assert "v2.RandomHorizontalFlip(p=0.5)," in text and "augment_rng" not in text
+    assert "#     train_transform = v2.Compose(" in text
+    assert "#             v2.RandomHorizontalFlip(p=0.5)," in text
+    assert "augment_rng = np.random.default_rng(SEED + 1)" in text and "def draw_chunk(n):" in text
+    assert "image = F.erase(image, top, left, h, w, torch.tensor(0.0))" in text
 
 
 def test_script_is_self_contained_and_passes_ruff(tmp_path):

@@ -188,7 +188,7 @@ def _place(rng: np.random.Generator, h: np.ndarray, w: np.ndarray, height: int, 
     return np.stack((top, left, h, w), axis=1).astype(np.int64)
 
 
-def _central(height: int, width: int) -> tuple[int, int]:
+def central_box(height: int, width: int) -> tuple[int, int]:
     """v2.RandomResizedCrop's fallback: the largest central box within the aspect-ratio range."""
     in_ratio = width / height
     if in_ratio < CROP_RATIO[0]:
@@ -203,7 +203,7 @@ def draw_crop_boxes(rng: np.random.Generator, n: int, height: int, width: int, s
     h, w = _boxes(rng, n, height * width, (scale, 1.0), CROP_RATIO)
     ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
     fits = ok.any(axis=0)
-    fallback_h, fallback_w = _central(height, width)  # when none of the ten tries fits
+    fallback_h, fallback_w = central_box(height, width)  # when none of the ten tries fits
     h = np.where(fits, _first(ok, h), fallback_h)
     w = np.where(fits, _first(ok, w), fallback_w)
     return _place(rng, h, w, height, width)

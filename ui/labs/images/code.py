@@ -12,7 +12,7 @@ from ui.labs.images.data import LAB
 
 
 def draw_code(cfgs: Mapping[str, ImageRunConfig], images: ImageSet) -> None:
-    """Each configuration as a script that reproduces its run (several augmentations: their own draws)."""
+    """Each configuration as a script that reproduces its run (augmented: the app's draws, v2's kernels)."""
     code_pane(
         LAB,
         {
@@ -24,9 +24,9 @@ def draw_code(cfgs: Mapping[str, ImageRunConfig], images: ImageSet) -> None:
                 f"images-{label.lower()}.zip",
                 help=(
                     "Run it with OMP_NUM_THREADS=1 on the CPU. Without augmentation, or with one flip or "
-                    "autocontrast, its losses equal this run's, bit for bit (one rotation: to 1e-6); with "
-                    "several augmentations v2.Compose draws other random numbers: the same level, not the "
-                    "same numbers."
+                    "autocontrast, its losses equal this run's, bit for bit (one rotation: to 1e-6). Other "
+                    "augmentations take this run's random numbers and v2's kernels, which round the last "
+                    "digits differently: the same curve, its first steps to 1e-5."
                 ),
                 no_download=export.too_large(images),
             )
