@@ -324,8 +324,9 @@ def script(cfg: ImageRunConfig, images: ImageSet) -> str:
     doc = (
         f"Images lab, as PyTorch code: a CNN on {len(images.x_train):,} training images.\n\n"
         f"Run it next to {DATA_FILE}: python train.py [--steps N]. It writes its training loss per step to\n"
-        f"{LOSS_FILE}; on the CPU with one thread (OMP_NUM_THREADS=1) and without augmentation, these\n"
-        "equal the app's, bit for bit."
+        f"{LOSS_FILE}; on the CPU with one thread (OMP_NUM_THREADS=1), without augmentation or with one\n"
+        "flip or autocontrast, these equal the app's bit for bit; with other augmentations, to the last\n"
+        "digits that v2's kernels round differently (see the README)."
     )
     return export.join(doc, cells(cfg, images))
 
