@@ -50,11 +50,14 @@ def charts(page: Page) -> Locator:
     return page.locator(CHARTS)
 
 
-def settle(page: Page, pause_s: float = 1.5) -> None:
-    """Wait until no script runs and nothing is faded as stale, then let plotly finish drawing."""
+def settle(page: Page, pause_s: float = 0.5) -> None:
+    """Wait until no script runs, nothing is faded as stale and every chart has drawn its plot, then
+    give plotly a moment to finish its layout."""
     page.wait_for_function(
         """() => !document.querySelector('[data-stale="true"]')
-                 && !document.querySelector('[data-testid="stStatusWidget"]')""",
+                 && !document.querySelector('[data-testid="stStatusWidget"]')
+                 && [...document.querySelectorAll('.js-plotly-plot')]
+                        .every(plot => plot.querySelector('.main-svg'))""",
         timeout=ms(60),
     )
     page.wait_for_timeout(ms(pause_s))
