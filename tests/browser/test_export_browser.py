@@ -55,8 +55,11 @@ def test_the_code_follows_a_slider_moved_mid_run_and_the_zip_reproduces_it(
     expander.get_by_role("button", name="Make the zip: train.py, the notebook and the data").click()
     # the download's bytes keep their name while the page reruns (the run ends meanwhile): the click
     # gets its file whenever it lands
+    get = expander.get_by_role("button", name="Download gradients-a.zip")
+    get.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "gradients-zip.png"))
     with page.expect_download(timeout=ms(60)) as download:
-        expander.get_by_role("button", name="Download gradients-a.zip").click()
+        get.click()
     data = Path(download.value.path()).read_bytes()
     names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
     assert names == {"data.csv", "train.py", "train.ipynb", "README.md", "settings.json"}
