@@ -4,6 +4,7 @@ float for float, check a script's imports and its ruff cleanliness, and run a no
 from __future__ import annotations
 
 import ast
+import csv
 import io
 import json
 import math
@@ -73,6 +74,12 @@ def run_bundles(
         out, err = (folder / "stdout.txt").read_text(), (folder / "stderr.txt").read_text()
         done[name] = folder, subprocess.CompletedProcess(["python", "train.py", *args], rc, out, err)
     return done
+
+
+def read_rows(path: Path) -> list[list[float]]:
+    """A CSV a script wrote (losses, evaluations): its rows as floats, the header left out."""
+    with open(path, newline="") as f:
+        return [[float(v) for v in row] for row in list(csv.reader(f))[1:]]
 
 
 def same(a: list[float], b: list[float]) -> bool:

@@ -9,7 +9,6 @@ same epoch and put the same weights back (the test loss at the end agrees).
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -24,7 +23,14 @@ from core.overfitting import export
 from core.overfitting.config import FitConfig
 from core.overfitting.presets import FIT_PRESETS
 from core.overfitting.run import FitRun
-from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
+from tests.exporting import (
+    assert_ruff_clean,
+    assert_self_contained,
+    read_rows,
+    run_bundles,
+    run_notebook,
+    same,
+)
 
 EPOCHS = 12
 
@@ -61,19 +67,14 @@ def scripts(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProce
     return run_bundles({name: export.bundle(cfg) for name, cfg in CONFIGS.items()}, [], tmp_path_factory)
 
 
-def _read(path: Path) -> list[list[float]]:
-    with open(path, newline="") as f:
-        return [[float(v) for v in row] for row in list(csv.reader(f))[1:]]
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_script_reproduces_the_app(scripts, name):
     folder, done = scripts[name]
     assert done.returncode == 0, done.stderr
     cfg = CONFIGS[name]
     run = _app(cfg)
-    assert same([row[1] for row in _read(folder / export.LOSS_FILE)], [r.loss for r in run.records])
-    epochs = _read(folder / export.EPOCH_FILE)
+    assert same([row[1] for row in read_rows(folder / export.LOSS_FILE)], [r.loss for r in run.records])
+    epochs = read_rows(folder / export.EPOCH_FILE)
     app = run.evals[1:]  # epoch 0 is before training
     assert [int(row[0]) for row in epochs] == [r.epoch for r in app]
     assert same([row[2] for row in epochs], [r.val_loss for r in app])

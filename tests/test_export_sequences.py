@@ -9,7 +9,6 @@ diverges: it must stop at the app's step.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import subprocess
@@ -27,7 +26,14 @@ from core.sequences.compare import lab_configs
 from core.sequences.presets import SEQ_BASE, SEQ_PRESETS
 from core.sequences.run import SeqRun
 from core.sequences.windows import make_windows
-from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
+from tests.exporting import (
+    assert_ruff_clean,
+    assert_self_contained,
+    read_rows,
+    run_bundles,
+    run_notebook,
+    same,
+)
 
 STEPS = 50  # more than one epoch of batches for every preset (a test says so)
 CONFIGS = {
@@ -60,18 +66,13 @@ def scripts(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProce
     return run_bundles(bundles, ["--steps", str(STEPS)], tmp_path_factory)
 
 
-def _read(path: Path) -> list[list[float]]:
-    with open(path, newline="") as f:
-        return [[float(v) for v in row] for row in list(csv.reader(f))[1:]]
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_script_reproduces_the_app_bit_for_bit(scripts, name):
     folder, done = scripts[name]
     assert done.returncode == 0, done.stderr
     run = _app(CONFIGS[name])
-    assert same([row[1] for row in _read(folder / export.LOSS_FILE)], [r.loss for r in run.records])
-    assert _read(folder / export.MSE_FILE) == [[e.step, e.train_mse, e.test_mse] for e in run.evals]
+    assert same([row[1] for row in read_rows(folder / export.LOSS_FILE)], [r.loss for r in run.records])
+    assert read_rows(folder / export.MSE_FILE) == [[e.step, e.train_mse, e.test_mse] for e in run.evals]
     assert run.diverged_at is None
 
 
