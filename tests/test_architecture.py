@@ -135,3 +135,13 @@ def test_every_colour_of_a_chart_is_named_in_core_charts():
         for match in colour.findall(path.read_text())
     ]
     assert not found, found
+
+
+def test_every_preset_of_every_lab_is_a_preset():
+    """One preset type: every preset button of every lab is a core.presets.PresetBase (its name, its
+    button label, its lesson), whatever setup its lab adds."""
+    from core.presets import PresetBase
+    from ui.labs import gradients, images, multitask, optimizers, overfitting, sequences
+
+    for lab in (gradients, optimizers, images, multitask, sequences, overfitting):
+        assert lab.PAGE.presets and all(isinstance(p, PresetBase) for p in lab.PAGE.presets.values()), lab

@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
-from core.presets import by_name
+from core.presets import PresetBase, by_name
 
 
 @dataclass(frozen=True)
-class RacePreset:
+class RacePreset(PresetBase):
     """One race lesson: the shared setup and the racers' optimizers."""
 
-    name: str
-    short: str  # button label
-    lesson: str
     base: RunConfig
     racers: tuple[OptimConfig, ...]
 

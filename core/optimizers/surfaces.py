@@ -12,7 +12,7 @@ import torch
 
 from core.config import OptimConfig, RunConfig, validate
 from core.errors import ConfigError
-from core.presets import by_name
+from core.presets import PresetBase, by_name
 from core.registry import OPTIMIZERS, Registry
 
 MAX_PATH_STEPS = 2000
@@ -173,12 +173,9 @@ def trajectory(name: str, start: Point, optim_cfg: OptimConfig, steps: int) -> P
 
 
 @dataclass(frozen=True)
-class SurfacePreset:
+class SurfacePreset(PresetBase):
     """One lesson: optimizers that race from the same start on one surface."""
 
-    name: str
-    short: str  # button label
-    lesson: str  # one sentence: what the student should see
     surface: str  # key of SURFACES
     start: Point
     racers: tuple[tuple[str, OptimConfig], ...]  # (legend label, optimizer settings)

@@ -7,17 +7,14 @@ from dataclasses import dataclass
 
 from core.config import OptimConfig
 from core.data.series import SeriesConfig
-from core.presets import by_name
+from core.presets import PresetBase, by_name
 from core.sequences.config import CellConfig, SeqConfig, SeqTrainConfig, WindowConfig
 
 
 @dataclass(frozen=True)
-class SeqPreset:
+class SeqPreset(PresetBase):
     """One lesson: the shared setup, the cells compared and the splits they train on."""
 
-    name: str
-    short: str  # button label
-    lesson: str  # what the student should see
     base: SeqConfig
     cells: tuple[str, ...]
     splits: tuple[str, ...] = ("time",)

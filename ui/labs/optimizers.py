@@ -20,7 +20,7 @@ from core.errors import ConfigError, escape_markdown, shorten
 from core.optimizers import export, figures, race, surfaces
 from core.optimizers.presets import RACE_BASE, RACE_PRESETS, RacePreset
 from core.optimizers.race import MAX_RACERS, describe, racer_names, results_table
-from core.presets import by_name
+from core.presets import PresetBase, by_name
 from core.registry import OPTIMIZERS, loss_name
 from core.snapshots import Snapshot
 from ui import fields
@@ -145,12 +145,9 @@ RACE_TAB, SURFACE_TAB = "Race", "Loss surface"
 
 
 @dataclasses.dataclass(frozen=True)
-class LabPreset:
+class LabPreset(PresetBase):
     """One click: the race's or the surface's settings for one lesson."""
 
-    name: str
-    short: str
-    lesson: str
     values: Mapping[str, object]
     tab: str = RACE_TAB  # the page tab the lesson is on (ui.presets opens it)
 
