@@ -164,3 +164,20 @@ def test_the_zip_is_made_on_request_for_the_setup_shown_and_dropped_when_it_chan
     next(s for s in at.slider if s.label == "Hidden layers").set_value(6).run()
     assert not at.get("download_button")  # that zip held the old setup
     assert any(b.label.startswith("Make the zip") for b in at.button)
+
+
+def test_a_zip_that_cannot_be_made_gets_one_sentence_and_the_page_stays(monkeypatch):
+    from tests.apptest import open_page
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for the zip")
+
+    monkeypatch.setattr(export, "bundle", broken)
+    at = open_page("pages/gradients.py")
+    next(b for b in at.button if b.label.startswith("Make the zip")).click().run()
+    assert [e.value for e in at.error] == [
+        "The zip could not be made for these settings; the code is still right."
+    ]
+    assert not at.exception and not at.get("download_button")
+    assert any("class MLP" in c.value for c in at.code)  # the code is still there
+    assert any(b.label.startswith("Make the zip") for b in at.button)  # and the button, to try again
