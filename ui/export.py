@@ -8,6 +8,7 @@ student asked for, for as long as the setup stays the same.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,23 @@ class Export:
     file_name: str
     help: str = HELP
     no_download: str | None = None  # one sentence instead of the download button (a set too large to zip)
+
+
+def per_config(
+    cfgs: Mapping[str, Any],
+    script: Callable[[Any], str],
+    changes: Callable[[Any, Any], list[str]],
+    bundle: Callable[[Any], bytes],
+    file_name: Callable[[str, Any], str],
+    **extra: Any,
+) -> dict[str, Export]:
+    """One Export per configuration (label -> config, as a lab's A and B): its script, its changes,
+    its zip made from that config alone, and its file name from (label, config); `extra`: help,
+    no_download."""
+    return {
+        label: Export(cfg, script, changes, functools.partial(bundle, cfg), file_name(label, cfg), **extra)
+        for label, cfg in cfgs.items()
+    }
 
 
 def code_pane(lab: str, exports: Mapping[str, Export], title: str = "PyTorch code for this setup") -> None:

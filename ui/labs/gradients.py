@@ -19,7 +19,7 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
-from ui.export import Export, code_pane
+from ui.export import code_pane, per_config
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
 from ui.runs import load_dataset
@@ -219,14 +219,11 @@ def draw_code(cfgs: Mapping[str, RunConfig]) -> None:
     """Each configuration as course-style PyTorch code that reproduces its run, and its zip."""
     code_pane(
         LAB,
-        {
-            label: Export(
-                cfg,
-                _script,
-                export.changes,
-                lambda cfg=cfg: export.bundle(cfg, load_dataset(cfg.data)),
-                f"gradients-{label.lower()}.zip",
-            )
-            for label, cfg in cfgs.items()
-        },
+        per_config(
+            cfgs,
+            _script,
+            export.changes,
+            lambda cfg: export.bundle(cfg, load_dataset(cfg.data)),
+            lambda label, cfg: f"gradients-{label.lower()}.zip",
+        ),
     )

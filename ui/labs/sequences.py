@@ -26,7 +26,7 @@ from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart, present_first
 from ui.controls import Control, ControlStore
-from ui.export import Export, code_pane
+from ui.export import code_pane, per_config
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
 from ui.runs import SHARED_DATA
@@ -270,16 +270,13 @@ def draw_code(cfgs: Mapping[str, SeqConfig], series: Series) -> None:
     """Each run's setup as the course's PyTorch code, reproducing its losses and MSE, and its zip."""
     code_pane(
         LAB,
-        {
-            label: Export(
-                cfg,
-                export.script,
-                export.changes,
-                lambda cfg=cfg: export.bundle(cfg, series),
-                f"sequences-{cfg.model.cell}-{cfg.window.split}.zip",
-                help="Run it with OMP_NUM_THREADS=1 on the CPU: its losses and its train and test MSE "
-                "equal this run's, bit for bit.",
-            )
-            for label, cfg in cfgs.items()
-        },
+        per_config(
+            cfgs,
+            export.script,
+            export.changes,
+            lambda cfg: export.bundle(cfg, series),
+            lambda label, cfg: f"sequences-{cfg.model.cell}-{cfg.window.split}.zip",
+            help="Run it with OMP_NUM_THREADS=1 on the CPU: its losses and its train and test MSE "
+            "equal this run's, bit for bit.",
+        ),
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from core.data.images import ImageSet
 from core.images import export
 from core.images.run import ImageRunConfig
-from ui.export import Export, code_pane
+from ui.export import code_pane, per_config
 from ui.labs.images.data import LAB
 
 
@@ -15,21 +15,18 @@ def draw_code(cfgs: Mapping[str, ImageRunConfig], images: ImageSet) -> None:
     """Each configuration as a script that reproduces its run (augmented: the app's draws, v2's kernels)."""
     code_pane(
         LAB,
-        {
-            label: Export(
-                cfg,
-                lambda cfg: export.script(cfg, images),
-                export.changes,
-                lambda cfg=cfg: export.bundle(cfg, images),
-                f"images-{label.lower()}.zip",
-                help=(
-                    "Run it with OMP_NUM_THREADS=1 on the CPU. Without augmentation, or with one flip or "
-                    "autocontrast, its losses equal this run's, bit for bit (one rotation: to 1e-6). Other "
-                    "augmentations take this run's random numbers and v2's kernels, which round the last "
-                    "digits differently: the same curve, its first steps to 1e-5."
-                ),
-                no_download=export.too_large(images),
-            )
-            for label, cfg in cfgs.items()
-        },
+        per_config(
+            cfgs,
+            lambda cfg: export.script(cfg, images),
+            export.changes,
+            lambda cfg: export.bundle(cfg, images),
+            lambda label, cfg: f"images-{label.lower()}.zip",
+            help=(
+                "Run it with OMP_NUM_THREADS=1 on the CPU. Without augmentation, or with one flip or "
+                "autocontrast, its losses equal this run's, bit for bit (one rotation: to 1e-6). Other "
+                "augmentations take this run's random numbers and v2's kernels, which round the last "
+                "digits differently: the same curve, its first steps to 1e-5."
+            ),
+            no_download=export.too_large(images),
+        ),
     )

@@ -25,7 +25,7 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
-from ui.export import Export, code_pane
+from ui.export import code_pane, per_config
 from ui.lab import Lab
 from ui.labs.multitask.sweep import LAB, SWEEP
 from ui.live import before_lines
@@ -325,16 +325,13 @@ def draw_code(cfgs: Mapping[str, MultiTaskConfig]) -> None:
     and its zip (each setup with its own glyphs: the one before a change may have had others)."""
     code_pane(
         LAB,
-        {
-            label: Export(
-                cfg,
-                lambda cfg: export.script(cfg, load_glyphs(cfg.data)),
-                export.changes,
-                lambda cfg=cfg: export.bundle(cfg, load_glyphs(cfg.data)),
-                f"two-inputs-two-outputs-{label.lower()}.zip",
-                help="Run it with OMP_NUM_THREADS=1 on the CPU: its weighted loss and each head's loss "
-                "equal this run's, bit for bit.",
-            )
-            for label, cfg in cfgs.items()
-        },
+        per_config(
+            cfgs,
+            lambda cfg: export.script(cfg, load_glyphs(cfg.data)),
+            export.changes,
+            lambda cfg: export.bundle(cfg, load_glyphs(cfg.data)),
+            lambda label, cfg: f"two-inputs-two-outputs-{label.lower()}.zip",
+            help="Run it with OMP_NUM_THREADS=1 on the CPU: its weighted loss and each head's loss "
+            "equal this run's, bit for bit.",
+        ),
     )

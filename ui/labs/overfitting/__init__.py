@@ -22,7 +22,7 @@ from ui import fields
 from ui.charts import chart, present_first, presenting
 from ui.compare import ab_configs, ab_values, write_ab_link
 from ui.controls import Control, ControlStore
-from ui.export import Export, code_pane
+from ui.export import code_pane, per_config
 from ui.lab import Lab
 from ui.labs.overfitting import search, transfer
 from ui.live import slow_panel
@@ -314,16 +314,13 @@ def draw_code(cfgs: Mapping[str, FitConfig], splits: Splits) -> None:
     """Each configuration as the course's epoch loop in PyTorch, reproducing its run, and its zip."""
     code_pane(
         LAB,
-        {
-            label: Export(
-                cfg,
-                lambda cfg: export.script(cfg, splits),
-                export.changes,
-                lambda cfg=cfg: export.bundle(cfg, splits),
-                f"overfitting-{label.lower()}.zip",
-                help="Run it with OMP_NUM_THREADS=1 on the CPU: its step and validation losses equal this "
-                "run's, bit for bit.",
-            )
-            for label, cfg in cfgs.items()
-        },
+        per_config(
+            cfgs,
+            lambda cfg: export.script(cfg, splits),
+            export.changes,
+            lambda cfg: export.bundle(cfg, splits),
+            lambda label, cfg: f"overfitting-{label.lower()}.zip",
+            help="Run it with OMP_NUM_THREADS=1 on the CPU: its step and validation losses equal this "
+            "run's, bit for bit.",
+        ),
     )
