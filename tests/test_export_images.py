@@ -137,15 +137,20 @@ def test_script_is_self_contained_and_passes_ruff(tmp_path):
     assert_ruff_clean([export.script(cfg, _images(cfg)) for cfg in every.values()], tmp_path)
 
 
-def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
-    cfg = CONFIGS["BN, dropout, Kaiming"]
+@pytest.mark.parametrize("name", ["BN, dropout, Kaiming", "vflip, crop, autocontrast, blur"])
+def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch, name):
+    cfg = CONFIGS[name]
     monkeypatch.chdir(tmp_path)
     namespace = run_notebook(
         export.bundle(cfg, _images(cfg)),
         tmp_path,
         lambda code: code.replace("run_steps = STEPS", "run_steps = 5"),
     )
-    assert same(namespace["losses"], _app_losses(cfg, steps=5))
+    got, app = namespace["losses"], _app_losses(cfg, steps=5)
+    if name in EXACT:
+        assert same(got, app)
+    else:  # the app's draws in a notebook too: its first steps to the kernels' rounding
+        assert all(math.isclose(g, a, rel_tol=1e-5) for g, a in zip(got, app, strict=True)), (got, app)
 
 
 def test_changes_and_highlight():
