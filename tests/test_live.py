@@ -158,14 +158,16 @@ def test_another_change_keeps_the_old_run_as_before_and_plays_on(make, tiny_cfg,
     worker = make({"A": cfg}, speed="fast")
     worker.play()
     wait_for(lambda: worker.snapshot().runs["A"].step >= 5)
-    errors = worker.sync({"A": with_changes(cfg, model=dict(depth=3))}, lambda c: Run(c, xor_data))
+    with worker.hold():  # the change and the look at it, with no step between (a loaded machine's CI
+        # thread once saw the new run 7 steps on, past the old one's 5)
+        errors = worker.sync({"A": with_changes(cfg, model=dict(depth=3))}, lambda c: Run(c, xor_data))
+        snap = worker.snapshot()
     assert errors == {}
-    snap = worker.snapshot()
     before = snap.befores["A"]
     assert before.change == "depth 2 → 3" and before.step >= 5
     assert [r.step for r in before.records] == list(range(1, before.step + 1))
-    assert snap.runs["A"].cfg.model.depth == 3 and snap.playing  # the new run plays on from step 0
-    assert snap.runs["A"].step < before.step
+    assert snap.runs["A"].cfg.model.depth == 3 and snap.runs["A"].step == 0 and snap.playing
+    wait_for(lambda: worker.snapshot().runs["A"].step >= 1)  # the new run plays on from step 0
     worker.pause()
 
 
