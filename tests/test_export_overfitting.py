@@ -23,14 +23,8 @@ from core.overfitting import export
 from core.overfitting.config import FitConfig
 from core.overfitting.presets import FIT_PRESETS
 from core.overfitting.run import FitRun
-from tests.exporting import (
-    assert_ruff_clean,
-    assert_self_contained,
-    read_rows,
-    run_bundles,
-    run_notebook,
-    same,
-)
+from tests import exporting
+from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
 
 EPOCHS = 12
 
@@ -73,8 +67,9 @@ def test_script_reproduces_the_app(scripts, name):
     assert done.returncode == 0, done.stderr
     cfg = CONFIGS[name]
     run = _app(cfg)
-    assert same([row[1] for row in read_rows(folder / export.LOSS_FILE)], [r.loss for r in run.records])
-    epochs = read_rows(folder / export.EPOCH_FILE)
+    losses = exporting.read_rows(folder / export.LOSS_FILE)
+    assert same([row[1] for row in losses], [r.loss for r in run.records])
+    epochs = exporting.read_rows(folder / export.EPOCH_FILE)
     app = run.evals[1:]  # epoch 0 is before training
     assert [int(row[0]) for row in epochs] == [r.epoch for r in app]
     assert same([row[2] for row in epochs], [r.val_loss for r in app])

@@ -26,14 +26,8 @@ from core.sequences.compare import lab_configs
 from core.sequences.presets import SEQ_BASE, SEQ_PRESETS
 from core.sequences.run import SeqRun
 from core.sequences.windows import make_windows
-from tests.exporting import (
-    assert_ruff_clean,
-    assert_self_contained,
-    read_rows,
-    run_bundles,
-    run_notebook,
-    same,
-)
+from tests import exporting
+from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
 
 STEPS = 50  # more than one epoch of batches for every preset (a test says so)
 CONFIGS = {
@@ -71,8 +65,10 @@ def test_script_reproduces_the_app_bit_for_bit(scripts, name):
     folder, done = scripts[name]
     assert done.returncode == 0, done.stderr
     run = _app(CONFIGS[name])
-    assert same([row[1] for row in read_rows(folder / export.LOSS_FILE)], [r.loss for r in run.records])
-    assert read_rows(folder / export.MSE_FILE) == [[e.step, e.train_mse, e.test_mse] for e in run.evals]
+    losses = exporting.read_rows(folder / export.LOSS_FILE)
+    assert same([row[1] for row in losses], [r.loss for r in run.records])
+    mse = exporting.read_rows(folder / export.MSE_FILE)
+    assert mse == [[e.step, e.train_mse, e.test_mse] for e in run.evals]
     assert run.diverged_at is None
 
 
