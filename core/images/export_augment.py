@@ -152,7 +152,7 @@ def transform(s: Sliders, cfg: ImageRunConfig, pipeline: str, channels: int, hei
     return f'''\
 # Augmentation: what
 {course}
-# does, each image's numbers drawn as the app draws them: for CHUNK images (4 batches) at a time,
+# does, each image's numbers drawn as the app draws them: for CHUNK images ({AUG_CHUNK} batches) at a time,
 # one augmentation after another, from the app's own random stream; v2's functional kernels then
 # apply them image by image, in the pipeline's order{resamples}
 {chr(10).join(_constants(s, cfg, channels))}

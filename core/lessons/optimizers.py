@@ -6,6 +6,8 @@ weights and see the same batches. Racers are read in their slots' order (labels 
 
 from __future__ import annotations
 
+import statistics
+
 from core.config import to_values
 from core.lessons.model import (
     Exercise,
@@ -34,16 +36,21 @@ def final(run) -> float:
     return run.evals[-1].train_loss
 
 
+def _late(run, steps: int) -> list[float]:
+    """The train loss of each evaluation over the run's last `steps` steps."""
+    return [e.train_loss for e in run.evals if e.step > run.step - steps]
+
+
 def settled(run, steps: int = LATE) -> float:
-    """Where the train loss settled: the median of its evaluations over the run's last `steps` steps,
-    so that one bounce (which a different CPU's rounding can move) does not decide."""
-    losses = sorted(e.train_loss for e in run.evals if e.step > run.step - steps)
-    return losses[len(losses) // 2]
+    """Where the train loss settled: the median of its evaluations over the run's last `steps` steps
+    (the higher middle one of an even count), so that one bounce (which a different CPU's rounding
+    can move) does not decide."""
+    return statistics.median_high(_late(run, steps))
 
 
 def swing(run, steps: int = LATE) -> float:
     """How far the train loss moved up and down over the run's last `steps` steps."""
-    losses = [e.train_loss for e in run.evals if e.step > run.step - steps]
+    losses = _late(run, steps)
     return max(losses) - min(losses)
 
 
