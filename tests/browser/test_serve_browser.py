@@ -104,7 +104,7 @@ def test_two_students_each_stay_on_their_server_and_train(browser, two_servers) 
         for page in pages.values():
             open_page(page, f"{base}/gradients")
             page.get_by_role("button", name="Vanishing", exact=True).click()
-            expect(page.get_by_text("Step 0 of 400")).to_be_visible()
+            expect(page.get_by_text("Step 0 of 400").first).to_be_visible()  # a rerun can show two
         for page in pages.values():  # both play at once, each on its own server
             page.get_by_role("button", name="Play").click()
         for page in pages.values():
