@@ -63,3 +63,51 @@ def test_every_lab_plays_through_its_worker_and_pauses_when_left(page):
     at.run()
     assert any(i.value == LEFT for i in at.info) and not at.exception
     assert any("· paused" in c.value for c in at.caption)
+
+
+def _setting_widgets(at) -> list:
+    """Every widget drawn for a lab setting (ui.controls.ControlStore keys them "<lab>:w:<setting>")."""
+    kinds = (at.selectbox, at.select_slider, at.slider, at.toggle, at.number_input)
+    return [w for kind in kinds for w in kind if ":w:" in (w.key or "")]
+
+
+def _default_is_value(widget) -> bool:
+    """Whether the widget's own default, what a browser shows when it builds the widget without its
+    state, is the value it has now."""
+    default = widget.proto.default
+    match type(widget).__name__:
+        case "SelectSlider":
+            return widget.options[int(default[0])] == str(widget.format_func(widget.value))
+        case "Selectbox":
+            return default == widget.index
+        case "Slider":
+            return list(default) == [widget.value]
+    return default == widget.value  # a toggle, a number
+
+
+@pytest.mark.parametrize("page", LABS)
+def test_a_widget_rebuilt_without_its_state_shows_the_setting_not_its_first_option(page):
+    """A browser that builds a widget anew without its state (a rerun that cuts across a redraw) falls
+    back on the widget's own default and sends it as a change. That default is the setting: a CI run
+    once saw every control of a page drop to its first option and lowest value after a preset played,
+    and an optimizer race's third racer turn into a copy of the second."""
+    at = open_page(page)
+    presets = [b for b in at.button if b.help and b.label not in ("Play", "Pause", "Step", "Reset")]
+    presets[-1].click()
+    at.run()
+    assert not at.exception
+    widgets = _setting_widgets(at)
+    assert len(widgets) >= 5
+    assert [w.key for w in widgets if not _default_is_value(w)] == []
+
+
+def test_a_new_optimizer_and_a_new_learning_rate_in_one_rerun_keep_the_optimizers_default():
+    """Two changes in one rerun, the optimizer's first: its callback sets its default learning rate, which
+    drops the learning rate's widget before that widget's own callback runs (it raised a KeyError)."""
+    at = open_page("pages/gradients.py")
+    at.selectbox(key="grad:w:a.optim.name").set_value("sgd")
+    at.select_slider(key="grad:w:a.optim.lr").set_value(0.3)
+    at.run()
+    assert not at.exception
+    assert at.session_state["grad:values"]["a.optim.lr"] == 0.1  # SGD's default, as one change alone gives
+    assert at.select_slider(key="grad:w:a.optim.lr").value == 0.1

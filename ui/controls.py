@@ -95,29 +95,46 @@ class ControlStore:
         if self.hidden(key, control):  # a teacher's simplified page: the value stays, the widget goes
             return self.values.get(key, self.defaults.get(key))
         wkey = self._widget_key(key)
+        shown = self._shown(control, key)
         if wkey not in st.session_state:  # a value the widget cannot show snaps to its nearest option
-            st.session_state[wkey] = control.coerce(self.values.get(key, self.defaults.get(key)))
+            st.session_state[wkey] = shown
 
         def changed() -> None:
+            if wkey not in st.session_state:  # set() dropped this widget after the browser sent its value
+                return  # (a preset or a new optimizer's learning rate): the store's value stands
             self.values[key] = st.session_state[wkey]
             if on_change:
                 on_change()
 
+        # The widget's own default is the store's value, not its first option: a browser that builds the
+        # widget anew without its state (a rerun that cut across a redraw) shows, and sends back, the
+        # setting, never the lowest learning rate or the first optimizer.
         common = dict(key=wkey, help=control.help, disabled=disabled, on_change=changed)
         if control.kind == "slider":
-            container.slider(control.label, control.low, control.high, step=control.step, **common)
+            container.slider(control.label, control.low, control.high, shown, step=control.step, **common)
         elif control.kind == "choice":
-            container.select_slider(control.label, control.options, format_func=control.text, **common)
+            container.select_slider(control.label, control.options, shown, format_func=control.text, **common)
         elif control.kind == "select":
-            container.selectbox(control.label, control.options, format_func=control.text, **common)
+            index = control.options.index(shown) if shown in control.options else 0
+            container.selectbox(control.label, control.options, index, format_func=control.text, **common)
         elif control.kind == "toggle":
-            container.toggle(control.label, **common)
+            container.toggle(control.label, bool(shown), **common)
         elif control.kind == "number":
-            container.number_input(control.label, control.low, control.high, step=control.step, **common)
+            container.number_input(
+                control.label, control.low, control.high, shown, step=control.step, **common
+            )
         else:
             raise ValueError(f"unknown control kind {control.kind}")
         self.values[key] = st.session_state[wkey]
         return self.values[key]
+
+    def _shown(self, control: Control, key: str):
+        """The store's value as the widget can show it (a number between its options: the nearest)."""
+        value = self.values.get(key, self.defaults.get(key))
+        try:
+            return control.coerce(value)
+        except ConfigError:  # not one of a list's choices (checked where the value came in): the first
+            return control.options[0]
 
     def hidden(self, key: str, control: Control) -> bool:
         """Whether the link's `?hide=` hides this control.
