@@ -203,6 +203,45 @@ def measured_backward(kept: str, loss: str, returns: str) -> str:
                 return {returns}"""
 
 
+def step_and_stop(loss: str) -> str:
+    """The training loop after the gradient's clipping: the optimizer's and the schedule's step, a line
+    every 50 steps with `loss` (this step's loss), and the stop after run_steps."""
+    return f"""\
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            if step % 50 == 0:
+                print(f"step {{step}}: loss {{{loss}:.4f}}")
+            if step == run_steps:
+                return losses
+    return losses"""
+
+
+def mlp_class(layer: Sequence[str], outputs: str, loop: str = "_") -> str:
+    """The course's MLP class, `model = MLP()` from the seed after it: DEPTH hidden layers, each made of
+    the `layer` lines (appends to `layers`, the loop's index named `loop`), then one output layer of
+    `outputs` units."""
+    lines = "\n            ".join(layer)
+    return f"""\
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers = []
+        width_in = N_FEATURES
+        for {loop} in range(DEPTH):
+            {lines}
+            width_in = WIDTH
+        self.hidden = nn.Sequential(*layers)
+        self.output = nn.Linear(width_in, {outputs})
+
+    def forward(self, x):  # (batch, N_FEATURES) -> (batch, {outputs})
+        return self.output(self.hidden(x))
+
+
+torch.manual_seed(SEED)  # PyTorch's default initial weights, drawn layer by layer from this seed
+model = MLP()"""
+
+
 def floats_csv(header: Sequence[str], rows) -> str:
     """A CSV whose float cells are written with repr, so a float32 reads back exactly; `rows` yields
     sequences of str, int or float."""

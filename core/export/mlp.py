@@ -34,6 +34,8 @@ from core.export import (
     clip_lines,
     floats_csv,
     measured_backward,
+    mlp_class,
+    step_and_stop,
     wrapped,
 )
 
@@ -156,33 +158,17 @@ train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order, drop_
 
 def model(s: Sliders, cfg: RunConfig) -> str:
     m = cfg.model
-    bn = ""
+    layer = ["layers.append(nn.Linear(width_in, WIDTH))"]
     if m.batchnorm:
-        bn = f"\n            layers.append(nn.BatchNorm1d(WIDTH)){s.why('model.batchnorm')}"
+        layer.append(f"layers.append(nn.BatchNorm1d(WIDTH)){s.why('model.batchnorm')}")
+    layer.append(f"layers.append({ACTIVATION_CODE[m.activation]}){s.why('model.activation')}")
     return f"""\
 # The model: DEPTH hidden layers of WIDTH units, then one output layer
 DEPTH = {m.depth}{s.why("model.depth")}
 WIDTH = {m.width}{s.why("model.width")}
 
 
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layers = []
-        width_in = N_FEATURES
-        for _ in range(DEPTH):
-            layers.append(nn.Linear(width_in, WIDTH)){bn}
-            layers.append({ACTIVATION_CODE[m.activation]}){s.why("model.activation")}
-            width_in = WIDTH
-        self.hidden = nn.Sequential(*layers)
-        self.output = nn.Linear(width_in, N_OUTPUTS)
-
-    def forward(self, x):  # (batch, N_FEATURES) -> (batch, outputs)
-        return self.output(self.hidden(x))
-
-
-torch.manual_seed(SEED)  # PyTorch's default initial weights, drawn layer by layer from this seed
-model = MLP()"""
+{mlp_class(layer, "N_OUTPUTS")}"""
 
 
 def init(s: Sliders, cfg: RunConfig) -> str:
@@ -298,14 +284,7 @@ def train(model, optimizer, scheduler, run_steps):
             loss = loss_fn(out, {target})
 {measured_backward("loss.item()", "losses[-1]", "losses")}
 {clip_lines(s, clip)}
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            if step % 50 == 0:
-                print(f"step {{step}}: loss {{losses[-1]:.4f}}")
-            if step == run_steps:
-                return losses
-    return losses
+{step_and_stop("losses[-1]")}
 
 
 def test_accuracy(model):

@@ -186,14 +186,7 @@ def train(model, optimizer, scheduler, run_steps):
 {weighted_sum(s, cfg)}
 {export.measured_backward(f"({kept})", "losses[-1][0]", "losses")}
 {export.clip_lines(s, cfg.train.clip_norm)}
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            if step % 50 == 0:
-                print(f"step {{step}}: loss {{losses[-1][0]:.4f}}")
-            if step == run_steps:
-                return losses
-    return losses'''
+{export.step_and_stop("losses[-1][0]")}'''
 
 
 def _evaluate(cfg: MultiTaskConfig) -> str:

@@ -122,12 +122,12 @@ def augment(x):
 
 def _model(s: Sliders, cfg: FitConfig) -> str:
     m = cfg.model
-    loop = "i" if m.dropout > 0 else "_"  # the layer's index seeds its dropout
-    dropout = (
-        "\n            layers.append(SeededDropout(DROPOUT, stream_seed(SEED, 7, i)))"
-        if m.dropout > 0
-        else ""
-    )
+    layer = [
+        "layers.append(nn.Linear(width_in, WIDTH))",
+        f"layers.append({mlp.ACTIVATION_CODE[m.activation]}){s.why('model.activation')}",
+    ]
+    if m.dropout > 0:  # the layer's index seeds its dropout
+        layer.append("layers.append(SeededDropout(DROPOUT, stream_seed(SEED, 7, i)))")
     return f"""\
 # The model: DEPTH hidden layers of WIDTH units, each followed by dropout, then one output layer
 DEPTH = {m.depth}{s.why("model.depth")}
@@ -138,24 +138,7 @@ DROPOUT = {m.dropout!r}{s.why("model.dropout")}
 {SEEDED_DROPOUT}
 
 
-class MLP(nn.Module):
-    def __init__(self):
-        super().__init__()
-        layers = []
-        width_in = N_FEATURES
-        for {loop} in range(DEPTH):
-            layers.append(nn.Linear(width_in, WIDTH))
-            layers.append({mlp.ACTIVATION_CODE[m.activation]}){s.why("model.activation")}{dropout}
-            width_in = WIDTH
-        self.hidden = nn.Sequential(*layers)
-        self.output = nn.Linear(width_in, N_CLASSES)
-
-    def forward(self, x):  # (batch, N_FEATURES) -> (batch, N_CLASSES)
-        return self.output(self.hidden(x))
-
-
-torch.manual_seed(SEED)  # PyTorch's default initial weights, drawn layer by layer from this seed
-model = MLP()"""
+{export.mlp_class(layer, "N_CLASSES", loop="i" if m.dropout > 0 else "_")}"""
 
 
 def _optimizer(s: Sliders, cfg: FitConfig) -> str:

@@ -77,7 +77,7 @@ class MLP(nn.Module):
         self.hidden = nn.Sequential(*layers)
         self.output = nn.Linear(width_in, N_OUTPUTS)
 
-    def forward(self, x):  # (batch, N_FEATURES) -> (batch, outputs)
+    def forward(self, x):  # (batch, N_FEATURES) -> (batch, N_OUTPUTS)
         return self.output(self.hidden(x))
 
 
