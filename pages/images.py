@@ -8,7 +8,7 @@ from ui.charts import presenting
 from ui.labs import images as lab
 from ui.labs.images import code, data
 from ui.live import live_view, transport
-from ui.page import build_runs, lab_top
+from ui.page import build_runs, fair_note, lab_top
 from ui.presets import lab_tabs
 from ui.startup import ensure_router
 
@@ -49,7 +49,13 @@ with train_tab:
     index = (st.sidebar if presenting() else st).number_input(
         "Test image for the feature maps", 0, len(images.x_test) - 1, 0, key=f"{lab.LAB}:test_image"
     )
-    transport(lab.LAB)
+    side = transport(lab.LAB)
+    if len(runs) > 1:
+        fair_note(
+            side,
+            "A fair comparison: the same images, the same batches in the same order, and the same initial "
+            "weights where the layers match.",
+        )
     live_view(
         lab.LAB, lessons.checked(lab.PAGE, settings, lambda snap: lab.draw_live(snap, errors, int(index)))
     )

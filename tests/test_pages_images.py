@@ -12,7 +12,6 @@ from core.data import tvsets
 from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from tests.badfiles import bad_zips, good_zip, noted_zips
-from ui.labs import images as lab
 
 SMALL = {"data.per_class": "20", "train.steps": "50", "train.eval_every": "25", "a.model.channels": "4"}
 
@@ -66,16 +65,6 @@ def test_impossible_shapes_get_a_sentence_not_a_crash():
     at = open_lab({"a.model.blocks": "4", "a.model.kernel": "7", "a.model.padding": "0"})
     assert not runs(at)
     assert "does not fit" in texts(at.error) or "below one pixel" in texts(at.error)
-
-
-@pytest.mark.parametrize("preset", list(lab.PAGE.presets.values()), ids=lambda p: p.short)
-def test_each_preset_sets_up_a_b_and_both_take_a_step(preset):
-    """Training each preset to its end is tests/test_lessons_images.py's job; here the page wiring."""
-    at = click(open_lab(), preset.short)
-    assert any(preset.name in i.value for i in at.info)
-    assert {label: run.cfg for label, run in runs(at).items()} == {"A": preset.a, "B": preset.b}
-    click(at, "Step")
-    assert all(run.step == 1 for run in runs(at).values()) and not at.error
 
 
 def choose_zip(at: AppTest) -> AppTest:

@@ -9,7 +9,6 @@ from streamlit.testing.v1 import AppTest
 from tests.apptest import chart_texts, click, open_page
 from tests.apptest import runs as lab_runs
 from tests.test_pages_images import texts
-from ui.labs import multitask as lab
 
 SHORT = {"sweep.steps": "40"}  # the sweep's lesson is measured in tests/test_lessons_multitask.py
 
@@ -55,17 +54,6 @@ def test_a_step_shows_the_total_as_the_weighted_sum_the_optimizer_minimised():
     assert table.loc["character", "divided by"] == run.normalisers["char"]
     assert table.loc["character", "sum to one"] == pytest.approx(2 / 3)
     assert table.loc["alphabet", "factor"] == pytest.approx(1 / run.normalisers["alphabet"])
-
-
-@pytest.mark.parametrize("preset", list(lab.PAGE.presets.values()), ids=lambda p: p.short)
-def test_each_preset_sets_up_a_and_b_and_both_take_a_step(preset):
-    """Training each preset to its end is tests/test_lessons_multitask.py's job; here the page wiring."""
-    at = click(open_lab(), preset.short)
-    assert any(preset.name in i.value for i in at.info)
-    assert {label: run.cfg for label, run in runs(at).items()} == {"A": preset.a, "B": preset.b}
-    click(at, "Step")
-    assert all(run.step == 1 for run in runs(at).values()) and not at.error
-    assert "A fair comparison" in texts(at.caption)
 
 
 def test_the_angle_gets_its_error_in_degrees_and_its_own_chart():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.live import LEFT
-from tests.apptest import open_page
+from tests.apptest import click, open_page, runs
+from ui.labs import images, multitask
 
 LABS = {
     "pages/gradients.py": ("Gradients lab", "a network"),
@@ -111,3 +112,21 @@ def test_a_new_optimizer_and_a_new_learning_rate_in_one_rerun_keep_the_optimizer
     assert not at.exception
     assert at.session_state["grad:values"]["a.optim.lr"] == 0.1  # SGD's default, as one change alone gives
     assert at.select_slider(key="grad:w:a.optim.lr").value == 0.1
+
+
+AB_PRESETS = [  # the labs whose every preset sets up A and B (each preset's lesson: tests/test_lessons_*)
+    pytest.param(page, key, preset, id=f"{key}-{preset.short}")
+    for page, key, module in (("pages/images.py", "img", images), ("pages/multitask.py", "mt", multitask))
+    for preset in module.PAGE.presets.values()
+]
+
+
+@pytest.mark.parametrize(("page", "key", "preset"), AB_PRESETS)
+def test_each_preset_sets_up_a_and_b_and_both_take_a_step(page, key, preset):
+    """Training each preset to its end is its lesson test's job; here the page wiring."""
+    at = click(open_page(page), preset.short)
+    assert any(preset.name in i.value for i in at.info)
+    assert {label: run.cfg for label, run in runs(at, key).items()} == {"A": preset.a, "B": preset.b}
+    click(at, "Step")
+    assert all(run.step == 1 for run in runs(at, key).values()) and not at.error
+    assert any("A fair comparison" in c.value for c in at.caption)
