@@ -19,7 +19,8 @@ model (a decision grid, feature maps, a forecast) goes through `RunView`, which 
 lock, so a model is never read half-updated.
 
 Nobody watching, nothing training: the page tells the worker how to ask whether its session is still
-connected (`connected`, checked between rounds), the router pauses a lab when its page is left, and,
+connected (`connected`, checked between rounds; a connection that drops has `reconnect_seconds` to come
+back before the runs pause), the router pauses a lab when its page is left, and,
 should both miss, every snapshot is a sign of life: a worker that has not been asked for one in
 `stale_seconds` (a frozen or long-hidden tab) pauses too. A worker with nothing to do then leaves
 the scheduler, and dropping the worker frees its runs.
@@ -41,6 +42,7 @@ from core.errors import ConfigError
 from core.pace import (
     AWAY,
     DEFAULT_SPEED,
+    RECONNECT_SECONDS,
     SCHEDULER,
     SPEED_LABELS,
     SPEEDS,
@@ -79,10 +81,13 @@ class LiveWorker(Paced):
         stale_seconds: float = STALE_SECONDS,
         connected: Callable[[], bool] | None = None,
         beside: Callable[[], Mapping[str, float]] | None = None,
+        reconnect_seconds: float = RECONNECT_SECONDS,
     ):
         self.name = name
         self.stale_seconds = stale_seconds
         self.connected = connected  # thread-safe: is the session that shows these runs still connected?
+        self.reconnect_seconds = reconnect_seconds
+        self._away_since: float | None = None  # when `connected` last turned False
         self.beside = beside  # the bytes the session's other workers hold, by where: the session's budget
         self.lock = threading.RLock()  # held for one round of steps, and by every command and read
         self._runs: dict[str, Trainer] = {}

@@ -32,6 +32,10 @@ SPEEDS: dict[str, float | None] = {"slow": 60.0, "normal": 20.0, "fast": 6.0, "m
 SPEED_LABELS = {"slow": "Slow", "normal": "Normal", "fast": "Fast", "max": "Flat out"}
 DEFAULT_SPEED = os.environ.get("GP_SPEED", "normal")  # tests and benchmarks use "max"
 STALE_SECONDS = float(os.environ.get("GP_STALE_SECONDS", "20"))  # a playing page asks twice a second
+# A session whose websocket dropped (a classroom's Wi-Fi, a server too busy to answer for a while) is
+# not active until its browser reconnects, most often within a second or two: its runs play on for
+# this long before they pause as a closed tab's do.
+RECONNECT_SECONDS = float(os.environ.get("GP_RECONNECT_SECONDS", "10"))
 TRAINING_FAILED = (
     "Something went wrong while training, so the runs are paused. Try smaller settings or Reset."
 )
@@ -46,6 +50,8 @@ class Paced:
     lock: threading.RLock
     connected: Callable[[], bool] | None
     stale_seconds: float
+    reconnect_seconds: float
+    _away_since: float | None
     round_seconds: float | None
     draw_seconds: float | None
     rounds: int
@@ -92,10 +98,18 @@ class Paced:
         return max(run.cfg.train.steps for run in self._runs.values()) / seconds
 
     def watched(self) -> bool:
-        """False once the page's session has gone, or it has asked for no snapshot in stale_seconds."""
-        if time.monotonic() - self._seen > self.stale_seconds:
+        """False once the page's session has been disconnected for reconnect_seconds (a closed tab; a
+        dropped connection that comes back sooner loses nothing), or it has asked for no snapshot in
+        stale_seconds."""
+        now = time.monotonic()
+        if now - self._seen > self.stale_seconds:
             return False
-        return self.connected is None or self.connected()
+        if self.connected is None or self.connected():
+            self._away_since = None
+            return True
+        if self._away_since is None:
+            self._away_since = now
+        return now - self._away_since < self.reconnect_seconds
 
     def _achieved(self) -> float | None:
         now = time.monotonic()

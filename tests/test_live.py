@@ -340,8 +340,9 @@ def test_describe_change_names_each_setting():
     assert describe_change(a, b) == "depth 4 → 6, activation relu → tanh, batch size 32 → 64"
 
 
-def test_a_disconnected_session_pauses_at_once(make, tiny_cfg):
+def test_a_disconnected_session_pauses_once_it_has_not_come_back_in_time(make, tiny_cfg):
     worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
+    worker.reconnect_seconds = 0.5
     connected = threading.Event()
     connected.set()
     worker.connected = connected.is_set
@@ -351,6 +352,26 @@ def test_a_disconnected_session_pauses_at_once(make, tiny_cfg):
     connected.clear()  # the tab closed: Streamlit no longer lists the session as active
     assert worker.wait_idle(5)
     assert worker.snapshot().note == AWAY
+
+
+def test_a_connection_that_drops_and_comes_back_loses_nothing(make, tiny_cfg):
+    """A classroom's Wi-Fi, or a server too busy to answer for a moment: the browser reconnects within
+    seconds, and the run it shows has played on."""
+    worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
+    worker.reconnect_seconds = 5.0
+    connected = threading.Event()
+    connected.set()
+    worker.connected = connected.is_set
+    worker.play()
+    time.sleep(0.3)
+    connected.clear()
+    time.sleep(1.0)  # the scheduler looks at the worker between rounds, many times a second
+    before = worker.snapshot()
+    connected.set()
+    time.sleep(0.5)
+    after = worker.snapshot()
+    assert before.playing and after.playing and after.note is None
+    assert after.runs["A"].step > before.runs["A"].step
 
 
 def test_a_pause_by_the_router_says_why(make, tiny_cfg):

@@ -116,7 +116,8 @@ WORKERS = "session:workers"  # lab -> this session's LiveWorker, a plain dict it
 
 def session_worker(lab: str) -> LiveWorker:
     """The one worker that trains this session's runs of the lab (made on first use); it pauses when
-    the session disconnects (a closed tab). Its runs and the session's other workers' share one budget
+    the session has been disconnected for core.pace.RECONNECT_SECONDS (a closed tab, not a dropped connection
+    that the browser restores). Its runs and the session's other workers' share one budget
     of memory (core.budget.SESSION_BYTES)."""
     key = lab_key(lab, "worker")
     if key not in st.session_state:

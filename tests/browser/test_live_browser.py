@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_gradients_browser import assert_no_stack_trace, open_page, sidebar_widget
+from core.pace import AWAY, RECONNECT_SECONDS
+from tests.browser.relay import relay
+from tests.browser.test_gradients_browser import assert_no_stack_trace, ms, open_page, sidebar_widget
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=60_000)
@@ -132,12 +134,32 @@ def test_two_students_and_a_closed_tab(new_page, app_server, artifacts: Path) ->
 
     first.context.close()  # the first student closes the tab mid-run
     pause_and_check_it_stops(second, LONG_RATE)
-    time.sleep(8)  # longer than GP_STALE_SECONDS: the closed page's worker has paused by now
+    time.sleep(RECONNECT_SECONDS + 2)  # the closed page's worker gave its tab time to come back, then paused
     used = app_server.cpu_seconds()
     time.sleep(3)
     idle = app_server.cpu_seconds() - used
     assert idle < 0.6, f"the server used {idle:.2f} CPU s in 3 s with every run paused or closed"
     assert_no_stack_trace(second)
+
+
+def test_a_connection_that_drops_mid_run_comes_back_to_the_run_still_playing(
+    new_page, app_url: str, artifacts: Path
+) -> None:
+    """A classroom's Wi-Fi drops every connection for a moment: the page reconnects to its session, and
+    the run it left playing has played on (it used to be paused, waiting for Play again)."""
+    with relay(app_url) as (url, cut):
+        page = new_page()
+        open_page(page, url + "/gradients?train.steps=500&a.model.depth=3&a.model.width=16")
+        choose_speed(page, "Normal")  # 500 steps in about 20 s
+        page.get_by_role("button", name="Play").click()
+        at = wait_step_above(page, 30)
+        cut()
+        page.wait_for_timeout(1000)
+        wait_step_above(page, at + 60, timeout_s=60)  # redraws again, from a run that went on
+        expect(page.get_by_text("Finished. Press")).to_be_visible(timeout=ms(60))
+        expect(page.get_by_text(AWAY)).to_have_count(0)
+        page.screenshot(path=str(artifacts / "live-reconnected.png"))
+        assert_no_stack_trace(page)
 
 
 def test_live_charts_change_in_place(new_page, app_url: str, artifacts: Path) -> None:
