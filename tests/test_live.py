@@ -294,9 +294,10 @@ def test_nobody_watching_pauses_and_ends_the_thread(make, tiny_cfg):
 
 
 def test_a_watched_run_keeps_playing(make, tiny_cfg):
-    worker = make({"A": long_cfg(tiny_cfg)}, stale_seconds=0.3, speed="slow")
+    # under the full suite one of these 0.1 s sleeps once took over 0.3 s: stale_seconds leaves room
+    worker = make({"A": long_cfg(tiny_cfg)}, stale_seconds=1.0, speed="slow")
     worker.play()
-    for _ in range(12):  # the page's redraws, 0.1 s apart, for longer than stale_seconds
+    for _ in range(15):  # the page's redraws, 0.1 s apart, for longer than stale_seconds
         time.sleep(0.1)
         assert worker.snapshot().playing
     worker.pause()
