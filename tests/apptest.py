@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -67,3 +68,19 @@ def click(at: AppTest, label: str) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return settle(at, rounds)
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    """Put one file in the page's first file uploader (its type guessed from its name), rerun, and check
+    that nothing raised."""
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    at.file_uploader[0].set_value((name, data, kind)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def refused(at: AppTest, name: str, data: bytes, *words: str) -> None:
+    """Upload a bad file: the page's error names what is wrong (every one of `words`), never a trace."""
+    errors = " ".join(str(e.value) for e in upload(at, name, data).error)
+    assert all(w in errors for w in words), errors
+    assert "Traceback" not in errors
