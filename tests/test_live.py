@@ -346,14 +346,20 @@ def test_describe_change_names_each_setting():
     assert describe_change(a, b) == "depth 4 → 6, activation relu → tanh, batch size 32 → 64"
 
 
-def test_a_disconnected_session_pauses_once_it_has_not_come_back_in_time(make, tiny_cfg):
-    worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
-    worker.reconnect_seconds = 0.5
+def playing_connected(worker: LiveWorker, reconnect_seconds: float) -> threading.Event:
+    """Play the worker's runs for a session that is connected while the returned event is set."""
+    worker.reconnect_seconds = reconnect_seconds
     connected = threading.Event()
     connected.set()
     worker.connected = connected.is_set
     worker.play()
     time.sleep(0.3)
+    return connected
+
+
+def test_a_disconnected_session_pauses_once_it_has_not_come_back_in_time(make, tiny_cfg):
+    worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
+    connected = playing_connected(worker, reconnect_seconds=0.5)
     assert worker.snapshot().playing
     connected.clear()  # the tab closed: Streamlit no longer lists the session as active
     assert worker.wait_idle(5)
@@ -364,12 +370,7 @@ def test_a_connection_that_drops_and_comes_back_loses_nothing(make, tiny_cfg):
     """A classroom's Wi-Fi, or a server too busy to answer for a moment: the browser reconnects within
     seconds, and the run it shows has played on."""
     worker = make({"A": long_cfg(tiny_cfg)}, speed="slow")
-    worker.reconnect_seconds = 5.0
-    connected = threading.Event()
-    connected.set()
-    worker.connected = connected.is_set
-    worker.play()
-    time.sleep(0.3)
+    connected = playing_connected(worker, reconnect_seconds=5.0)
     connected.clear()
     time.sleep(1.0)  # the scheduler looks at the worker between rounds, many times a second
     before = worker.snapshot()
