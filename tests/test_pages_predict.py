@@ -132,6 +132,8 @@ def test_checkpoints_of_another_kind_are_refused_and_a_good_one_predicts():
     at = open_predict()
     at.radio(key="pred:model").set_value("upload").run()
     assert "Upload a checkpoint" in texts(at.info)
+    model = at.radio(key="pred:model")  # a browser that rebuilds the radio falls back on the choice
+    assert model.options[model.proto.default] == "A checkpoint file"
     upload(at, [("digit.jpg", digit_photo(1))])
     for name, data, fragment in refused_checkpoints():
         upload(at, [(name, data)], key="pred:checkpoint")

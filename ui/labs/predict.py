@@ -95,7 +95,10 @@ def choose_model() -> predict.Predictor | None:
     key = f"{LAB}:model"
     if st.session_state.get(key) not in options:
         st.session_state.pop(key, None)  # a run that is gone: back to the default
-    choice = st.radio("Model", options, format_func=names.get, key=key, horizontal=True)
+    # the radio's own default is the model chosen (as ui.controls does for the labs' settings): a browser
+    # that builds it anew without its state shows, and sends back, that model, not the first one
+    index = options.index(st.session_state[key]) if key in st.session_state else 0
+    choice = st.radio("Model", options, index, format_func=names.get, key=key, horizontal=True)
     if not runs:
         st.caption("Train a CNN in the **Images lab** and it appears here too.")
     try:
