@@ -34,17 +34,22 @@ def _one_sentence(message: str) -> bool:
     return message.endswith(".") and "\n" not in message and ". " not in message
 
 
+def assert_refused(read, name: str, data: bytes, fragment: str) -> None:
+    """read(data, name) refuses the file whole with one sentence (a ConfigError) that names it."""
+    with pytest.raises(ImageFileError) as caught:
+        read(data, name)
+    message = str(caught.value)
+    assert fragment in message and f"'{name}'" in message
+    assert _one_sentence(message), message
+    assert isinstance(caught.value, ConfigError)
+
+
 # ---- single images --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("name", "data", "fragment"), BAD_IMAGES, ids=[case[0] for case in BAD_IMAGES])
 def test_bad_image_is_refused_with_one_sentence_naming_it(name, data, fragment):
-    with pytest.raises(ImageFileError) as caught:
-        open_image(data, name)
-    message = str(caught.value)
-    assert fragment in message and f"'{name}'" in message
-    assert _one_sentence(message), message
-    assert isinstance(caught.value, ConfigError)
+    assert_refused(open_image, name, data, fragment)
 
 
 def test_bad_image_cases_cover_the_brief():
@@ -138,11 +143,7 @@ def test_image_to_tensor_refuses_other_channel_counts():
 
 @pytest.mark.parametrize(("name", "data", "fragment"), BAD_ZIPS, ids=[case[0] for case in BAD_ZIPS])
 def test_bad_zip_is_refused_whole_with_one_sentence_naming_it(name, data, fragment):
-    with pytest.raises(ImageFileError) as caught:
-        read_image_zip(data, name)
-    message = str(caught.value)
-    assert fragment in message and f"'{name}'" in message
-    assert _one_sentence(message), message
+    assert_refused(read_image_zip, name, data, fragment)
 
 
 def test_bad_zip_cases_cover_the_brief():
