@@ -54,6 +54,21 @@ class TableDataset(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.x[i], self.y[i]'''
 
+
+def read_table(data_file: str) -> str:
+    """A script's table: read from its CSV, its feature columns, the Dataset of one split of it, and
+    the sampler of the batch order."""
+    return f"""\
+table = pd.read_csv("{data_file}")
+features = [c for c in table.columns if c.startswith("x")]
+
+
+{TABLE_DATASET}
+
+
+{EPOCH_SHUFFLE}"""
+
+
 # The app's seeded streams (core.seeding.substream) and dropout (core.seeding.Dropout), for a script that
 # must draw what the app draws: numpy's SeedSequence for the seeds, a generator per dropout layer
 STREAM_SEED = '''\

@@ -27,14 +27,13 @@ from __future__ import annotations
 from core.config import OptimConfig, RunConfig, to_values
 from core.data import Dataset
 from core.export import (
-    EPOCH_SHUFFLE,
     LOSS_FILE,
-    TABLE_DATASET,
     Sliders,
     clip_lines,
     floats_csv,
     measured_backward,
     mlp_class,
+    read_table,
     step_and_stop,
     wrapped,
 )
@@ -137,23 +136,16 @@ def settings(s: Sliders, cfg: RunConfig, shape: tuple[int, int, int]) -> str:
     )
 
 
-DATA = f'''\
+DATA = f"""\
 # The data: the app's split, already standardised (mean 0, std 1 by the training rows)
-table = pd.read_csv("{DATA_FILE}")
-features = [c for c in table.columns if c.startswith("x")]
-
-
-{TABLE_DATASET}
-
-
-{EPOCH_SHUFFLE}
+{read_table(DATA_FILE)}
 
 
 train_set = TableDataset(table[table["split"] == "train"])
 test_set = TableDataset(table[table["split"] == "test"])
 # the batch order has its own generator: it does not depend on how the weights were drawn
 order = EpochShuffle(len(train_set), torch.Generator().manual_seed(SEED))
-train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order, drop_last=True)'''
+train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order, drop_last=True)"""
 
 
 def model(s: Sliders, cfg: RunConfig) -> str:

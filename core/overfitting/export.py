@@ -27,7 +27,7 @@ import json
 
 from core import export
 from core.config import to_values
-from core.export import EPOCH_SHUFFLE, LOSS_FILE, SEEDED_DROPOUT, STREAM_SEED, TABLE_DATASET, Sliders, mlp
+from core.export import LOSS_FILE, SEEDED_DROPOUT, STREAM_SEED, Sliders, mlp
 from core.overfitting.config import FitConfig
 from core.overfitting.data import Splits, load
 from core.overfitting.run import AUGMENT_DEGREES, AUGMENT_PIXELS
@@ -76,17 +76,10 @@ def _settings(s: Sliders, cfg: FitConfig, splits: Splits) -> str:
 
 def _data(s: Sliders, cfg: FitConfig, splits: Splits) -> str:
     n = min(cfg.train.examples, len(splits.x_pool))
-    return f'''\
+    return f"""\
 # The data: {n:,} training examples ({_slider(s, "train.examples")}), a validation set that picks
 # the settings and the epoch, and a test set kept aside until the end ({_slider(s, "data.seed")})
-table = pd.read_csv("{DATA_FILE}")
-features = [c for c in table.columns if c.startswith("x")]
-
-
-{TABLE_DATASET}
-
-
-{EPOCH_SHUFFLE}
+{export.read_table(DATA_FILE)}
 
 
 train_set = TableDataset(table[table["split"] == "train"])
@@ -94,7 +87,7 @@ val_set = TableDataset(table[table["split"] == "validation"])
 test_set = TableDataset(table[table["split"] == "test"])
 order = EpochShuffle(len(train_set), torch.Generator().manual_seed(stream_seed(SEED, 1)))
 # without drop_last: every example once per epoch, the last batch possibly smaller
-train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order)'''
+train_loader = DataLoader(train_set, batch_size=BATCH_SIZE, sampler=order)"""
 
 
 def _augment(s: Sliders) -> str:
