@@ -130,3 +130,17 @@ def test_each_preset_sets_up_a_and_b_and_both_take_a_step(page, key, preset):
     click(at, "Step")
     assert all(run.step == 1 for run in runs(at, key).values()) and not at.error
     assert any("A fair comparison" in c.value for c in at.caption)
+
+
+def test_the_speed_and_the_lesson_mode_always_keep_a_choice_and_default_to_it():
+    """Segmented buttons (ui.controls.kept_choice): a click on the chosen one, which Streamlit reads as
+    none, keeps it; the buttons' own default, what a browser that rebuilds them shows, is the choice."""
+    at = open_page("pages/gradients.py")
+    for key, other in (("grad:speed", "slow"), ("lessons:grad:mode", "exercise")):
+        at.button_group(key=key).set_value(other).run()
+        assert at.button_group(key=key).value == other
+        at.button_group(key=key).set_value(None).run()  # the chosen button clicked again
+        buttons = at.button_group(key=key)
+        assert buttons.value == other and not at.exception
+        assert list(buttons.proto.default) == [buttons.options.index(buttons.format_func(other))]
+    assert at.session_state["grad:worker"].snapshot().speed == "slow"

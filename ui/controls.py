@@ -164,6 +164,37 @@ class ControlStore:
         return {k[len(prefix) :]: v for k, v in self.values.items() if k.startswith(prefix)}
 
 
+def kept_choice(
+    where,
+    label: str,
+    options: Mapping[str, str],
+    key: str,
+    initial: str,
+    on_pick: Callable[[str], None] | None = None,
+    **kwargs,
+) -> str:
+    """Segmented buttons (value -> label) that always keep one choice, under `key` (`initial` at first):
+    a click on the chosen one, which Streamlit reads as none, keeps it; `on_pick(choice)` follows every
+    change. The buttons' own default is the choice, so a browser that builds them anew without their
+    state shows it (see ControlStore.widget). Returns the choice."""
+    last = key + ":last"  # the choice as this run found it (the page may have set `key` itself)
+    st.session_state.setdefault(key, initial)
+    st.session_state[last] = st.session_state[key] or st.session_state.get(last, initial)
+
+    def changed() -> None:
+        if st.session_state[key] is None:
+            st.session_state[key] = st.session_state[last]
+        st.session_state[last] = st.session_state[key]
+        if on_pick:
+            on_pick(st.session_state[key])
+
+    where.segmented_control(
+        label, list(options), format_func=options.get, key=key, default=st.session_state[last],
+        on_change=changed, label_visibility="collapsed", **kwargs,
+    )  # fmt: skip
+    return st.session_state[key] or st.session_state[last]
+
+
 def parse_link(
     params: Mapping[str, str], controls: Mapping[str, Control], defaults: Mapping[str, object]
 ) -> tuple[dict[str, object], list[str]]:

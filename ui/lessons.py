@@ -18,7 +18,7 @@ import streamlit as st
 from core.lessons import LESSONS, Exercise, Lesson, evaluate, exercises_of, reveal
 from core.snapshots import Snapshot
 from ui.charts import presenting
-from ui.controls import PAGE_PARAMS, ControlStore, lab_key
+from ui.controls import PAGE_PARAMS, ControlStore, kept_choice, lab_key
 from ui.lab import Lab
 from ui.presets import PRESET, TAB
 from ui.runs import session_worker
@@ -92,13 +92,6 @@ def _chosen(lab: Lab, exercises: Mapping[str, Exercise]) -> None:
     """The exercise picker's callback: the chosen exercise starts from its own setup."""
     if (chosen := exercises.get(st.session_state[_key(lab.key, "exercise")])) is not None:
         _start_exercise(lab, chosen)
-
-
-def _mode_changed(lab: Lab) -> None:
-    key = _key(lab.key, "mode")
-    if st.session_state[key] is None:  # a click on the chosen mode unselects it: keep it chosen
-        st.session_state[key] = st.session_state.get(_key(lab.key, "last_mode"), "lesson")
-    st.session_state[_key(lab.key, "last_mode")] = st.session_state[key]
 
 
 # ---- the link --------------------------------------------------------------------------------------
@@ -191,7 +184,7 @@ def panel(lab: Lab, settings: ControlStore) -> None:
     exercises = {e.id: e for e in exercises_of(lesson.lab)}
     _read_link(lab, lesson, exercises)
     mode_key = _key(lab.key, "mode")
-    st.session_state.setdefault(mode_key, "lesson")
+    st.session_state.setdefault(mode_key, "lesson")  # read below, before its buttons are drawn
     n = st.session_state.get(_key(lab.key, "step"))
     exercise = active_exercise(lab.key)
     if st.session_state[mode_key] == "lesson" and n:
@@ -209,15 +202,7 @@ def panel(lab: Lab, settings: ControlStore) -> None:
         compact = presenting() and st.session_state[mode_key] == "lesson" and bool(n)
         row = st.columns([6, 1, 1], vertical_alignment="center") if compact else None
         if not compact:
-            st.segmented_control(
-                "Mode",
-                list(MODES),
-                format_func=MODES.get,
-                key=mode_key,
-                on_change=_mode_changed,
-                args=(lab,),
-                label_visibility="collapsed",
-            )
+            kept_choice(st, "Mode", MODES, mode_key, "lesson")
         st.session_state[_key(lab.key, "waiting")] = False
         if st.session_state[mode_key] == "lesson":
             _lesson_view(lab, lesson, settings, nav=row if row else None)

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Sequence
 import streamlit as st
 
 from core.charts import binned
-from core.live import LEFT, SCHEDULER, SPEED_LABELS, SPEEDS
+from core.live import LEFT, SCHEDULER, SPEED_LABELS
 from core.snapshots import Before, Snapshot
 from core.training import Status
 from ui.charts import in_place
-from ui.controls import lab_key
+from ui.controls import kept_choice, lab_key
 from ui.runs import session_worker
 
 REDRAW_SECONDS = 0.5  # two redraws a second while a run plays
@@ -45,13 +45,6 @@ def leave_other_pages(url_path: str) -> None:
 def shown_here(lab: str) -> None:
     """Remember that this lab's runs are shown on the page now running (see leave_other_pages)."""
     st.session_state.setdefault("live:pages", {})[lab] = st.session_state.get("live:page")
-
-
-def _speed_changed(lab: str) -> None:
-    worker, key = session_worker(lab), lab_key(lab, "speed")
-    if st.session_state[key] is None:  # a click on the chosen speed unselects it: keep it chosen
-        st.session_state[key] = worker.snapshot().speed
-    worker.set_speed(st.session_state[key])
 
 
 def transport(lab: str) -> Sequence:
@@ -83,21 +76,12 @@ def transport(lab: str) -> Sequence:
         on_click=worker.step,
     )
     cols[3].button("Reset", icon=":material/restart_alt:", **common, on_click=worker.reset)
-    key = lab_key(lab, "speed")
-    if key not in st.session_state:
-        st.session_state[key] = snap.speed
-    cols[4].segmented_control(
-        "Speed",
-        list(SPEEDS),
-        format_func=SPEED_LABELS.get,
-        key=key,
-        on_change=_speed_changed,
-        args=(lab,),
-        label_visibility="collapsed",
+    speed = kept_choice(
+        cols[4], "Speed", SPEED_LABELS, lab_key(lab, "speed"), snap.speed, worker.set_speed,
         help="How fast the runs train: Normal tells a preset's story in about 20 s, Slow in a minute, "
         "Fast in about 6 s; Flat out trains as fast as this machine can. Change it while a run plays.",
-    )
-    worker.set_speed(st.session_state[key] or snap.speed)
+    )  # fmt: skip
+    worker.set_speed(speed)
     return st.container()
 
 
