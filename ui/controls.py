@@ -115,7 +115,7 @@ class ControlStore:
         elif control.kind == "choice":
             container.select_slider(control.label, control.options, shown, format_func=control.text, **common)
         elif control.kind == "select":
-            index = control.options.index(shown) if shown in control.options else 0
+            index = control.options.index(shown)  # _shown: always one of them
             container.selectbox(control.label, control.options, index, format_func=control.text, **common)
         elif control.kind == "toggle":
             container.toggle(control.label, bool(shown), **common)
@@ -170,13 +170,12 @@ def kept_choice(
     options: Mapping[str, str],
     key: str,
     initial: str,
-    on_pick: Callable[[str], None] | None = None,
     **kwargs,
 ) -> str:
     """Segmented buttons (value -> label) that always keep one choice, under `key` (`initial` at first):
-    a click on the chosen one, which Streamlit reads as none, keeps it; `on_pick(choice)` follows every
-    change. The buttons' own default is the choice, so a browser that builds them anew without their
-    state shows it (see ControlStore.widget). Returns the choice."""
+    a click on the chosen one, which Streamlit reads as none, keeps it. The buttons' own default is the
+    choice, so a browser that builds them anew without their state shows it (see ControlStore.widget).
+    Returns the choice."""
     last = key + ":last"  # the choice as this run found it (the page may have set `key` itself)
     st.session_state.setdefault(key, initial)
     st.session_state[last] = st.session_state[key] or st.session_state.get(last, initial)
@@ -185,8 +184,6 @@ def kept_choice(
         if st.session_state[key] is None:
             st.session_state[key] = st.session_state[last]
         st.session_state[last] = st.session_state[key]
-        if on_pick:
-            on_pick(st.session_state[key])
 
     where.segmented_control(
         label, list(options), format_func=options.get, key=key, default=st.session_state[last],

@@ -77,11 +77,11 @@ def transport(lab: str) -> Sequence:
     )
     cols[3].button("Reset", icon=":material/restart_alt:", **common, on_click=worker.reset)
     speed = kept_choice(
-        cols[4], "Speed", SPEED_LABELS, lab_key(lab, "speed"), snap.speed, worker.set_speed,
+        cols[4], "Speed", SPEED_LABELS, lab_key(lab, "speed"), snap.speed,
         help="How fast the runs train: Normal tells a preset's story in about 20 s, Slow in a minute, "
         "Fast in about 6 s; Flat out trains as fast as this machine can. Change it while a run plays.",
     )  # fmt: skip
-    worker.set_speed(speed)
+    worker.set_speed(speed)  # every page run: a change, or a speed a link or a test put in the session
     return st.container()
 
 
