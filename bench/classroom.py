@@ -1,25 +1,31 @@
 """A class on one server: N students play the same preset at once; what each of them gets, what it costs.
 
-    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--speed normal]
+    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--speed normal] [--lab gradients]
 
 Method. `streamlit run app.py` on 127.0.0.1 (GP_SPEED as asked, one torch thread per process as the app
 sets, XSRF off for the client), or `--servers K` of them (K processes, students spread over them in
 turn, as nginx's sticky sessions spread a class; see deploy/). For each N, N clients of
-bench.wsclient (the browser's websocket protocol, no drawing: 30 browsers cannot share a 2-core machine
-with the server they measure) each open /gradients, click the preset "Vanishing vs cured" (2 runs x
-400 steps; about 20 s at "normal"), wait until every student has, then all click Play at once. Each
-client reruns the live view's fragment when the server's auto_rerun timer says, as the browser does, and
-reads the status line of every redraw. Per student: the time from Play to "Finished" (or the steps
-reached by TIMEOUT_S), the steps a second its runs advanced, the redraws a second it received and the
-bytes. For the server(s), over the same span: CPU seconds (user + system, /proc, every thread), the peak
-resident memory (VmHWM) and the resident memory before the students came and after they left.
+bench.wsclient (the browser's websocket protocol, its message cache included, no drawing: 30 browsers
+cannot share a 2-core machine with the server they measure) each open the lab's page (`--lab`: the
+Gradients lab's preset "Vanishing vs cured", 2 runs x 400 steps, or the Optimizers lab's "SGD vs Adam",
+2 racers x 300 steps; about 20 s each at "normal"), click the preset, wait until every student has,
+then all click Play at once. Each client reruns the live view's fragment when the server's auto_rerun
+timer says, as the browser does, and reads the status line of every redraw. Per student: the time from
+Play to "Finished" (or the steps reached by TIMEOUT_S), the steps a second its runs advanced, the
+redraws a second it received and the bytes. For the server(s), over the same span: CPU seconds (user +
+system, /proc, every thread), the peak resident memory (VmHWM) and the resident memory before the
+students came and after they left.
 
 - `server CPU per student-step` = server CPU / (steps all students' runs took together; a preset of 2
   runs takes 2 steps a round).
-- `training CPU per step` = the same preset's runs trained by a bare loop in this process (one torch
-  thread, no page, no redraw; the runs' probes and evaluations included), CPU seconds per step.
-- `cpu_ratio` = the first / the second: what a student-step costs the server against what its training
-  costs. Target (issue 15): at most 2.
+- `training CPU per run-step` = the same preset's runs trained by a bare loop in this process (one
+  torch thread, no page, no redraw; the runs' probes and evaluations included), CPU seconds per step:
+  paced as the app paces them at the speed asked (a round of one step of every run, then asleep until
+  the next is due), and flat out (best of three). At Normal a round comes every 50 ms, and a step that
+  follows a pause costs more than one in a tight loop (its caches are cold: 2.15 against 1.49 ms for
+  the Gradients pair on the machine of BENCHMARKS.md); the paced one is what that step costs to train.
+- `cpu_ratio` = the first / the paced second (in brackets: / the flat-out one): what a student-step costs
+  the server against what training it costs. Target (issue 15): at most 2.
 - `classroom_speed_ratio` (printed last, for the largest N) = median over students of (steps a second
   at N) / (steps a second at N = 1). Target: at least 0.8 at N = 30, with at least 1 redraw a second.
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import resource
 import statistics
@@ -40,7 +47,6 @@ from bench.wsclient import Session, page_hashes
 from deploy import appserver
 
 ROOT = Path(__file__).resolve().parent.parent
-PRESET = "Vanishing vs cured"
 TIMEOUT_S = 150.0
 
 
@@ -71,37 +77,68 @@ def wait_healthy(port: int, proc: subprocess.Popen) -> None:
     appserver.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
 
 
-def training_cpu_per_step() -> float:
-    """CPU seconds one step of the preset's runs takes in a bare loop (probes and evaluations included)."""
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    """What the students open and play: a page, a preset's button, and that preset's runs."""
+
+    page: str  # url path
+    preset: str  # the preset's button label
+
+    def configs(self) -> list:
+        if self.page == "optimizers":
+            from core.optimizers.presets import RACE_PRESETS
+            from core.optimizers.race import race_configs
+
+            p = next(p for p in RACE_PRESETS.values() if p.short == self.preset)
+            return list(race_configs(p.base, {str(i): o for i, o in enumerate(p.racers)}).values())
+        from core.gradients.presets import GRADIENT_PRESETS
+
+        p = next(p for p in GRADIENT_PRESETS.values() if p.short == self.preset)
+        return [p.a] + ([p.b] if p.b is not None else [])
+
+
+LABS = {"gradients": Lab("gradients", "Vanishing vs cured"), "optimizers": Lab("optimizers", "SGD vs Adam")}
+
+
+def training_cpu_per_step(lab: Lab, speed: str) -> tuple[float, float, int]:
+    """CPU seconds one run-step of the preset takes in a bare loop (probes and evaluations included):
+    flat out (best of three), and paced as the app paces it at `speed` (rounds of one step of every run
+    at the speed's rate, asleep between them: a step after a pause finds the caches cold); and the
+    number of runs."""
     import torch
 
     from core.data.catalog import DATASETS
     from core.device import configure_threads
-    from core.gradients.presets import GRADIENT_PRESETS
+    from core.pace import SPEEDS
     from core.training import Run, advance_together
 
     configure_threads()
     cpu = torch.device("cpu")
-    preset = next(p for p in GRADIENT_PRESETS.values() if p.short == PRESET)
-    configs = [preset.a] + ([preset.b] if preset.b is not None else [])
-    data = DATASETS.get(preset.a.data.name).load(preset.a.data)
-    best = float("inf")
-    for _ in range(3):
+    configs = lab.configs()
+    data = DATASETS.get(configs[0].data.name).load(configs[0].data)
+
+    def cost(rate: float | None) -> float:
         runs = [Run(cfg, data, device=cpu) for cfg in configs]
         for run in runs:
             run.play()
-        start = time.thread_time()
-        while advance_together(runs, 1000, max_seconds=float("inf")):
-            pass
-        steps = sum(run.step for run in runs)
-        best = min(best, (time.thread_time() - start) / steps)
-    return best
+        start, began = time.thread_time(), time.monotonic()
+        rounds = 0
+        while advance_together(runs, 1000 if rate is None else 1, max_seconds=float("inf")):
+            rounds += 1
+            if rate is not None:
+                time.sleep(max(0.0, began + rounds / rate - time.monotonic()))
+        return (time.thread_time() - start) / sum(run.step for run in runs)
+
+    hot = min(cost(None) for _ in range(3))
+    seconds = SPEEDS[speed]
+    paced = cost(max(cfg.train.steps for cfg in configs) / seconds) if seconds else hot
+    return hot, paced, len(configs)
 
 
-async def student(url: str, page: str, ready: asyncio.Barrier, go: asyncio.Event) -> dict:
+async def student(url: str, page: str, preset: str, ready: asyncio.Barrier, go: asyncio.Event) -> dict:
     s = Session(url, page)
     await s.open()
-    await s.click(PRESET)
+    await s.click(preset)
     await ready.wait()
     await go.wait()
     start = time.monotonic()
@@ -128,11 +165,11 @@ async def student(url: str, page: str, ready: asyncio.Barrier, go: asyncio.Event
     return result
 
 
-async def classroom(urls: list[str], n: int) -> list[dict]:
+async def classroom(urls: list[str], n: int, lab: Lab = LABS["gradients"]) -> list[dict]:
     pages = await page_hashes(urls[0])
     ready, go = asyncio.Barrier(n + 1), asyncio.Event()
-    page = pages["gradients"]
-    tasks = [asyncio.create_task(student(urls[i % len(urls)], page, ready, go)) for i in range(n)]
+    page = pages[lab.page]
+    tasks = [asyncio.create_task(student(urls[i % len(urls)], page, lab.preset, ready, go)) for i in range(n)]
     waiting = asyncio.create_task(ready.wait())
     await asyncio.wait([waiting, *tasks], timeout=300, return_when=asyncio.FIRST_COMPLETED)
     for task in tasks:
@@ -142,19 +179,22 @@ async def classroom(urls: list[str], n: int) -> list[dict]:
     return await asyncio.gather(*tasks)
 
 
-def one_class(urls: list[str], procs: list, n: int, train: float, alone: float | None) -> list[float]:
+def one_class(
+    urls: list[str], procs: list, n: int, lab: Lab, train: tuple[float, float, int], alone: float | None
+) -> list[float]:
     """n students play at once; print their row of the table; return each one's steps a second."""
+    hot, paced, runs = train
     before = {p.pid: proc_mem(p.pid)["VmRSS"] for p in procs}
     cpu0 = sum(proc_cpu(p.pid) for p in procs)
     t0 = time.monotonic()
-    results = asyncio.run(classroom(urls, n))
+    results = asyncio.run(classroom(urls, n, lab))
     wall = time.monotonic() - t0
     cpu = sum(proc_cpu(p.pid) for p in procs) - cpu0
     time.sleep(2.0)
     mems = [proc_mem(p.pid) for p in procs]
     speeds = [r["steps_per_s"] for r in results]
     redraws = [r["redraws_per_s"] for r in results]
-    steps = 2 * sum(r["steps"] for r in results)
+    steps = runs * sum(r["steps"] for r in results)
     per_step = cpu / max(steps, 1)
     ratio = statistics.median(s / (alone or statistics.median(speeds)) for s in speeds)
     done = sum(r["finished"] for r in results)
@@ -164,7 +204,8 @@ def one_class(urls: list[str], procs: list, n: int, train: float, alone: float |
         f"{n:>8}  {done:>3}/{n:<3} {max(r['seconds'] for r in results):5.1f}s"
         f"  {statistics.median(speeds):7.1f} ({min(speeds):5.1f})"
         f"     {statistics.median(redraws):5.2f} ({min(redraws):4.2f})"
-        f"    {kib:9.0f}  {cpu:11.1f}  {per_step * 1e3:10.2f} ms  {per_step / train:8.2f}"
+        f"    {kib:9.0f}  {cpu:11.1f}  {per_step * 1e3:10.2f} ms"
+        f"  {per_step / paced:8.2f} ({per_step / hot:4.2f})"
         f"  {sum(before.values()):.0f}/{sum(m['VmHWM'] for m in mems):.0f}"
         f"/{sum(m['VmRSS'] for m in mems):.0f}"
         f"  speed ratio {ratio:.2f} (wall {wall:.0f}s)" + (f"  ERRORS: {errors[:3]}" if errors else "")
@@ -176,12 +217,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
     parser.add_argument("--servers", type=int, default=1, help="app servers; students in turn")
-    parser.add_argument("--speed", default="normal")
+    parser.add_argument("--speed", default="normal", choices=["slow", "normal", "fast", "max"])
+    parser.add_argument("--lab", default="gradients", choices=sorted(LABS), help="the page and its preset")
     args = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
-    train = training_cpu_per_step()
-    print(f"training CPU per step (bare loop, one torch thread): {train * 1e3:.2f} ms")
+    lab = LABS[args.lab]
+    train = training_cpu_per_step(lab, args.speed)
+    print(
+        f"training CPU per run-step (bare loop, one torch thread): {train[1] * 1e3:.2f} ms at {args.speed}'s"
+        f" pace, {train[0] * 1e3:.2f} ms flat out; {train[2]} runs"
+    )
     free_port = appserver.free_port
 
     ports = [free_port() for _ in range(args.servers)]
@@ -191,18 +237,18 @@ def main() -> None:
             wait_healthy(port, proc)
         urls = [f"ws://127.0.0.1:{port}/_stcore/stream" for port in ports]
         for url in urls:  # warm-up: imports, data sets, first figures, on every server
-            asyncio.run(classroom([url], 1))
+            asyncio.run(classroom([url], 1, lab))
         print(
-            f"\n{args.servers} server process(es), speed {args.speed}, preset {PRESET!r}; per student: "
-            "seconds from Play to the end, steps a second, redraws a second"
+            f"\n{args.servers} server process(es), speed {args.speed}, {lab.page}'s preset {lab.preset!r};"
+            " per student: seconds from Play to the end, steps a second, redraws a second"
         )
         header = "students  all done  steps/s med (min)  redraws/s med (min)  KiB/s each"
-        header += "  server CPU s  per student-step  cpu_ratio  RSS before/peak/after MiB"
+        header += "  server CPU s  per student-step  cpu_ratio (flat out)  RSS before/peak/after MiB"
         print(header)
         alone = None
         ratio = None
         for n in [1] + [n for n in args.n if n != 1]:  # alone first: the speed every ratio compares with
-            speeds = one_class(urls, procs, n, train, alone)
+            speeds = one_class(urls, procs, n, lab, train, alone)
             alone = alone or statistics.median(speeds)
             ratio = statistics.median(s / alone for s in speeds)
         print(f"classroom_speed_ratio={ratio:.3f} n={args.n[-1]} servers={args.servers}")

@@ -5,7 +5,11 @@ with the server they measure. This client does what the server sees a browser do
 opens the websocket at /_stcore/stream, asks for a page (a BackMsg `rerun_script` with the page's
 script hash and query string), clicks a button (a rerun whose widget states hold the button's
 trigger), and reruns a fragment every `interval` seconds after the server's `auto_rerun` message, as
-the frontend's timer does, until `stop_auto_rerun` or the next full run. It decodes every ForwardMsg
+the frontend's timer does, until `stop_auto_rerun` or the next full run. Like the browser it keeps the
+large elements the server marks cacheable, names them in every rerun it asks for, and reads the server's
+references to them (an unchanged chart is sent as its hash: see ForwardMsgCache in Streamlit's
+frontend; without this the server sent every unchanged chart again, which no browser makes it do). It
+decodes every ForwardMsg
 (protobuf, as the browser does) and keeps the page's elements by their delta path, so a button is
 found by its label and the live view's status line ("Step 120 of 400 · playing ...") is read like a
 person reads it. It never draws: what it costs is decoding.
@@ -61,6 +65,11 @@ class Session:
         self._timers: dict[str, asyncio.Task] = {}
         self._run_bytes = 0
         self._finished = asyncio.Event()
+        # the frontend's message cache: hash -> [the message's bytes, the run that last used it, its fragment]
+        self._cache: dict[str, list] = {}
+        self._runs_done = 0
+        self._max_age = 2  # runs an unused message stays (the server's global.maxCachedMessageAge)
+        self._run_fragments: list[str] = []  # the fragments the run under way reruns ([]: the whole page)
 
     async def open(self) -> None:
         self._ws = await websockets.connect(
@@ -95,6 +104,7 @@ class Session:
         if fragment is not None:
             rerun.fragment_id = fragment
             rerun.is_auto_rerun = True
+        rerun.cached_message_hashes.extend(self._cache)
         if wait:
             self._finished.clear()
         await self._ws.send(msg.SerializeToString())
@@ -129,15 +139,44 @@ class Session:
                 self._run_bytes += len(raw)
                 msg = ForwardMsg()
                 msg.ParseFromString(raw)
-                self._handle(msg)
+                self._handle(self._from_cache(msg, raw))
         except websockets.ConnectionClosed:
             pass
         self.closed = True
         self._finished.set()
 
+    def _from_cache(self, msg: ForwardMsg, raw: bytes) -> ForwardMsg:
+        """The message itself, or the cached one a reference names (with the reference's metadata);
+        a cacheable message is kept, as the browser keeps it."""
+        if msg.WhichOneof("type") == "ref_hash":
+            entry = self._cache[msg.ref_hash]  # a miss is a bug (the browser says so too)
+            entry[1] = self._runs_done
+            full = ForwardMsg()
+            full.ParseFromString(entry[0])
+            full.metadata.CopyFrom(msg.metadata)
+            return full
+        if msg.metadata.cacheable and msg.hash:
+            if msg.hash in self._cache:
+                self._cache[msg.hash][1] = self._runs_done
+            else:
+                self._cache[msg.hash] = [raw, self._runs_done, msg.delta.fragment_id]
+        return msg
+
+    def _run_ended(self) -> None:
+        """A run finished: cached messages of what it ran that went unused for _max_age runs go."""
+        self._runs_done += 1
+        for key, (_, used, fragment) in list(self._cache.items()):
+            if self._run_fragments and fragment not in self._run_fragments:
+                continue  # a fragment's run ages only that fragment's messages
+            if self._runs_done - used > self._max_age:
+                del self._cache[key]
+
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
+            self._run_fragments = list(msg.metadata.run.fragment_ids)
+            if msg.new_session.HasField("config"):
+                self._max_age = msg.new_session.config.max_cached_message_age
             if not msg.metadata.run.fragment_ids:  # a whole-page run: the page sets its timers again
                 for task in self._timers.values():
                     task.cancel()
@@ -160,6 +199,7 @@ class Session:
                 self.redraws.append(Redraw(time.monotonic(), self.status, self._run_bytes))
             else:
                 self.full_runs += 1
+            self._run_ended()
             self._run_bytes = 0
             self._finished.set()
 
