@@ -1,10 +1,9 @@
 """The look of every chart, in one place: the template (fonts, ink, grid), the presenter's larger
 one, the palette, the legend below the plot, log axes, and the step chart with what happened mid-run.
 
-Each figure is built from one dict in a single go.Figure(...) call: plotly validates
-once (~5 ms) instead of once per add_trace / update_layout call (~40-90 ms a figure),
-which matters when a live run redraws five figures a few times a second. A lab's own charts live in
-its package (core/<lab>/figures.py) and take their layout, colours and axes from here.
+Each figure is built from one dict in a single call, core.figures.figure(spec) (unvalidated in the
+app, checked in the tests: see there). A lab's own charts live in its package (core/<lab>/figures.py)
+and take their layout, colours and axes from here.
 """
 
 from __future__ import annotations
@@ -14,6 +13,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
+
+from core.figures import figure
 
 MAX_POINTS = (
     300  # per line: a longer history is averaged over bins of steps (a browser redraw costs per point)
@@ -33,6 +35,9 @@ LABEL_BG = "rgba(255,255,255,0.8)"  # behind a label written on a chart
 MARK = "#444444"  # a vertical line where something happened mid-run (a new learning rate)
 KEPT, DROPPED = "#9ecae1", "#08306b"  # a unit that dropout kept (pale) or zeroed (dark) on one step
 INK, GRID = "#262730", "#dfe2e8"  # Streamlit's text colour; a grid that a projector still shows
+# colour scales: plotly's, spelled out (a figure built unvalidated is sent as given, and the browser's
+# Plotly.js knows fewer scales by name than plotly.py)
+VIRIDIS, BLUES, GREYS, RDBU = (get_colorscale(name) for name in ("Viridis", "Blues", "Greys", "RdBu"))
 
 
 def tint(color: str, alpha: float) -> str:
@@ -155,7 +160,7 @@ def with_events(
     before: name -> (steps, values) of a run that a change of settings replaced, drawn as a faded
     dotted grey line. marks: label -> LrChange-like events (.step, .text), each a dashed vertical
     line at its step labelled "lr 0.01 → 0.1" ("A: lr ..." when several labels have marks).
-    Built into the dict, so plotly still validates the figure once.
+    Built into the dict, so the figure is still built in one call.
     """
     data = list(figure["data"])
     layout = dict(figure["layout"])
@@ -213,10 +218,10 @@ def step_figure(
     on its axis rather than 0.2, 0.4, ... (what Plotly makes of a single point at 0)."""
     xaxis = dict(title=dict(text="step"), rangemode="tozero")
     layout = base_layout(title, height, xaxis=xaxis, yaxis=yaxis, legend=LEGEND_BELOW, **layout)
-    figure = with_events(dict(data=data, layout=layout), before, marks)
-    if _last_x(figure["data"]) < MIN_STEPS_SHOWN:
-        figure["layout"]["xaxis"] = xaxis | dict(range=[0, MIN_STEPS_SHOWN])
-    return go.Figure(figure)
+    spec = with_events(dict(data=data, layout=layout), before, marks)
+    if _last_x(spec["data"]) < MIN_STEPS_SHOWN:
+        spec["layout"]["xaxis"] = xaxis | dict(range=[0, MIN_STEPS_SHOWN])
+    return figure(spec)
 
 
 MIN_STEPS_SHOWN = 10
@@ -272,7 +277,7 @@ def boundary_traces(
             z=score,
             zmin=0,
             zmax=1,
-            colorscale="RdBu",
+            colorscale=RDBU,
             opacity=0.7,
             showscale=key,
             colorbar=SCORE_KEY,

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core import charts as style
+from core import figures as building
 from core.gradients import figures
 from core.gradients.diagnosis import describe_ratio, diagnose
 from core.optimizers import figures as race_figures
@@ -72,7 +73,7 @@ def test_every_figure_builds_from_records_and_from_nothing():
     assert boundary.data[0].type == "heatmap"
     # sent with our template (never Streamlit's theme), which the figures leave to ui.charts
     for fig in (chart, boundary, figures.loss_curves([], [])):
-        assert fig.layout.template.layout.to_plotly_json() == {} and fig.layout.xaxis.tickfont.size is None
+        assert fig.to_dict()["layout"]["template"] == {} and fig.layout.xaxis.tickfont.size is None
         sent = charts.spec(fig)
         assert sent["layout"]["template"] == style.TEMPLATE and len(sent["data"]) == len(fig.data)
         drawn = go.Figure(sent)  # plotly reads it back: a valid figure, with the template's ink and sizes
@@ -252,3 +253,22 @@ def test_chance_lines_span_the_first_ten_steps_too():
     scores = mt.task_scores({}, {"char": 0.05})
     assert list(scores.data[0].x) == [0, MIN_STEPS_SHOWN]
     assert list(mt.angle_error({}, 900.0).data[0].x) == [0, MIN_STEPS_SHOWN]
+
+
+def test_figures_are_built_unvalidated_and_the_tests_check_each_against_its_validated_build(monkeypatch):
+    assert building.CHECK_FIGURES  # tests/conftest.py: every figure any test makes is checked
+    spec = dict(
+        data=[dict(type="scatter", x=[0, 1, 2], y=[1.0, None, 3.0], name=None)],
+        layout=dict(template={}, title=dict(text="t"), xaxis=dict(range=None), yaxis={}, shapes=[]),
+    )
+    fig = building.figure(spec)
+    # None means "not set", as validation has it; a gap in a line stays a gap; our empty template stays
+    assert fig.to_dict()["layout"] == {"template": {}, "title": {"text": "t"}}
+    assert list(fig.data[0].y) == [1.0, None, 3.0] and "name" not in fig.to_dict()["data"][0]
+    with pytest.raises(ValueError, match="colour"):  # a property plotly does not know
+        building.figure(dict(data=[dict(type="scatter", x=[0], y=[0], colour="red")], layout={}))
+    bad = dict(data=[dict(type="heatmap", z=[[0.0]], colorscale="Viridis")], layout={})
+    with pytest.raises(AssertionError, match="colorscale"):  # a name the browser's Plotly.js may not know
+        building.figure(bad)
+    monkeypatch.setattr(building, "CHECK_FIGURES", False)  # the app: no validation, whatever the figure says
+    assert building.figure(bad).to_dict()["data"][0]["colorscale"] == "Viridis"

@@ -29,6 +29,7 @@ from streamlit.elements.lib.utils import compute_and_register_element_id
 from streamlit.proto.PlotlyChart_pb2 import PlotlyChart as PlotlyChartProto
 
 from core.charts import PRESENTER, TEMPLATE
+from core.figures import copied, figure
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +142,6 @@ def present_first():
     return st.container() if presenting() else None
 
 
-def _copied(node):
-    """A copy of a figure's dicts and lists, sharing its arrays (plotly's encoder rewrites dicts in place)."""
-    if isinstance(node, dict):
-        return {key: _copied(value) for key, value in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_copied(item) for item in node]
-    return node
-
-
 def _projected(data: list, layout: dict, height: int | None) -> tuple[list, dict]:
     """The presenter's figure: PRESENTER's type, no text under PRESENT_MIN_PX, lines half as thick
     again, `height` px if given."""
@@ -173,9 +165,9 @@ def _projected(data: list, layout: dict, height: int | None) -> tuple[list, dict
 def spec(fig, present: bool = False, height: int | None = None) -> dict:
     """The figure as the browser gets it: a plain dict with our template (PRESENTER's when `present`)."""
     if isinstance(fig, BaseFigure):
-        data, layout = _copied(fig._data), _copied(fig._layout)  # no deepcopy of the arrays
+        data, layout = copied(fig._data), copied(fig._layout)  # no deepcopy of the arrays
     else:
-        data, layout = _copied(list(fig.get("data", []))), _copied(dict(fig.get("layout", {})))
+        data, layout = copied(list(fig.get("data", []))), copied(dict(fig.get("layout", {})))
     if present:
         data, layout = _projected(data, layout, height)
     else:
@@ -185,7 +177,7 @@ def spec(fig, present: bool = False, height: int | None = None) -> dict:
 
 def for_projector(fig, height: int | None = None) -> go.Figure:
     """A copy of fig as presenter mode draws it (for tests and for reading; chart() does not validate)."""
-    return go.Figure(spec(fig, True, height))
+    return figure(spec(fig, True, height))
 
 
 # id(fig) -> {(presenter, height): its JSON}: a figure drawn again unchanged (a slow panel between two
@@ -330,7 +322,7 @@ def chart(fig, *, key: str, where=None, present_height: int | None = None, **kwa
     where = st if where is None else where
     present = presenting()
     if kwargs:
-        fig = for_projector(fig, present_height) if present else go.Figure(spec(fig))
+        fig = for_projector(fig, present_height) if present else figure(spec(fig))
         return where.plotly_chart(fig, theme=None, key=key, config=CONFIG, **kwargs)
     dg = where if isinstance(where, DeltaGenerator) else st._main
     height = present_height if present and present_height else _height(fig)

@@ -17,6 +17,7 @@ from core.charts import (
     RED,
     TEST,
     TRAIN,
+    VIRIDIS,
     base_layout,
     binned,
     boundary_traces,
@@ -24,6 +25,7 @@ from core.charts import (
     log_range,
     step_figure,
 )
+from core.figures import figure
 from core.records import ActivationStats, EvalRecord, StepRecord
 
 ZERO_FLOOR = -30.0  # log10 used for an exactly-zero gradient norm
@@ -133,7 +135,7 @@ def grad_norm_heatmap(
         z=np.where(np.isfinite(logs), logs, np.nan),  # NaN is drawn as a gap
         zmin=low,
         zmax=high,
-        colorscale="Viridis",
+        colorscale=VIRIDIS,
         colorbar=dict(
             title=dict(text="gradient<br>norm", side="top"),
             tickvals=ticks,
@@ -147,7 +149,7 @@ def grad_norm_heatmap(
         xaxis=dict(title=dict(text="step")),
         yaxis=dict(title=dict(text="layer (input at bottom)"), type="category"),  # fits a 250 px chart
     )
-    return go.Figure(dict(data=[heat], layout=layout))
+    return figure(dict(data=[heat], layout=layout))
 
 
 LABEL_ROW = 15  # px of plot height a layer's row needs for its value to be written beside its bar
@@ -187,7 +189,7 @@ def grad_norm_bars(
         xaxis=log_axis(span, "gradient norm (log scale)"),
         yaxis=dict(type="category", categoryorder="array", categoryarray=list(layer_names)),
     )
-    return go.Figure(dict(data=[bars], layout=layout))
+    return figure(dict(data=[bars], layout=layout))
 
 
 def short_number(value: float) -> str:
@@ -240,7 +242,7 @@ def activation_stats_chart(stats: dict[str, ActivationStats] | None, step: int |
         yaxis=dict(type="category", categoryorder="array", categoryarray=names),
         legend=LEGEND_BELOW,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def decision_boundary(
@@ -260,4 +262,4 @@ def decision_boundary(
         xaxis=dict(showgrid=False, title=dict(text=FEATURES[0])),
         yaxis=dict(scaleanchor="x", scaleratio=1, showgrid=False, title=dict(text=FEATURES[1])),
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 from core.charts import (
     BLUE,
+    BLUES,
     CLEAR,
     LEGEND_BELOW,
     PALETTE,
@@ -17,6 +18,7 @@ from core.charts import (
     base_layout,
 )
 from core.errors import escape_html
+from core.figures import figure
 from core.metrics import ClassReport
 
 
@@ -48,7 +50,7 @@ def class_bars(
         legend=LEGEND_BELOW,
         height=330,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str = "") -> go.Figure:
@@ -65,7 +67,7 @@ def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str
         text=text,
         texttemplate="%{text}",
         customdata=counts,
-        colorscale="Blues",
+        colorscale=BLUES,
         zmin=0,
         zmax=1,
         showscale=False,
@@ -96,7 +98,7 @@ def confusion_matrix(report: ClassReport, class_names: Sequence[str], title: str
         ),
         yaxis=dict(title=dict(text="true class"), type="category", autorange="reversed"),
     )
-    return go.Figure(dict(data=[trace, cells], layout=layout))
+    return figure(dict(data=[trace, cells], layout=layout))
 
 
 def class_counts(counts: Mapping[str, int], title: str = "Images per class") -> go.Figure:
@@ -114,4 +116,4 @@ def class_counts(counts: Mapping[str, int], title: str = "Images per class") -> 
     bar = dict(
         type="bar", x=names, y=values, marker=dict(color=colors), hovertemplate="%{x}: %{y}<extra></extra>"
     )
-    return go.Figure(dict(data=[bar], layout=layout))
+    return figure(dict(data=[bar], layout=layout))

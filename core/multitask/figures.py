@@ -22,6 +22,7 @@ from core.charts import (
     log_range,
     step_figure,
 )
+from core.figures import figure
 from core.multitask.models import TASKS
 from core.multitask.run import MTEvalRecord, MTStepRecord
 from core.multitask.sweep import Sweep
@@ -102,7 +103,7 @@ def task_scores(series: Mapping[str, Sequence[MTEvalRecord]], chance: Mapping[st
         yaxis=dict(title=dict(text="test accuracy (%)"), range=[0, 101]),
         legend=LEGEND_BELOW,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -> go.Figure:
@@ -122,7 +123,7 @@ def angle_error(series: Mapping[str, Sequence[MTEvalRecord]], baseline: float) -
         yaxis=dict(title=dict(text="MSE (degrees²)"), rangemode="tozero"),
         legend=LEGEND_BELOW,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def tradeoff(sweep: Sweep) -> go.Figure:
@@ -170,4 +171,4 @@ def tradeoff(sweep: Sweep) -> go.Figure:
             dict(x=s, y=1, yref="paper", text="diverged", showarrow=False, font=dict(color="red"))
             for s in diverged
         ]
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))

@@ -13,11 +13,13 @@ from core.charts import (
     BLACK,
     FEATURES,
     GOLD,
+    GREYS,
     LEGEND_BELOW,
     PALETTE,
     base_layout,
     boundary_traces,
 )
+from core.figures import figure
 
 
 def boundary_grid(
@@ -66,7 +68,7 @@ def boundary_grid(
                 font=dict(color=PALETTE[i % len(PALETTE)]),
             )
         )
-    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+    return figure(dict(data=data, layout=layout))  # fmt: skip
 
 
 def surface_paths(
@@ -88,7 +90,7 @@ def surface_paths(
             x=xs,
             y=ys,
             z=shifted,
-            colorscale="Greys",
+            colorscale=GREYS,
             reversescale=True,
             showscale=False,
             contours=dict(coloring="heatmap"),
@@ -112,7 +114,7 @@ def surface_paths(
             dict(type="buttons", x=1, y=1.02, xanchor="right", yanchor="bottom", showactive=False,
                  buttons=[dict(label="▶ Replay the steps", method="animate", args=[None, replay])])
         ]  # fmt: skip
-    return go.Figure(dict(data=data, layout=layout, frames=frames))
+    return figure(dict(data=data, layout=layout, frames=frames))
 
 
 def _path_traces(paths: Mapping[str, Sequence[tuple[float, float]]], minimum) -> list[dict]:
@@ -183,4 +185,4 @@ def path_losses(losses: Mapping[str, Sequence[float]]) -> go.Figure:
         xaxis=dict(title=dict(text="step")),
         yaxis=dict(title=dict(text="loss"), range=span),
     )
-    return go.Figure(dict(data=data, layout=layout))  # fmt: skip
+    return figure(dict(data=data, layout=layout))  # fmt: skip

@@ -22,12 +22,14 @@ from core.charts import (
     PALETTE,
     TEST,
     TRAIN,
+    VIRIDIS,
     base_layout,
     boundary_traces,
     log_axis,
     log_range,
     tint,
 )
+from core.figures import figure
 
 MAX_UNITS = 64  # units per layer in the dropout picture: enough to see the share, few enough to see each
 
@@ -68,7 +70,7 @@ def loss_curves(
     )
     title = "Loss per epoch (shaded: the gap)"  # the legend says which line is which
     layout = _epoch_layout(title, yaxis, height, annotations=notes, shapes=shapes)
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def _gap_lines(label: str, good: Sequence, color: str | None) -> list[dict]:
@@ -161,7 +163,7 @@ def accuracy_curves(series: Mapping[str, Sequence], height: int = 300) -> go.Fig
                 )
             )
     yaxis = dict(title=dict(text="accuracy (%)"), range=[0, 101])
-    return go.Figure(dict(data=data, layout=_epoch_layout("Accuracy per epoch", yaxis, height)))
+    return figure(dict(data=data, layout=_epoch_layout("Accuracy per epoch", yaxis, height)))
 
 
 def weight_norms(series: Mapping[str, Sequence], height: int = 300) -> go.Figure:
@@ -179,9 +181,7 @@ def weight_norms(series: Mapping[str, Sequence], height: int = 300) -> go.Figure
         for i, (label, evals) in enumerate(series.items())
     ]
     yaxis = dict(title=dict(text="‖W‖ (L2 norm)"), rangemode="tozero")
-    return go.Figure(
-        dict(data=data, layout=_epoch_layout("Size of the weights: their L2 norm", yaxis, height))
-    )
+    return figure(dict(data=data, layout=_epoch_layout("Size of the weights: their L2 norm", yaxis, height)))
 
 
 def dropout_units(masks: Sequence[np.ndarray], p: float, step: int, height: int = 220) -> go.Figure:
@@ -213,7 +213,7 @@ def dropout_units(masks: Sequence[np.ndarray], p: float, step: int, height: int 
         xaxis=dict(title=dict(text="unit"), showgrid=False),
         yaxis=dict(autorange="reversed", showgrid=False),
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def mode_outputs(
@@ -252,7 +252,7 @@ def mode_outputs(
         yaxis=dict(title=dict(text="probability (%)"), range=[0, 101]),
         legend=LEGEND_BELOW,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def boundary(
@@ -266,7 +266,7 @@ def boundary(
         yaxis=dict(title=dict(text=FEATURES[1])),
         legend=LEGEND_BELOW,
     )
-    return go.Figure(dict(data=boundary_traces(xs, ys, score, points, labels, size=8), layout=layout))
+    return figure(dict(data=boundary_traces(xs, ys, score, points, labels, size=8), layout=layout))
 
 
 def trials(
@@ -280,7 +280,7 @@ def trials(
     data = [
         dict(type="scatter", x=[r.lr for r in done], y=[r.second for r in done], mode="markers", name="trial",
              marker=dict(size=16, color=[100 * r.val_accuracy for r in done], cmin=0, cmax=100,
-                         colorscale="Viridis", line=dict(color=INK, width=1),
+                         colorscale=VIRIDIS, line=dict(color=INK, width=1),
                          colorbar=dict(title=dict(text="validation<br>accuracy (%)"), thickness=12)),
              customdata=[[100 * r.val_accuracy, r.val_loss] for r in done], showlegend=False,
              hovertemplate="lr %{x:.3g}, " + second_label.lower() + " %{y:.3g}: validation accuracy "
@@ -309,7 +309,7 @@ def trials(
         yaxis2=dict(domain=[0.01, 0.08], visible=False, range=[-1, 1]),
         legend=LEGEND_BELOW,
     )  # fmt: skip
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def transfer_curves(
@@ -339,4 +339,4 @@ def transfer_curves(
         yaxis=dict(title=dict(text="test accuracy (%)"), range=[0, 101]),
         legend=LEGEND_BELOW,
     )  # fmt: skip
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))

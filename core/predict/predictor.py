@@ -27,6 +27,7 @@ from core.checkpoint import Checkpoint
 from core.cnn import CNN
 from core.data.imagefiles import FORMATS, PixelBudget, image_to_tensor, open_image
 from core.errors import ConfigError, escape_html, shorten
+from core.figures import figure
 from core.mosaic import to_uint8, viridis
 
 DIGIT_SHAPE = (1, 28, 28)  # models with this input get the MNIST-style steps by default
@@ -370,4 +371,4 @@ def top_k_bars(top: list[tuple[str, float]], title: str = "") -> go.Figure:
         yaxis=dict(type="category", autorange="reversed"),
         showlegend=False,
     )
-    return go.Figure(dict(data=[bar], layout=layout))
+    return figure(dict(data=[bar], layout=layout))

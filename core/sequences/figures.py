@@ -30,6 +30,7 @@ from core.charts import (
     step_figure,
 )
 from core.errors import escape_html
+from core.figures import figure
 
 CELL_COLORS = {"RNN": RED, "LSTM": BLUE, "GRU": GREEN}
 OTHER_COLORS = (PURPLE, BROWN, PINK, CYAN)
@@ -86,7 +87,7 @@ def series_split(
         legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
         shapes=[] if shuffled else [_vertical(times[split_at])],
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def _vertical(x) -> dict:
@@ -163,7 +164,7 @@ def forecast_chart(forecasts: Mapping[str, object], *, kind: str, unit: str) -> 
         legend=LEGEND_BELOW,
         shapes=shapes,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return figure(dict(data=data, layout=layout))
 
 
 def input_gradient_chart(profiles: Mapping[str, Sequence[float]]) -> go.Figure:
@@ -176,7 +177,7 @@ def input_gradient_chart(profiles: Mapping[str, Sequence[float]]) -> go.Figure:
                  line=dict(color=color_of(label, i), width=2, dash=dash_of(label)))
         )  # fmt: skip
     values = [v for grads in profiles.values() for v in grads]
-    return go.Figure(
+    return figure(
         dict(
             data=data,
             layout=base_layout(
