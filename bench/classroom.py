@@ -41,6 +41,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.wsclient import Session, page_hashes
@@ -77,27 +78,39 @@ def wait_healthy(port: int, proc: subprocess.Popen) -> None:
     appserver.wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
 
 
+def gradient_runs(preset: str) -> list:
+    """The run configs a Gradients preset sets up (A, and B if it compares)."""
+    from core.gradients.presets import GRADIENT_PRESETS
+
+    p = next(p for p in GRADIENT_PRESETS.values() if p.short == preset)
+    return [p.a] + ([p.b] if p.b is not None else [])
+
+
+def race_runs(preset: str) -> list:
+    """The run configs an Optimizers race preset sets up, one per racer."""
+    from core.optimizers.presets import RACE_PRESETS
+    from core.optimizers.race import race_configs
+
+    p = next(p for p in RACE_PRESETS.values() if p.short == preset)
+    return list(race_configs(p.base, {str(i): o for i, o in enumerate(p.racers)}).values())
+
+
 @dataclasses.dataclass(frozen=True)
 class Lab:
-    """What the students open and play: a page, a preset's button, and that preset's runs."""
+    """What the students open and play: a page, a preset's button, and how that preset's runs are set up."""
 
     page: str  # url path
     preset: str  # the preset's button label
+    runs: Callable[[str], list]  # preset -> its run configs
 
     def configs(self) -> list:
-        if self.page == "optimizers":
-            from core.optimizers.presets import RACE_PRESETS
-            from core.optimizers.race import race_configs
-
-            p = next(p for p in RACE_PRESETS.values() if p.short == self.preset)
-            return list(race_configs(p.base, {str(i): o for i, o in enumerate(p.racers)}).values())
-        from core.gradients.presets import GRADIENT_PRESETS
-
-        p = next(p for p in GRADIENT_PRESETS.values() if p.short == self.preset)
-        return [p.a] + ([p.b] if p.b is not None else [])
+        return self.runs(self.preset)
 
 
-LABS = {"gradients": Lab("gradients", "Vanishing vs cured"), "optimizers": Lab("optimizers", "SGD vs Adam")}
+LABS = {
+    "gradients": Lab("gradients", "Vanishing vs cured", gradient_runs),
+    "optimizers": Lab("optimizers", "SGD vs Adam", race_runs),
+}
 
 
 def training_cpu_per_step(lab: Lab, speed: str) -> tuple[float, float, int]:

@@ -10,7 +10,7 @@ import time
 # (asking for no snapshot meanwhile) is not taken for a closed page
 os.environ.setdefault("GP_SPEED", "max")
 os.environ.setdefault("GP_STALE_SECONDS", "600")
-# before core.charts is imported: every figure a test (or a server a browser test starts) makes is built
+# before core.figures is imported: every figure a test (or a server a browser test starts) makes is built
 # both unvalidated, as the app builds it, and validated, and the two must give the same JSON
 os.environ["GP_CHECK_FIGURES"] = "1"
 

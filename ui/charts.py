@@ -176,7 +176,7 @@ def spec(fig, present: bool = False, height: int | None = None) -> dict:
 
 
 def for_projector(fig, height: int | None = None) -> go.Figure:
-    """A copy of fig as presenter mode draws it (for tests and for reading; chart() does not validate)."""
+    """A copy of fig as presenter mode draws it (for tests and for reading)."""
     return figure(spec(fig, True, height))
 
 
