@@ -11,6 +11,11 @@ from collections.abc import Callable
 
 PROCESS_PREFIX = "gp-"  # every child process's name starts so: it is spawned without the main module
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). The training
+# thread lets go of the GIL in each of the ~100 torch ops of a small step, and with page threads busy
+# drawing it waited up to the whole interval for each one back: a class of 8 trained 1.5 steps a second
+# each instead of 20 (the convoy effect). A shorter interval hands it back sooner.
+SWITCH_SECONDS = float(os.environ.get("GP_SWITCH_SECONDS", "0.0005"))
 _patch_lock = threading.Lock()
 _threads_set = False
 

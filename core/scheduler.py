@@ -90,14 +90,15 @@ class Scheduler:
                     return i
             return None
 
-    def redraw_seconds(self) -> float:
+    def redraw_seconds(self, extra: float = 0.0) -> float:
         """Every live page's redraw interval now: each page twice a second while the redraws of all the
         pages that play or wait together take under DRAW_SHARE of one core, and less often as they
         take more (a class of 30 redrawing twice a second at 60-100 ms a redraw would need 4-6
-        cores; the pages' clicks then waited minutes), in steps of 0.5 s, at most MAX_REDRAW_SECONDS."""
+        cores; the pages' clicks then waited minutes), in steps of 0.5 s, at most MAX_REDRAW_SECONDS.
+        `extra`: what one redraw of the pages whose runs train elsewhere (core.remote) costs together."""
         with self._cv:
             pages = list(self._active.values()) + list(self._line)
-        seconds = sum(w.draw_seconds or 0.0 for w in pages) / self.DRAW_SHARE
+        seconds = (sum(w.draw_seconds or 0.0 for w in pages) + extra) / self.DRAW_SHARE
         return min(self.MAX_REDRAW_SECONDS, max(0.5, math.ceil(seconds * 2) / 2))
 
     def load(self) -> tuple[int, int, float]:

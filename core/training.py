@@ -73,6 +73,11 @@ class Trainer(abc.ABC):
     chosen_lr: float
     _evaluating: Pieces | None = None  # the evaluation under way, if a step made one due
     cost: Cost | None = None  # what the run holds and spends, as estimated before it was built
+    generation = 0  # +1 at every start over (reset, rebuild): a live engine sends records since then
+    # what a page may read of a run trained in a live engine (core.remote) beside its records and status:
+    # attributes sent once with the run, and methods called in the engine under the worker's lock
+    VIEW_ATTRS: tuple[str, ...] = ()
+    VIEW_CALLS: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def _build(self) -> None:
@@ -94,6 +99,7 @@ class Trainer(abc.ABC):
     def _start(self) -> None:
         """Called at the end of `_build()`: nothing trained yet."""
         self.records = []
+        self.generation += 1
         self.status = Status.READY
         self.diverged_at = None
         self.chosen_lr = self.cfg.optim.lr  # the user's learning rate; a schedule moves self.lr from it
@@ -265,6 +271,9 @@ class Run(Trainer):
     Two runs whose configs differ only in, say, the optimizer start from the same weights
     and see the same batches, so every comparison is a fair one.
     """
+
+    VIEW_ATTRS = ("data", "layer_names", "init_fingerprint")
+    VIEW_CALLS = ("predict_grid",)
 
     def __init__(self, cfg: RunConfig, dataset: Dataset, device: torch.device | None = None):
         validate(cfg)

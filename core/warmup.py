@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from core.data import Dataset
-from core.data.catalog import DATASETS
+from core.enginehost import warm_training
 from core.gradients import figures
-from core.registry import OPTIMIZERS
-from core.training import Run
 
 
 def warm_up(dataset: Dataset | None = None) -> float:
@@ -18,17 +13,7 @@ def warm_up(dataset: Dataset | None = None) -> float:
     Returns the final loss. The first optimizer in a process imports torch._dynamo
     (~1-3 s) and plotly's first figure loads its validators (~0.3 s).
     """
-    base = RunConfig(
-        data=DataConfig(name="xor", n_samples=64),
-        model=ModelConfig(depth=2, width=4, batchnorm=True),
-        train=TrainConfig(steps=3, batch_size=8, probe_every=1, eval_every=3),
-    )
-    data = dataset or DATASETS.get("xor").load(base.data)
-    loss = 0.0
-    for name, spec in OPTIMIZERS.items():
-        cfg = dataclasses.replace(base, optim=dataclasses.replace(base.optim, name=name, lr=spec.default_lr))
-        run = Run(cfg, data)
-        loss = run.advance(3)[-1].loss
+    run = warm_training(dataset)
     figures.loss_curves(run.records, run.evals)
     figures.grad_norm_heatmap(run.records, run.layer_names)
     figures.grad_norm_bars(run.records[-1], run.layer_names)
@@ -36,7 +21,7 @@ def warm_up(dataset: Dataset | None = None) -> float:
     xs, ys, score = run.predict_grid(resolution=8)
     figures.decision_boundary(xs, ys, score, run.data.x_test.numpy(), run.data.y_test.numpy())
     _warm_images()
-    return loss
+    return run.records[-1].loss
 
 
 def _warm_images() -> None:

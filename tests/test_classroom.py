@@ -143,7 +143,9 @@ def test_the_live_view_redraws_twice_a_second_unless_the_class_needs_the_time(
     from ui import live as ui_live
 
     monkeypatch.setattr(SCHEDULER, "load", lambda: (active, waiting, share))
-    monkeypatch.setattr(SCHEDULER, "redraw_seconds", lambda: 0.5)
+    monkeypatch.setattr(SCHEDULER, "redraw_seconds", lambda extra=0.0: 0.5)
     assert ui_live.redraw_every() == every
-    monkeypatch.setattr(SCHEDULER, "redraw_seconds", lambda: 2.5)  # the pages' redraws alone are too many
+    monkeypatch.setattr(
+        SCHEDULER, "redraw_seconds", lambda extra=0.0: 2.5
+    )  # the pages' redraws alone are too many
     assert ui_live.redraw_every() == 2.5
