@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
+from core import remote
 from core.charts import binned
+from core.engines import training_load
 from core.live import LEFT, SCHEDULER, SPEED_LABELS
 from core.snapshots import Before, Snapshot
 from core.training import Status
@@ -122,7 +124,7 @@ def ordinal(n: int) -> str:
 
 def server_load() -> None:
     """For the teacher, in the sidebar: how many labs train on this server now, and how many wait."""
-    active, waiting, _ = SCHEDULER.load()
+    active, waiting, _ = training_load(SCHEDULER.load)
     if active or waiting:
         text = f"This server trains {active} lab{'s' if active != 1 else ''} now"
         st.caption(text + (f"; {waiting} wait for a place." if waiting else "."))
@@ -196,9 +198,9 @@ def redraw_every() -> float:
     that the class's pictures never take the time its training and its clicks need. A lab playing
     alone keeps two redraws a second whatever its own demand: its pictures take time from no one else
     (the Vanishing-vs-cured pair asks for 0.4-0.6 of a thread here, and at 0.5 its page fell to one)."""
-    active, waiting, share = SCHEDULER.load()
+    active, waiting, share = training_load(SCHEDULER.load)
     busy = BUSY_REDRAW_SECONDS if waiting or (active > 1 and share >= 0.5) else REDRAW_SECONDS
-    return max(busy, SCHEDULER.redraw_seconds())
+    return max(busy, SCHEDULER.redraw_seconds(extra=remote.draw_seconds()))
 
 
 def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:

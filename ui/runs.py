@@ -4,6 +4,7 @@ data sets every session shares, bounded by their bytes."""
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 import typing
 from collections.abc import Callable, Hashable, Mapping
@@ -16,7 +17,10 @@ from core.budget import data_bytes
 from core.config import DataConfig, RunConfig
 from core.data import Dataset
 from core.data.catalog import DATASETS
+from core.enginehost import table_run
+from core.engines import shared_engines
 from core.live import LiveWorker
+from core.remote import RemoteWorker
 from core.snapshots import RunView
 from core.training import Run, Trainer
 from ui.controls import lab_key
@@ -112,21 +116,29 @@ LAB_NAMES = {
     "fit": "the Overfitting lab",
 }
 WORKERS = "session:workers"  # lab -> this session's LiveWorker, a plain dict its workers read
+# the labs whose runs train in the live engines when the server runs some (GP_LIVE_PROCESSES; core.engines):
+# tiny MLPs on tables, whose redraws and steps are most of a class's load
+IN_ENGINES = frozenset({"grad", "opt"})
 
 
-def session_worker(lab: str) -> LiveWorker:
-    """The one worker that trains this session's runs of the lab (made on first use); it pauses when
-    the session has been disconnected for core.pace.RECONNECT_SECONDS (a closed tab, not a dropped connection
-    that the browser restores). Its runs and the session's other workers' share one budget
-    of memory (core.budget.SESSION_BYTES)."""
+def session_worker(lab: str) -> LiveWorker | RemoteWorker:
+    """The one worker that trains this session's runs of the lab (made on first use), in this process
+    or in a live engine (IN_ENGINES); it pauses when the session has been disconnected for
+    core.pace.RECONNECT_SECONDS (a closed tab, not a dropped connection that the browser restores).
+    Its runs and the session's other workers' share one budget of memory (core.budget.SESSION_BYTES)."""
     key = lab_key(lab, "worker")
     if key not in st.session_state:
-        workers: dict[str, LiveWorker] = st.session_state.setdefault(WORKERS, {})
+        workers: dict[str, LiveWorker | RemoteWorker] = st.session_state.setdefault(WORKERS, {})
 
         def beside() -> dict[str, float]:
             return {LAB_NAMES.get(name, name): w.held() for name, w in list(workers.items()) if name != lab}
 
-        workers[lab] = st.session_state[key] = LiveWorker(lab, connected=_connected(), beside=beside)
+        engines = shared_engines() if lab in IN_ENGINES else None
+        if engines is not None:
+            worker = RemoteWorker(engines, lab, connected=_connected(), beside=beside)
+        else:
+            worker = LiveWorker(lab, connected=_connected(), beside=beside)
+        workers[lab] = st.session_state[key] = worker
     return st.session_state[key]
 
 
@@ -147,6 +159,8 @@ def sync_runs(
     lab's run (a CNN, a recurrent net); the default is an MLP Run. `together`: a race.
     """
     worker = session_worker(lab)
+    if build is None and isinstance(worker, RemoteWorker):
+        build = functools.partial(table_run, dataset)  # pickles: the engine loads the built-in table itself
     errors = worker.sync(
         configs, build or (lambda cfg: Run(cfg, dataset or load_dataset(cfg.data))), data_key, together
     )

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import streamlit as st
 
 from core.device import configure_threads, default_device
+from core.engines import shared_engines
+from core.processes import SWITCH_SECONDS
 from core.warmup import warm_up as _warm_core
+from ui.runs import IN_ENGINES
 
 log = logging.getLogger(__name__)
-# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). The training
-# thread lets go of the GIL in each of the ~100 torch ops of a small step, and with page threads busy
-# drawing it waited up to the whole interval for each one back: a class of 8 trained 1.5 steps a second
-# each instead of 20 (the convoy effect). A shorter interval hands it back sooner.
-SWITCH_SECONDS = float(os.environ.get("GP_SWITCH_SECONDS", "0.0005"))
 
 
 @st.cache_resource(show_spinner="Warming up PyTorch…")
@@ -29,8 +26,11 @@ def warm_up() -> str:
     threads = configure_threads()
     sys.setswitchinterval(SWITCH_SECONDS)
     device = default_device()
+    engines = shared_engines()  # started now: each imports and warms up torch in a few seconds
     _warm_core()
     log.info("torch warmed up on %s with %d thread(s)", device, threads)
+    if engines is not None:
+        log.info("live runs of %s train in %d engine processes", ", ".join(sorted(IN_ENGINES)), engines.size)
     return f"{device}, {threads} thread(s)"
 
 
