@@ -1,10 +1,12 @@
 """A class on one server: N students play the same preset at once; what each of them gets, what it costs.
 
-    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--speed normal] [--lab gradients]
+    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--engines 0] [--speed normal]
+                              [--lab gradients]
 
 Method. `streamlit run app.py` on 127.0.0.1 (GP_SPEED as asked, one torch thread per process as the app
 sets, XSRF off for the client), or `--servers K` of them (K processes, students spread over them in
-turn, as nginx's sticky sessions spread a class; see deploy/). For each N, N clients of
+turn, as nginx's sticky sessions spread a class; see deploy/), each with `--engines K` live engines
+(GP_LIVE_PROCESSES=K: the labs' runs train in K child processes; core.engines). For each N, N clients of
 bench.wsclient (the browser's websocket protocol, its message cache included, no drawing: 30 browsers
 cannot share a 2-core machine with the server they measure) each open the lab's page (`--lab`: the
 Gradients lab's preset "Vanishing vs cured", 2 runs x 400 steps, or the Optimizers lab's "SGD vs Adam",
@@ -13,8 +15,9 @@ then all click Play at once. Each client reruns the live view's fragment when th
 timer says, as the browser does, and reads the status line of every redraw. Per student: the time from
 Play to "Finished" (or the steps reached by TIMEOUT_S), the steps a second its runs advanced, the
 redraws a second it received and the bytes. For the server(s), over the same span: CPU seconds (user +
-system, /proc, every thread), the peak resident memory (VmHWM) and the resident memory before the
-students came and after they left.
+system, /proc, every thread of the server and of its child processes, engines included), the peak
+resident memory (VmHWM, summed over the same processes) and the resident memory before the students
+came and after they left.
 
 - `server CPU per student-step` = server CPU / (steps all students' runs took together; a preset of 2
   runs takes 2 steps a round).
@@ -51,18 +54,44 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 150.0
 
 
+def tree(pid: int) -> list[int]:
+    """The process and its descendants (a server, its live engines and their tracker)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for children in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in children.read_text().split()]
+            except OSError:
+                continue
+    return out
+
+
 def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the process and its descendants."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def proc_mem(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM in MiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0]) / 1024
+    """VmRSS and VmHWM in MiB, summed over the process and its descendants."""
+    out = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for p in tree(pid):
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            if key in out:
+                out[key] += int(value.split()[0]) / 1024
     return out
 
 
@@ -230,6 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
     parser.add_argument("--servers", type=int, default=1, help="app servers; students in turn")
+    parser.add_argument("--engines", type=int, default=0, help="live engines per server (GP_LIVE_PROCESSES)")
     parser.add_argument("--speed", default="normal", choices=["slow", "normal", "fast", "max"])
     parser.add_argument("--lab", default="gradients", choices=sorted(LABS), help="the page and its preset")
     args = parser.parse_args()
@@ -244,7 +274,7 @@ def main() -> None:
     free_port = appserver.free_port
 
     ports = [free_port() for _ in range(args.servers)]
-    procs = [start_server(port, args.speed) for port in ports]
+    procs = [start_server(port, args.speed, {"GP_LIVE_PROCESSES": str(args.engines)}) for port in ports]
     try:
         for port, proc in zip(ports, procs, strict=True):
             wait_healthy(port, proc)
@@ -252,7 +282,8 @@ def main() -> None:
         for url in urls:  # warm-up: imports, data sets, first figures, on every server
             asyncio.run(classroom([url], 1, lab))
         print(
-            f"\n{args.servers} server process(es), speed {args.speed}, {lab.page}'s preset {lab.preset!r};"
+            f"\n{args.servers} server process(es), {args.engines} engine(s) each, speed {args.speed},"
+            f" {lab.page}'s preset {lab.preset!r};"
             " per student: seconds from Play to the end, steps a second, redraws a second"
         )
         header = "students  all done  steps/s med (min)  redraws/s med (min)  KiB/s each"
@@ -264,7 +295,8 @@ def main() -> None:
             speeds = one_class(urls, procs, n, lab, train, alone)
             alone = alone or statistics.median(speeds)
             ratio = statistics.median(s / alone for s in speeds)
-        print(f"classroom_speed_ratio={ratio:.3f} n={args.n[-1]} servers={args.servers}")
+        where = f"servers={args.servers} engines={args.engines}"
+        print(f"classroom_speed_ratio={ratio:.3f} n={args.n[-1]} {where}")
     finally:
         appserver.stop(*procs)
 

@@ -159,10 +159,11 @@ class Paced:
         """Paced, and not one round measured yet."""
         return self._rate() is not None and self.round_seconds is None
 
-    def drew(self, seconds: float, every: float) -> None:
+    def drew(self, seconds: float, every: float, cpu: float | None = None) -> None:
         """The page's call after a redraw that took `seconds` (wall time: on a busy server its waits for
         the interpreter's lock count, which keeps the estimate on the safe side; CPU time alone let 30
-        pages redraw so often that none of them finished a run in 150 s), one every `every` s."""
+        pages redraw so often that none of them finished a run in 150 s), one every `every` s. `cpu`,
+        the redraw's CPU time, is for a worker whose training runs in another process (core.remote)."""
         load = seconds / every
         self._draw_load = load if self._draw_load is None else 0.8 * self._draw_load + 0.2 * load
         old = self.draw_seconds

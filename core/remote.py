@@ -204,10 +204,16 @@ class RemoteWorker:
         self._synced = args
         return errors
 
-    def drew(self, seconds: float, every: float) -> None:
+    def drew(self, seconds: float, every: float, cpu: float | None = None) -> None:
+        """After a redraw: its cost sets the pages' cadence (core.scheduler.Scheduler.redraw_seconds) and
+        counts in the engine's admission. The CPU time, not the wall time: training runs in the engines,
+        so what a redraw takes from the others is the server's CPU, not its waits for Python's lock
+        (with 30 pages the wall time of each redraw grew with the number of pages, and the cadence with
+        it, to 0.16 redraws a second while the server used a fifth of a core)."""
+        spent = seconds if cpu is None else cpu
         old = self.draw_seconds
-        self.draw_seconds = seconds if old is None else 0.8 * old + 0.2 * seconds
-        self._engine.cast("drew", self._wid, seconds, every)
+        self.draw_seconds = spent if old is None else 0.8 * old + 0.2 * spent
+        self._engine.cast("drew", self._wid, spent, every)
 
     # ---- reading ------------------------------------------------------------------------------
 

@@ -223,6 +223,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
     @st.fragment(run_every=run_every)
     def live() -> None:
         started = time.perf_counter()  # wall time, GIL waits included: a busy server's redraws count more
+        started_cpu = time.thread_time()
         snap = worker.snapshot()
         st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
         st.caption(status_line(snap))
@@ -239,7 +240,7 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
             log.exception("could not draw the %s runs", lab)
             st.error("These runs could not be drawn; press Reset or choose other settings.")
         if run_every:
-            worker.drew(time.perf_counter() - started, run_every)
+            worker.drew(time.perf_counter() - started, run_every, cpu=time.thread_time() - started_cpu)
         if (run_every or drawn) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
         if drawn is False and snap.playing:
