@@ -58,6 +58,10 @@ class WireRun:
     attrs: dict | None
 
 
+# the fields of a Snapshot that cross the pipe as they are (runs and befores are sent as what is new)
+AS_IS = ("playing", "speed", "rate", "achieved", "lr_changes", "error", "note", "waiting")
+
+
 @dataclasses.dataclass(frozen=True)
 class WireSnapshot:
     """core.snapshots.Snapshot as it crosses the pipe, with the worker's state the server reads."""
@@ -230,17 +234,10 @@ class Host:
         runs = {label: self._wire_run(view, have.get(label)) for label, view in snap.runs.items()}
         befores = {label: self.serials.of(before) for label, before in snap.befores.items()}
         return WireSnapshot(
+            **{name: getattr(snap, name) for name in AS_IS},
             runs=runs,
-            playing=snap.playing,
-            speed=snap.speed,
-            rate=snap.rate,
-            achieved=snap.achieved,
-            lr_changes=snap.lr_changes,
             befores=befores,
             new_befores={s: snap.befores[label] for label, s in befores.items() if s not in befores_have},
-            error=snap.error,
-            note=snap.note,
-            waiting=snap.waiting,
             held=worker.held(),
             busy=worker.busy,
             queued=worker.queued,

@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable
 
 from core.enginehost import engine_main
-from core.processes import PROCESS_PREFIX, never_import_main_in_workers
+from core.processes import PROCESS_PREFIX, start_child
 
 ENGINE_NAME = f"{PROCESS_PREFIX}engine-"
 ANSWER_SECONDS = 120.0  # an engine that answers nothing for this long is taken as hung
@@ -40,15 +40,7 @@ class Engine:
     """One engine process, its end of the pipe, and the answers it owes."""
 
     def __init__(self, context, number: int):
-        never_import_main_in_workers()
-        ours, theirs = context.Pipe()
-        # daemon: multiprocessing's exit handler ends a daemon instead of waiting for it
-        self.process = context.Process(
-            target=engine_main, args=(theirs,), name=f"{ENGINE_NAME}{number}", daemon=True
-        )
-        self.process.start()
-        theirs.close()  # only the child's copy stays open, so its death reads as EOF here
-        self.conn = ours
+        self.process, self.conn = start_child(context, engine_main, f"{ENGINE_NAME}{number}")
         self.hosted = 0  # session labs placed on it
         self.lost: str | None = None
         self._send = threading.Lock()

@@ -72,3 +72,16 @@ def one_thread() -> None:
     with contextlib.suppress(RuntimeError):  # already set, or inter-op work already started
         torch.set_num_interop_threads(1)
     _threads_set = True
+
+
+def start_child(context, target: Callable, name: str):
+    """A child process running target(conn), and the server's end of its pipe: (process, conn).
+
+    daemon: multiprocessing's exit handler ends a daemon instead of waiting for it. Only the child's copy
+    of its end stays open, so the child's death reads as EOF on ours."""
+    never_import_main_in_workers()
+    ours, theirs = context.Pipe()
+    process = context.Process(target=target, args=(theirs,), name=name, daemon=True)
+    process.start()
+    theirs.close()
+    return process, ours

@@ -18,9 +18,9 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from core.enginehost import AS_IS
 from core.engines import EngineLost, EnginePool
 from core.snapshots import RunView, Snapshot
-from core.training import Trainer
 
 log = logging.getLogger(__name__)
 LOST = (
@@ -31,21 +31,13 @@ _ids = itertools.count(1)
 _workers: weakref.WeakSet = weakref.WeakSet()  # every session's RemoteWorker, for the redraw cadence
 
 
-class RemoteRun:
-    """A run trained in an engine, as a page reads it (the surface of core.snapshots.RunView)."""
+class RemoteRun(RunView):
+    """A run trained in an engine, as a page reads it: RunView's surface, from what the server holds."""
 
-    done = RunView.done
-    message = Trainer.message
-
-    def __init__(self, worker: RemoteWorker, label: str, held: _Held, wire: Any):
+    def __init__(self, worker: RemoteWorker, label: str, held: _Held):
         self._worker, self._label = worker, label
-        self.records = list(held.records)
-        self.evals = list(held.evals)
-        self.status = wire.status
-        self.diverged_at = wire.diverged_at
-        self.cfg = wire.cfg
-        self.chosen_lr = wire.chosen_lr
-        self.step = len(self.records)
+        self._copy(held)
+        self.chosen_lr = held.chosen_lr
         self._attrs = held.attrs
 
     def reading(self) -> contextlib.AbstractContextManager:
@@ -71,16 +63,19 @@ class _Held:
         self.records: list = []
         self.evals: list = []
         self.attrs: dict = {}
+        self.status, self.diverged_at, self.cfg, self.chosen_lr = None, None, None, 0.0
 
     def take(self, wire: Any) -> None:
-        if (wire.serial, wire.generation) != (self.serial, self.generation):
-            self.serial, self.generation = wire.serial, wire.generation
+        """What a snapshot sent: records and evaluations from where it says on, the rest as it is."""
+        self.serial, self.generation = wire.serial, wire.generation
         del self.records[wire.start :]
         self.records.extend(wire.records)
         del self.evals[wire.evals_start :]
         self.evals.extend(wire.evals)
         if wire.attrs is not None:
             self.attrs = dict(wire.attrs)
+        for name in ("status", "diverged_at", "cfg", "chosen_lr"):
+            setattr(self, name, getattr(wire, name))
 
 
 class RemoteWorker:
@@ -235,21 +230,14 @@ class RemoteWorker:
                 if held is None or (wire_run.start == 0 and wire_run.attrs is not None):
                     held = self._held[label] = _Held(wire_run)
                 held.take(wire_run)
-                runs[label] = RemoteRun(self, label, held, wire_run)
+                runs[label] = RemoteRun(self, label, held)
             self._befores = {s: b for s, b in self._befores.items() if s in wire.befores.values()}
             self._befores.update(wire.new_befores)
             self._last = wire
             return Snapshot(
+                **{name: getattr(wire, name) for name in AS_IS} | {"note": self._lost or wire.note},
                 runs=runs,
-                playing=wire.playing,
-                speed=wire.speed,
-                rate=wire.rate,
-                achieved=wire.achieved,
-                lr_changes=wire.lr_changes,
                 befores={label: self._befores[s] for label, s in wire.befores.items()},
-                error=wire.error,
-                note=self._lost or wire.note,
-                waiting=wire.waiting,
             )
 
     def held(self) -> float:

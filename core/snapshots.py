@@ -62,6 +62,10 @@ class RunView:
 
     def __init__(self, run: Trainer, worker: LiveWorker):
         self._run, self._worker = run, worker
+        self._copy(run)
+
+    def _copy(self, run) -> None:
+        """Records, evaluations and status as they are now (any object with a run's fields)."""
         self.records = list(run.records)
         self.evals = list(run.evals)
         self.status = run.status

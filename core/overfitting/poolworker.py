@@ -10,7 +10,7 @@ import pickle
 import traceback
 from typing import Any
 
-from core.processes import PROCESS_PREFIX, child_start, never_import_main_in_workers, one_thread
+from core.processes import PROCESS_PREFIX, child_start, one_thread, start_child
 
 WORKER_NICENESS = 5  # added to a worker's niceness (see worker_main)
 WORKER_NAME = f"{PROCESS_PREFIX}pool-"  # a worker process's name: this prefix and its number
@@ -20,15 +20,7 @@ class WorkerProcess:
     """One worker process, its end of the pipe, and the task it runs (job and index) if any."""
 
     def __init__(self, context, number: int):
-        never_import_main_in_workers()
-        ours, theirs = context.Pipe()
-        # daemon: multiprocessing's exit handler terminates a daemon instead of waiting for it
-        self.process = context.Process(
-            target=worker_main, args=(theirs,), name=f"{WORKER_NAME}{number}", daemon=True
-        )
-        self.process.start()
-        theirs.close()  # only the child's copy stays open, so its death reads as EOF here
-        self.conn = ours
+        self.process, self.conn = start_child(context, worker_main, f"{WORKER_NAME}{number}")
         self.job: Any = None  # the pool's Job whose task it runs
         self.index = -1
 
