@@ -2,11 +2,11 @@
 so that a class's training uses every core of the machine instead of the one the server's Python
 holds (core.enginehost is an engine's own side; core.remote a session's handle on it).
 
-`GP_LIVE_PROCESSES` sets how many (default 0: every run trains in the server process, as in
-core.live). Each engine trains on one torch thread; a session's lab is placed on the engine that
-hosts the fewest, and stays there. An engine that dies takes with it only the runs placed on it:
-the sessions it hosted are placed on a new one and their pages say so in one sentence
-(core.remote.LOST).
+`GP_LIVE_PROCESSES` sets how many (default "auto": one per core, up to MAX_AUTO; 0: every run
+trains in the server process, as core.live alone does). Each engine trains on one torch thread; a
+session's lab is placed on the engine that hosts the fewest, and stays there. An engine that dies
+takes with it only the runs placed on it: the sessions it hosted are placed on a new one and their
+pages say so in one sentence (core.remote.LOST).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ ENGINE_NAME = f"{PROCESS_PREFIX}engine-"
 ANSWER_SECONDS = 120.0  # an engine that answers nothing for this long is taken as hung
 LOAD_SECONDS = 1.0  # how long the engines' load is kept before it is asked again
 WATCH_SECONDS = 1.0  # how often each session's connection is looked at and told to its engine
+# engines that "auto" starts at most: past 3 or 4 the server's own core (every page's redraws) is the
+# limit, and each engine holds ~0.4 GB of its own (plus the torch pages it shares with the server)
+MAX_AUTO = 4
 
 
 class EngineLost(RuntimeError):
@@ -207,9 +210,15 @@ class EnginePool:
 
 
 def processes() -> int:
-    """How many engines this server runs (GP_LIVE_PROCESSES; 0: train in the server process)."""
+    """How many engines this server runs: GP_LIVE_PROCESSES, a number (0: every run trains in the server
+    process) or "auto" (the default): one per core the server may use, up to MAX_AUTO, and none on a
+    single core, where an engine would only add its memory."""
+    value = os.environ.get("GP_LIVE_PROCESSES", "auto").strip().lower()
+    if value in ("", "auto"):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return min(cores, MAX_AUTO) if cores >= 2 else 0
     try:
-        return max(0, int(os.environ.get("GP_LIVE_PROCESSES", "0")))
+        return max(0, int(value))
     except ValueError:
         return 0
 

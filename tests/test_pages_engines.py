@@ -19,7 +19,7 @@ def in_engines(monkeypatch):
     monkeypatch.setenv("GP_LIVE_PROCESSES", "2")
     engines.stop_shared_engines()
     yield
-    monkeypatch.delenv("GP_LIVE_PROCESSES")
+    monkeypatch.setenv("GP_LIVE_PROCESSES", "0")
     engines.stop_shared_engines()
 
 
@@ -36,7 +36,7 @@ def played(page: str, preset: str, lab: str):
     ("page", "preset", "lab"),
     [("pages/gradients.py", "Vanishing vs cured", "grad"), ("pages/optimizers.py", "Momentum", "opt")],
 )
-def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, monkeypatch):
+def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, monkeypatch, caplog):
     at, reference = played(page, preset, lab)
     expected = chart_texts(at)
     monkeypatch.setenv("GP_LIVE_PROCESSES", "2")
@@ -49,8 +49,10 @@ def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, mo
             assert [r.loss for r in run.records] == [r.loss for r in reference[label].records]
         assert chart_texts(at) == expected  # decision grids and surfaces included: called in the engine
         assert not at.error
+        undeclared = [r.message for r in caplog.records if "VIEW_ATTRS" in r.getMessage()]
+        assert not undeclared  # the page read nothing of a run beyond what the engine sends with it
     finally:
-        monkeypatch.delenv("GP_LIVE_PROCESSES")
+        monkeypatch.setenv("GP_LIVE_PROCESSES", "0")
         engines.stop_shared_engines()
 
 
