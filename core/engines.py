@@ -52,8 +52,11 @@ class Engine:
         self._ids = itertools.count()
         threading.Thread(target=self._read, name=f"{ENGINE_NAME}{number}-reader", daemon=True).start()
 
-    def call(self, command: str, wid: int, *args, timeout: float = ANSWER_SECONDS):
-        """Send a command and wait for its answer; an error raised in the engine is raised here."""
+    def call(self, command: str, wid: int, *args, timeout: float | None = None, quick: bool = False):
+        """Send a command and wait for its answer; an error raised in the engine is raised here. No
+        answer in `timeout` s: the engine is hung and killed (EngineLost), or, for a `quick` question
+        that may go unanswered for a while (the load), TimeoutError."""
+        timeout = ANSWER_SECONDS if timeout is None else timeout
         future: concurrent.futures.Future = concurrent.futures.Future()
         request = next(self._ids)
         with self._owed_lock:
@@ -66,7 +69,12 @@ class Engine:
         except concurrent.futures.TimeoutError:
             with self._owed_lock:
                 self._owed.pop(request, None)
-            raise TimeoutError(f"the engine did not answer {command} in {timeout:g} s") from None
+                if quick:
+                    raise TimeoutError(f"no answer to {command} in {timeout:g} s") from None
+                # hung: its sessions are stuck either way, so it goes and they are placed on a new one
+                self.lost = self.lost or f"it did not answer for {timeout:g} s"
+            self.process.kill()
+            raise EngineLost(self.lost) from None
 
     def cast(self, command: str, wid: int, *args) -> None:
         """Send a command that needs no answer (a redraw's cost, a connection's state, a close)."""
@@ -196,7 +204,7 @@ class EnginePool:
         share = 0.0
         for engine in self.engines():
             try:
-                a, w, s, _ = engine.call("load", -1, timeout=5.0)
+                a, w, s, _ = engine.call("load", -1, timeout=5.0, quick=True)
             except (EngineLost, TimeoutError):
                 continue
             active, waiting, share = active + a, waiting + w, share + s / self.size

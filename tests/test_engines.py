@@ -17,7 +17,7 @@ import torch
 from core.config import with_changes
 from core.data.catalog import DATASETS
 from core.enginehost import table_run
-from core.engines import EnginePool
+from core.engines import EngineLost, EnginePool
 from core.live import LiveWorker
 from core.remote import RemoteWorker
 from core.training import Run, Status
@@ -146,6 +146,20 @@ def test_an_engine_that_dies_takes_only_its_own_sessions(pool, tiny_cfg):
     mine.play()
     assert mine.snapshot().note is None
     mine.pause()
+
+
+def test_an_engine_that_hangs_is_replaced(pool, tiny_cfg):
+    gc.collect()
+    worker = remote(pool, {"A": cfg_of(tiny_cfg, steps=50)})
+    hung = worker._engine
+    os.kill(hung.process.pid, signal.SIGSTOP)  # alive, and answering nothing
+    with pytest.raises(EngineLost):
+        hung.call("snapshot", worker._wid, True, {}, frozenset(), timeout=2.0)  # as a page would, after 2 min
+    snap = worker.snapshot()
+    assert "stopped (it did not answer for 2 s)" in snap.note and snap.runs["A"].step == 0
+    assert worker._engine is not hung and not hung.process.is_alive()
+    worker.play()
+    assert worker.wait_idle(60) and worker.snapshot().runs["A"].step == 50
 
 
 def rss(pid: int) -> int:
