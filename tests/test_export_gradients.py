@@ -24,7 +24,7 @@ from core.training import Run
 from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
 
 STEPS = 50
-GOLDEN = Path(__file__).parent / "golden" / "gradients_default.py"
+GOLDEN = Path(__file__).parent / "golden" / "gradients_default.py.txt"  # expected output, compared as text
 # each distinct preset configuration once (the Compare preset's A and B are Vanishing and Cured)
 CONFIGS = {p.short: p.a for p in GRADIENT_PRESETS.values() if p.b is None}
 

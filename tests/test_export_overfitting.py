@@ -129,7 +129,7 @@ def test_the_page_shows_the_code():
     assert len(code) == 1 and "for epoch in range(1, run_epochs + 1):" in code[0].value
 
 
-GOLDEN = Path(__file__).parent / "golden" / "overfitting_default.py"
+GOLDEN = Path(__file__).parent / "golden" / "overfitting_default.py.txt"  # expected output, compared as text
 
 
 def test_golden_default_script():
