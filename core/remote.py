@@ -110,8 +110,15 @@ class RemoteWorker:
     # ---- the engine ---------------------------------------------------------------------------
 
     def _attach(self) -> None:
-        engine = self._pool.place()
-        engine.call("open", self._wid, self.name)
+        """Place the session's lab on an engine; one that dies meanwhile is replaced once."""
+        for attempt in range(2):
+            engine = self._pool.place()
+            try:
+                engine.call("open", self._wid, self.name)
+                break
+            except EngineLost:
+                if attempt:
+                    raise
         self._engine = engine
         self._closer = weakref.finalize(self, _close, engine, self._wid)
         self._told = None
