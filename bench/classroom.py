@@ -1,6 +1,6 @@
 """A class on one server: N students play the same preset at once; what each of them gets, what it costs.
 
-    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--engines auto] [--speed normal]
+    python -m bench.classroom [--n 1 2 4 8 16 30] [--servers 1] [--engines 0] [--speed normal]
                               [--lab gradients]
 
 Method. `streamlit run app.py` on 127.0.0.1 (GP_SPEED as asked, one torch thread per process as the app
@@ -260,7 +260,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
     parser.add_argument("--servers", type=int, default=1, help="app servers; students in turn")
     parser.add_argument(
-        "--engines", default="auto", help="live engines per server (GP_LIVE_PROCESSES: a number, or auto)"
+        "--engines", default="0", help="live engines per server (GP_LIVE_PROCESSES: a number, or auto)"
     )
     parser.add_argument("--speed", default="normal", choices=["slow", "normal", "fast", "max"])
     parser.add_argument("--lab", default="gradients", choices=sorted(LABS), help="the page and its preset")

@@ -2,11 +2,15 @@
 so that a class's training uses every core of the machine instead of the one the server's Python
 holds (core.enginehost is an engine's own side; core.remote a session's handle on it).
 
-`GP_LIVE_PROCESSES` sets how many (default "auto": one per core, up to MAX_AUTO; 0: every run
-trains in the server process, as core.live alone does). Each engine trains on one torch thread; a
-session's lab is placed on the engine that hosts the fewest, and stays there. An engine that dies
-takes with it only the runs placed on it: the sessions it hosted are placed on a new one and their
-pages say so in one sentence (core.remote.LOST).
+`GP_LIVE_PROCESSES` sets how many: 0 (the default: every run trains in the server process, as
+core.live alone does), a number, or "auto" (one per core, up to MAX_AUTO). Not on by default: on a
+2-core machine that the benchmark's 30 clients shared with the server, a class on two engines got
+0.86 of its speed alone on a quiet day, but later, with the machine 40-60% slower, it collapsed (no
+run advanced, no page redrew) where the server alone still gave 0.23; see BENCHMARKS.md.
+
+Each engine trains on one torch thread; a session's lab is placed on the engine that hosts the
+fewest, and stays there. An engine that dies takes with it only the runs placed on it: the sessions
+it hosted are placed on a new one and their pages say so in one sentence (core.remote.LOST).
 """
 
 from __future__ import annotations
@@ -218,11 +222,11 @@ class EnginePool:
 
 
 def processes() -> int:
-    """How many engines this server runs: GP_LIVE_PROCESSES, a number (0: every run trains in the server
-    process) or "auto" (the default): one per core the server may use, up to MAX_AUTO, and none on a
+    """How many engines this server runs: GP_LIVE_PROCESSES, a number (0, the default: every run trains
+    in the server process) or "auto": one per core the server may use, up to MAX_AUTO, and none on a
     single core, where an engine would only add its memory."""
-    value = os.environ.get("GP_LIVE_PROCESSES", "auto").strip().lower()
-    if value in ("", "auto"):
+    value = os.environ.get("GP_LIVE_PROCESSES", "0").strip().lower()
+    if value == "auto":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return min(cores, MAX_AUTO) if cores >= 2 else 0
     try:

@@ -58,12 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ports = [args.first_port + i for i in range(max(1, args.servers))]
     (prefix / "nginx.conf").write_text(render(prefix, args.listen, ports))
     secret = secrets.token_hex(32)  # the same on every server: a cookie made by one is good on all
-    # one server per core already: no live engines in each unless asked for (GP_LIVE_PROCESSES)
-    engines = {} if "GP_LIVE_PROCESSES" in os.environ else {"GP_LIVE_PROCESSES": "0"}
     procs = [
-        appserver.start(
-            port, prefix / f"app-{port}.log", env={"STREAMLIT_SERVER_COOKIE_SECRET": secret, **engines}
-        )
+        appserver.start(port, prefix / f"app-{port}.log", env={"STREAMLIT_SERVER_COOKIE_SECRET": secret})
         for port in ports
     ]
     stopping = []

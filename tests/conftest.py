@@ -10,9 +10,8 @@ import time
 # (asking for no snapshot meanwhile) is not taken for a closed page
 os.environ.setdefault("GP_SPEED", "max")
 os.environ.setdefault("GP_STALE_SECONDS", "600")
-# page tests (AppTest) train in the test process, as each lab's runs did before live engines; the engine
-# tests turn them on (tests/test_engines.py, test_pages_engines.py), and the browser tests' server runs
-# with the app's own default (tests/browser/conftest.py does not pass this on)
+# page tests (AppTest) train in the test process, the app's default; the engine tests turn engines on
+# (tests/test_engines.py, test_pages_engines.py, browser/test_engines_browser.py)
 os.environ.setdefault("GP_LIVE_PROCESSES", "0")
 # before core.figures is imported: every figure a test (or a server a browser test starts) makes is built
 # both unvalidated, as the app builds it, and validated, and the two must give the same JSON

@@ -89,12 +89,12 @@ def app_server(artifacts: Path) -> Iterator[Server]:
 
     Runs train flat out unless a test picks a speed (GP_SPEED=max), and a page that stops asking
     for redraws, or whose tab closed, pauses, as in production (tests/conftest.py's GP_STALE_SECONDS is not
-    passed on); the Gradients and Optimizers labs train in live engines, as by default.
+    passed on).
     """
     port = appserver.free_port()
     worker = os.environ.get("PYTEST_XDIST_WORKER")  # two workers may each run a share of these tests
     log_path = artifacts / (f"streamlit-server-{worker}.log" if worker else "streamlit-server.log")
-    # the app's own default for its live engines (one per core here), not the page tests' in-process runs
+    # the app's own defaults, not the page tests' (GP_LIVE_PROCESSES)
     proc = appserver.start(
         port, log_path, {"GP_SPEED": "max"}, drop=("GP_STALE_SECONDS", "GP_LIVE_PROCESSES")
     )
