@@ -5,6 +5,7 @@ image sets are refused before they are made; the shared image cache is bounded b
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 
@@ -203,7 +204,7 @@ def test_a_long_evaluation_is_cut_into_short_pieces():
     images = IMAGE_DATASETS.get("shapes").load(data)
     cfg = ImageRunConfig(data=data, model=CNNConfig(channels=64, kernel=7), train=ImageTrainConfig(steps=1))
     run = ImageRun(cfg, images, CPU)
-    run.advance(1)
+    run.advance(1, max_seconds=math.inf)
     assert len(run.evals) == 2
     pieces = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, eval_every=1, steps=2))
     run = ImageRun(pieces, images, CPU)

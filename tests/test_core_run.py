@@ -18,15 +18,17 @@ from tests.conftest import hook_count
 
 def test_advance_returns_records_in_order(tiny_cfg, xor_data):
     run = Run(tiny_cfg, xor_data)
-    first = run.advance(3)
-    second = run.advance(2)
+    first = run.advance(3, max_seconds=math.inf)
+    second = run.advance(2, max_seconds=math.inf)
     assert [r.step for r in first + second] == [1, 2, 3, 4, 5]
     assert run.step == 5 and run.records == first + second
 
 
 def test_same_seed_same_records(tiny_cfg, xor_data):
     a, b = Run(tiny_cfg, xor_data), Run(tiny_cfg, xor_data)
-    assert [r.loss for r in a.advance(10)] == [r.loss for r in b.advance(10)]
+    assert [r.loss for r in a.advance(10, max_seconds=math.inf)] == [
+        r.loss for r in b.advance(10, max_seconds=math.inf)
+    ]
 
 
 def test_runs_differing_in_optimizer_share_weights_and_batches(tiny_cfg, xor_data):
@@ -52,9 +54,9 @@ def test_building_a_run_leaves_the_global_rng_alone(tiny_cfg, xor_data):
 
 def test_stops_at_the_step_cap(tiny_cfg, xor_data):
     run = Run(tiny_cfg, xor_data)
-    assert len(run.advance(1000)) == tiny_cfg.train.steps
+    assert len(run.advance(1000, max_seconds=math.inf)) == tiny_cfg.train.steps
     assert run.status is Status.FINISHED and run.done
-    assert run.advance(5) == []
+    assert run.advance(5, max_seconds=math.inf) == []
     assert run.evals[-1].step == tiny_cfg.train.steps
 
 
@@ -69,19 +71,19 @@ def test_a_slice_is_bounded_in_time(tiny_cfg, xor_data):
 def test_divergence_is_a_result_not_an_exception(tiny_cfg, xor_data):
     cfg = with_changes(tiny_cfg, model=dict(depth=6, activation="linear", init="normal", init_std=3.0))
     run = Run(cfg, xor_data)
-    records = run.advance(20)
+    records = run.advance(20, max_seconds=math.inf)
     assert run.status is Status.DIVERGED
     assert run.diverged_at == records[-1].step
     assert not (math.isfinite(records[-1].loss) and math.isfinite(records[-1].grad_norm_total))
     assert f"Diverged at step {run.diverged_at}" in run.message
-    assert run.advance(5) == []
+    assert run.advance(5, max_seconds=math.inf) == []
 
 
 def test_learning_rate_change_applies_at_the_next_step(tiny_cfg, xor_data):
     run = Run(tiny_cfg, xor_data)
-    run.advance(2)
+    run.advance(2, max_seconds=math.inf)
     run.set_lr(0.01)
-    nxt = run.advance(1)[0]
+    nxt = run.advance(1, max_seconds=math.inf)[0]
     assert nxt.lr == 0.01
     assert all(g["lr"] == 0.01 for g in run.optimizer.param_groups)
     with pytest.raises(ValueError):
@@ -93,18 +95,18 @@ def test_pause_play_and_reset(tiny_cfg, xor_data):
     assert run.status is Status.READY
     run.play()
     assert run.status is Status.PLAYING
-    first = [r.loss for r in run.advance(4)]
+    first = [r.loss for r in run.advance(4, max_seconds=math.inf)]
     run.pause()
     assert run.status is Status.PAUSED
     run.reset()
     assert run.step == 0 and run.status is Status.READY and len(run.evals) == 1
-    assert [r.loss for r in run.advance(4)] == first
+    assert [r.loss for r in run.advance(4, max_seconds=math.inf)] == first
 
 
 def test_clipping_bounds_the_gradient(tiny_cfg, xor_data):
     cfg = with_changes(tiny_cfg, model=dict(init="normal", init_std=2.0), train=dict(clip_norm=0.5))
     run = Run(cfg, xor_data)
-    rec = run.advance(1)[0]
+    rec = run.advance(1, max_seconds=math.inf)[0]
     assert rec.clipped and rec.grad_norm_total > 0.5
     after = torch.sqrt(sum(p.grad.pow(2).sum() for p in run.model.parameters())).item()
     assert after == pytest.approx(0.5, rel=1e-3)
@@ -121,7 +123,7 @@ def test_every_combination_trains_or_diverges_cleanly(tiny_cfg, xor_data, activa
         train=dict(steps=4),
     )
     run = Run(cfg, xor_data)
-    records = run.advance(4)
+    records = run.advance(4, max_seconds=math.inf)
     if run.status is Status.DIVERGED:
         assert run.diverged_at == records[-1].step
     else:
@@ -133,7 +135,7 @@ def test_every_combination_trains_or_diverges_cleanly(tiny_cfg, xor_data, activa
 def test_batchnorm_and_every_loss_train(tiny_cfg, xor_data):
     for loss in ("cross_entropy", "bce", "mse"):
         run = Run(with_changes(tiny_cfg, model=dict(batchnorm=True), train=dict(loss=loss)), xor_data)
-        run.advance(20)
+        run.advance(20, max_seconds=math.inf)
         assert run.status is Status.FINISHED and math.isfinite(run.evals[-1].test_loss)
 
 
@@ -170,7 +172,7 @@ def _plain(value) -> bool:
 
 def test_records_hold_plain_values_only(tiny_cfg, xor_data):
     run = Run(tiny_cfg, xor_data)
-    records = run.advance(5)
+    records = run.advance(5, max_seconds=math.inf)
     assert all(_plain(r) for r in records) and all(_plain(e) for e in run.evals)
     assert records[0].activations is not None and set(records[0].activations) == {"hidden 1", "hidden 2"}
     assert set(records[0].grad_norms) == {"hidden 1", "hidden 2", "output"}
@@ -179,5 +181,5 @@ def test_records_hold_plain_values_only(tiny_cfg, xor_data):
 
 def test_activation_stats_are_sampled_every_k_steps(tiny_cfg, xor_data):
     run = Run(with_changes(tiny_cfg, train=dict(probe_every=3)), xor_data)
-    sampled = [r.step for r in run.advance(10) if r.activations is not None]
+    sampled = [r.step for r in run.advance(10, max_seconds=math.inf) if r.activations is not None]
     assert sampled == [1, 4, 7, 10]

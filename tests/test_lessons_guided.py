@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import re
 
 import pytest
@@ -179,7 +180,7 @@ def test_an_unknown_lesson_or_exercise_fails_listing_the_valid_names():
 def test_no_reveal_before_the_runs_finish():
     step = LESSONS.get("gradients").steps[0]
     run = Run(VANISHING, DATASETS.get("spiral").load(VANISHING.data), CPU)
-    run.advance(10)
+    run.advance(10, max_seconds=math.inf)
     assert reveal(step, {"A": run}) is None
     assert reveal(step, {}) is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ def test_the_loss_the_optimizer_minimises_is_the_weighted_sum_the_page_shows(gly
     run._batches.next = lambda: batches.append(draw()) or batches[-1]  # see each step's batch
     for _ in range(3):
         before = copy.deepcopy(run.model)
-        record = run.advance(1)[0]
+        record = run.advance(1, max_seconds=math.inf)[0]
         idx = batches[-1]
         parts = [np.float32(record.parts[t]) for t in run.tasks]
         assert np.float32(record.total) == sum(parts[1:], parts[0])  # bit for bit
@@ -141,16 +142,18 @@ def test_weights_in_sum_to_one_form_and_chance_levels(glyphs):
 
 def test_a_run_trains_evaluates_finishes_and_resets_to_the_same_start(glyphs):
     run = MultiTaskRun(config(), glyphs, CPU)
-    first = run.advance(6)
+    first = run.advance(6, max_seconds=math.inf)
     assert run.status is Status.FINISHED and [e.step for e in run.evals] == [0, 3, 6]
     assert set(run.evals[-1].score) == {"char", "alphabet"} and 0 <= run.evals[-1].score["char"] <= 1
     run.reset()
-    assert run.step == 0 and [r.total for r in run.advance(6)] == [r.total for r in first]
+    assert run.step == 0 and [r.total for r in run.advance(6, max_seconds=math.inf)] == [
+        r.total for r in first
+    ]
 
 
 def test_a_huge_learning_rate_diverges_as_a_result_not_an_error(glyphs):
     run = MultiTaskRun(config("angle_alphabet", optim=dict(name="sgd", lr=10.0, momentum=0.0)), glyphs, CPU)
-    run.advance(6)
+    run.advance(6, max_seconds=math.inf)
     assert run.status is Status.DIVERGED and "Diverged at step" in run.message
 
 
@@ -185,7 +188,7 @@ def test_the_sweep_trains_each_weighting_from_the_same_start(glyphs):
     ]
     assert sweep.shares() == [0.25, 0.5]
     same = MultiTaskRun(sweep_configs(cfg, 4, (0.5,))[0], glyphs, CPU)
-    same.advance(4)
+    same.advance(4, max_seconds=math.inf)
     assert sweep.points[1].score == same.evals[-1].score  # same weights, same batches, same result
     with pytest.raises(ConfigError, match="one output"):
         sweep_configs(config("char_given_alphabet"), 4)
@@ -194,7 +197,7 @@ def test_the_sweep_trains_each_weighting_from_the_same_start(glyphs):
 def test_the_charts_build_for_every_kind_of_run(glyphs):
     runs = {s: MultiTaskRun(config(s), glyphs, CPU) for s in ("char_alphabet", "angle_alphabet", "char")}
     for run in runs.values():
-        run.advance(6)
+        run.advance(6, max_seconds=math.inf)
     parts = figures.loss_parts(
         {label: run.records for label, run in runs.items()}, dict.fromkeys(runs, "none")
     )
@@ -226,7 +229,7 @@ def test_the_total_never_hides_a_part_without_saying_so(glyphs):
     raw = MultiTaskRun(config("angle_alphabet"), glyphs, CPU)
     normalised = MultiTaskRun(config("angle_alphabet", loss=dict(normalise="start")), glyphs, CPU)
     for run in (raw, normalised):
-        run.advance(6)
+        run.advance(6, max_seconds=math.inf)
     fig = figures.loss_parts({"A": raw.records, "B": normalised.records}, {"A": "none", "B": "start"})
     lines = {t.name: t for t in fig.data}
     assert list(lines) == [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -19,7 +21,9 @@ def _by_hand(module: torch.nn.Module) -> float:
 @pytest.mark.parametrize("batchnorm", [False, True])
 def test_grad_norms_equal_a_hand_computation(tiny_cfg, xor_data, batchnorm):
     run = Run(with_changes(tiny_cfg, model=dict(depth=3, batchnorm=batchnorm)), xor_data)
-    record = run.advance(1)[0]  # p.grad still holds this step's gradient after the update
+    record = run.advance(1, max_seconds=math.inf)[
+        0
+    ]  # p.grad still holds this step's gradient after the update
     for name, module in run.model.layers():
         assert record.grad_norms[name] == pytest.approx(_by_hand(module), rel=1e-5)
     total = sum(p.grad.pow(2).sum().item() for p in run.model.parameters()) ** 0.5
@@ -28,14 +32,14 @@ def test_grad_norms_equal_a_hand_computation(tiny_cfg, xor_data, batchnorm):
 
 def test_gradients_live_in_one_buffer_that_survives_zero_grad(tiny_cfg, xor_data):
     run = Run(tiny_cfg, xor_data)
-    run.advance(3)
+    run.advance(3, max_seconds=math.inf)
     buffer = run._grads._flat
     assert all(
         p.grad.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr()
         for p in run.model.parameters()
     )
     run.model.zero_grad()  # someone drops the views (set_to_none=True)
-    record = run.advance(1)[0]
+    record = run.advance(1, max_seconds=math.inf)[0]
     for name, module in run.model.layers():  # the probe re-attached them before backward
         assert record.grad_norms[name] == pytest.approx(_by_hand(module), rel=1e-5)
 
@@ -55,7 +59,7 @@ def test_missing_gradients_count_as_zero():
 
 def test_hooks_are_removed_after_a_run(tiny_cfg, xor_data):
     run = Run(tiny_cfg, xor_data)
-    run.advance(7)
+    run.advance(7, max_seconds=math.inf)
     assert hook_count(run.model) == 0
 
 
@@ -85,6 +89,6 @@ def test_activation_summary_by_hand():
 
 def test_probe_collects_every_hidden_layer(tiny_cfg, xor_data):
     run = Run(with_changes(tiny_cfg, model=dict(depth=3, activation="sigmoid")), xor_data)
-    stats = run.advance(1)[0].activations
+    stats = run.advance(1, max_seconds=math.inf)[0].activations
     assert list(stats) == ["hidden 1", "hidden 2", "hidden 3"]
     assert all(0 <= s.mean <= 1 for s in stats.values())  # sigmoid outputs

@@ -105,7 +105,7 @@ def test_racers_are_named_by_the_settings_that_tell_them_apart():
 def test_every_schedule_moves_the_learning_rate_as_torch_says(tiny_cfg, xor_data, schedule):
     optim = OptimConfig(name="sgd", lr=0.1, schedule=schedule, step_size=5, gamma=0.5)
     run = Run(dataclasses.replace(tiny_cfg, optim=optim), xor_data)
-    lrs = [r.lr for r in run.advance(20)]
+    lrs = [r.lr for r in run.advance(20, max_seconds=math.inf)]
     assert lrs[0] == 0.1
     expected = {
         "none": [0.1] * 20,
@@ -119,7 +119,7 @@ def test_every_schedule_moves_the_learning_rate_as_torch_says(tiny_cfg, xor_data
 def test_a_new_learning_rate_under_a_schedule_goes_on_from_there(tiny_cfg, xor_data):
     optim = OptimConfig(name="sgd", lr=0.1, schedule="exponential", gamma=0.5)
     run = Run(dataclasses.replace(tiny_cfg, optim=optim), xor_data)
-    run.advance(2)
+    run.advance(2, max_seconds=math.inf)
     run.set_lr(1.0)
-    assert [r.lr for r in run.advance(2)] == pytest.approx([1.0, 0.5])
+    assert [r.lr for r in run.advance(2, max_seconds=math.inf)] == pytest.approx([1.0, 0.5])
     assert run.chosen_lr == 1.0

@@ -75,7 +75,7 @@ def test_records_hold_plain_values(trained):
 def test_evaluation_cadence_and_end(images, trained):
     assert [e.step for e in trained.evals] == [0, 10, 20, 30]
     assert trained.report.step == 30 and trained.report.accuracy == trained.evals[-1].test_accuracy
-    assert trained.advance(5) == [] and trained.step == 30
+    assert trained.advance(5, max_seconds=math.inf) == [] and trained.step == 30
     assert trained.message == "Finished all 30 steps."
     odd = ImageRun(changed(TINY, train=dict(steps=25, eval_every=10)), images, CPU)
     odd.advance(100, max_seconds=60)
@@ -132,9 +132,9 @@ def test_augmentation_applies_to_training_only(images):
     assert plain.evals[0] == flipped.evals[0]
     np.testing.assert_array_equal(plain.report.confusion, flipped.report.confusion)
     # the first training step sees flipped images: same weights and batch, another loss
-    assert plain.advance(1)[0].loss != flipped.advance(1)[0].loss
+    assert plain.advance(1, max_seconds=math.inf)[0].loss != flipped.advance(1, max_seconds=math.inf)[0].loss
     # and evaluating an augmented run is deterministic: no draw touches the test images
-    flipped.advance(4)
+    flipped.advance(4, max_seconds=math.inf)
     first, again = flipped.evaluate(5), flipped.evaluate(5)
     assert (first.test_loss, first.test_accuracy) == (again.test_loss, again.test_accuracy)
     x = images.x_test[:8]
@@ -146,7 +146,7 @@ def test_building_and_training_leave_the_global_rng_alone(images):
     expected = torch.rand(3)
     torch.manual_seed(5)
     run = ImageRun(changed(AUGMENTED, model=dict(dropout=0.3, head=8)), images, CPU)
-    run.advance(3)
+    run.advance(3, max_seconds=math.inf)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -159,7 +159,7 @@ def test_a_huge_learning_rate_diverges_without_raising(images):
     assert run.status is Status.DIVERGED and run.diverged_at is not None and run.diverged_at < 30
     assert run.step == run.diverged_at and not math.isfinite(run.records[-1].loss)
     assert run.message.startswith(f"Diverged at step {run.diverged_at}")
-    assert run.advance(5) == []
+    assert run.advance(5, max_seconds=math.inf) == []
     assert all(math.isfinite(e.test_loss) for e in run.evals)  # no evaluation of a broken model
 
 
@@ -225,10 +225,10 @@ def test_probabilities_are_softmax_rows_that_agree_with_the_predictions(images, 
 
 def test_set_lr_takes_effect_at_the_next_step_and_survives_reset(images):
     run = ImageRun(TINY, images, CPU)
-    run.advance(2)
+    run.advance(2, max_seconds=math.inf)
     run.set_lr(0.05)
     assert run.lr == 0.05 and run.cfg.optim.lr == 0.05
-    assert run.advance(1)[0].lr == 0.05
+    assert run.advance(1, max_seconds=math.inf)[0].lr == 0.05
     run.reset()
     assert run.lr == 0.05 and run.step == 0
     with pytest.raises(ValueError):
@@ -237,7 +237,7 @@ def test_set_lr_takes_effect_at_the_next_step_and_survives_reset(images):
 
 def test_clipping_is_recorded(images):
     run = ImageRun(changed(TINY, train=dict(clip_norm=1e-3)), images, CPU)
-    assert all(r.clipped for r in run.advance(3))
+    assert all(r.clipped for r in run.advance(3, max_seconds=math.inf))
 
 
 @pytest.mark.parametrize(
