@@ -176,7 +176,7 @@ class Host:
                 value = getattr(self, f"do_{command}")(wid, *args)
             message = ("ok", value)
         except Exception as e:  # the server raises it again where it asked
-            if not isinstance(e, (KeyError, ValueError, LookupError)):
+            if not isinstance(e, (LookupError, ValueError)):  # a run or session gone meanwhile, a bad value
                 log.exception("engine command %s failed", command)
             message = ("error", e)
         if request_id is None:  # a cast: nobody waits for the answer

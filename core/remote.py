@@ -169,11 +169,6 @@ class RemoteWorker:
     def pause(self, note: str | None = None) -> None:
         self._call("pause", note)
 
-    def pause_unwatched(self) -> None:
-        from core.pace import AWAY
-
-        self.pause(note=AWAY)
-
     def step(self, wait: float = 10.0) -> None:
         self._lost = None
         self._call("step", wait, timeout=wait + 30.0)
