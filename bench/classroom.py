@@ -228,10 +228,13 @@ def one_class(
     hot, paced, runs = train
     before = {p.pid: proc_mem(p.pid)["VmRSS"] for p in procs}
     cpu0 = sum(proc_cpu(p.pid) for p in procs)
+    client0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.monotonic()
     results = asyncio.run(classroom(urls, n, lab))
     wall = time.monotonic() - t0
     cpu = sum(proc_cpu(p.pid) for p in procs) - cpu0
+    client1 = resource.getrusage(resource.RUSAGE_SELF)
+    client = client1.ru_utime + client1.ru_stime - client0.ru_utime - client0.ru_stime
     time.sleep(2.0)
     mems = [proc_mem(p.pid) for p in procs]
     speeds = [r["steps_per_s"] for r in results]
@@ -250,7 +253,8 @@ def one_class(
         f"  {per_step / paced:8.2f} ({per_step / hot:4.2f})"
         f"  {sum(before.values()):.0f}/{sum(m['VmHWM'] for m in mems):.0f}"
         f"/{sum(m['VmRSS'] for m in mems):.0f}"
-        f"  speed ratio {ratio:.2f} (wall {wall:.0f}s)" + (f"  ERRORS: {errors[:3]}" if errors else "")
+        f"  speed ratio {ratio:.2f} (wall {wall:.0f}s, clients' CPU {client / wall:.0%} of a core)"
+        + (f"  ERRORS: {errors[:3]}" if errors else "")
     )
     return speeds
 

@@ -149,3 +149,43 @@ def test_the_live_view_redraws_twice_a_second_unless_the_class_needs_the_time(
         SCHEDULER, "redraw_seconds", lambda extra=0.0: 2.5
     )  # the pages' redraws alone are too many
     assert ui_live.redraw_every() == 2.5
+
+
+def test_live_pages_draw_in_turns_and_a_long_wait_draws_anyway(monkeypatch):
+    """At most DRAWING_AT_ONCE pages draw at the same moment; the others wait their turn, and one that
+    waited DRAW_WAIT_SECONDS draws anyway (a redraw stuck on a slow engine holds no one up for longer)."""
+    from ui import live as ui_live
+
+    drawing, most, lock = 0, 0, threading.Lock()
+    waits: list[float] = []
+
+    def page() -> None:
+        nonlocal drawing, most
+        with ui_live.turn_to_draw() as waited:
+            with lock:
+                drawing += 1
+                most = max(most, drawing)
+                waits.append(waited)
+            time.sleep(0.05)
+            with lock:
+                drawing -= 1
+
+    pages = [threading.Thread(target=page) for _ in range(8)]
+    for p in pages:
+        p.start()
+    for p in pages:
+        p.join()
+    assert most == ui_live.DRAWING_AT_ONCE  # in turns, and every place used
+    assert sorted(waits)[-1] >= 0.05 * (8 / ui_live.DRAWING_AT_ONCE - 1) * 0.9  # the last waited for the rest
+
+    monkeypatch.setattr(ui_live, "DRAW_WAIT_SECONDS", 0.2)
+    for _ in range(ui_live.DRAWING_AT_ONCE):  # every place held (by redraws stuck on a slow engine)
+        assert ui_live._DRAWING.acquire(timeout=1)
+    try:
+        with ui_live.turn_to_draw() as waited:
+            assert 0.15 <= waited < 1.0  # drew anyway
+    finally:
+        for _ in range(ui_live.DRAWING_AT_ONCE):
+            ui_live._DRAWING.release()
+    with ui_live.turn_to_draw() as waited:  # and every place is free again
+        assert waited < 0.1

@@ -10,11 +10,13 @@ buttons and the other tabs show the end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import threading
 import time
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import streamlit as st
 
@@ -32,6 +34,9 @@ REDRAW_SECONDS = 0.5  # two redraws a second while a run plays
 BUSY_REDRAW_SECONDS = 1.0  # one a second while the server is busy (see redraw_every)
 CADENCE_HOLD_SECONDS = 5.0  # a page changes its cadence at most this often
 SLOW_PANEL_SECONDS = 2.0  # heatmaps, decision grids, feature maps, forecasts: made anew at most this often
+DRAWING_AT_ONCE = 2  # live pages of this server that draw at the same moment (see turn_to_draw)
+DRAW_WAIT_SECONDS = 3.0  # a page that waited this long for its turn draws anyway
+_DRAWING = threading.BoundedSemaphore(DRAWING_AT_ONCE)
 log = logging.getLogger(__name__)
 T = typing.TypeVar("T")
 
@@ -191,6 +196,27 @@ def slow_panel(key: str, snap: Snapshot, step: int, make: Callable[[], T]) -> T:
     return value
 
 
+@contextlib.contextmanager
+def turn_to_draw() -> Iterator[float]:
+    """Wait for one of DRAWING_AT_ONCE places to draw a live page in; yields the seconds waited.
+
+    Every Streamlit session draws in a thread of its own, and drawing is Python under one interpreter
+    lock: 30 live pages drawing at once only took turns at it, hundreds of times a redraw, each switch
+    a wake-up of the OS, and queued on Streamlit's configuration lock, which it takes for every element
+    it sends (py-spy on a class of 30: six page threads waiting on that lock on average, 0.09 redraws a
+    second for each page). In turns, a redraw runs through without those switches. A click's full run
+    of a page never waits here; a page that waited DRAW_WAIT_SECONDS draws anyway (a redraw stuck on a
+    slow engine holds no one up for longer).
+    """
+    start = time.perf_counter()
+    got = _DRAWING.acquire(timeout=DRAW_WAIT_SECONDS)
+    try:
+        yield time.perf_counter() - start
+    finally:
+        if got:
+            _DRAWING.release()
+
+
 def redraw_every() -> float:
     """The live view's cadence: twice a second, once a second while this server is busy (several labs
     play on it and ask for half its time or more, or some wait for a place), and less often when the
@@ -201,6 +227,24 @@ def redraw_every() -> float:
     active, waiting, share = training_load(SCHEDULER.load)
     busy = BUSY_REDRAW_SECONDS if waiting or (active > 1 and share >= 0.5) else REDRAW_SECONDS
     return max(busy, SCHEDULER.redraw_seconds(extra=remote.draw_seconds()))
+
+
+def _draw_snapshot(lab: str, snap: Snapshot, draw: Callable[[Snapshot], None]) -> None:
+    """The live view's body: the status line, the worker's sentences, then draw(snap)."""
+    st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
+    st.caption(status_line(snap))
+    if snap.error:
+        st.error(snap.error)
+    if snap.note:
+        st.info(snap.note)
+    for sentence in event_sentences(snap):
+        st.caption(sentence)
+    try:
+        with in_place():  # redrawn twice a second: the browser updates these charts, not rebuilds them
+            draw(snap)
+    except Exception:
+        log.exception("could not draw the %s runs", lab)
+        st.error("These runs could not be drawn; press Reset or choose other settings.")
 
 
 def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
@@ -225,22 +269,11 @@ def live_view(lab: str, draw: Callable[[Snapshot], None]) -> None:
         started = time.perf_counter()  # wall time, GIL waits included: a busy server's redraws count more
         started_cpu = time.thread_time()
         snap = worker.snapshot()
-        st.session_state["live:redraw"] = st.session_state.get("live:redraw", 0) + 1
-        st.caption(status_line(snap))
-        if snap.error:
-            st.error(snap.error)
-        if snap.note:
-            st.info(snap.note)
-        for sentence in event_sentences(snap):
-            st.caption(sentence)
-        try:
-            with in_place():  # redrawn twice a second: the browser updates these charts, not rebuilds them
-                draw(snap)
-        except Exception:
-            log.exception("could not draw the %s runs", lab)
-            st.error("These runs could not be drawn; press Reset or choose other settings.")
-        if run_every:
-            worker.drew(time.perf_counter() - started, run_every, cpu=time.thread_time() - started_cpu)
+        with turn_to_draw() as waited:
+            _draw_snapshot(lab, snap, draw)
+        if run_every:  # the wait for a turn is not the redraw's cost
+            spent = time.perf_counter() - started - waited
+            worker.drew(spent, run_every, cpu=time.thread_time() - started_cpu)
         if (run_every or drawn) and not snap.playing:
             st.rerun()  # the runs stopped: the whole page once more, for its buttons and other tabs
         if drawn is False and snap.playing:

@@ -103,12 +103,14 @@ def grad_norm_matrix(
     logs[~np.isfinite(norms)] = np.nan  # NaN / Inf gradients leave a gap
     steps = np.array([r.step for r in records], dtype=float)
     size = math.ceil(len(records) / max_columns)
-    if size > 1:
-        edges = range(0, len(records), size)
+    if size > 1:  # bins of `size` steps, the last one shorter: padded with NaN, which nanmean skips
+        columns = math.ceil(len(records) / size)
+        padded = np.full((columns * size, logs.shape[1]), np.nan)
+        padded[: len(records)] = logs
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN bin (diverged) stays NaN
-            logs = np.stack([np.nanmean(logs[i : i + size], axis=0) for i in edges])  # (C, L)
-        steps = np.array([steps[min(i + size, len(records)) - 1] for i in edges])
+            logs = np.nanmean(padded.reshape(columns, size, -1), axis=1)  # (C, L), one call for every bin
+        steps = steps[np.minimum(np.arange(1, columns + 1) * size, len(records)) - 1]
     return steps, logs.T
 
 
