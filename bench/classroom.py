@@ -264,7 +264,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
     parser.add_argument("--servers", type=int, default=1, help="app servers; students in turn")
     parser.add_argument(
-        "--engines", default="0", help="live engines per server (GP_LIVE_PROCESSES: a number, or auto)"
+        "--engines", default="auto", help="live engines per server (GP_LIVE_PROCESSES: a number, or auto)"
     )
     parser.add_argument("--speed", default="normal", choices=["slow", "normal", "fast", "max"])
     parser.add_argument("--lab", default="gradients", choices=sorted(LABS), help="the page and its preset")

@@ -2,11 +2,11 @@
 so that a class's training uses every core of the machine instead of the one the server's Python
 holds (core.enginehost is an engine's own side; core.remote a session's handle on it).
 
-`GP_LIVE_PROCESSES` sets how many: 0 (the default: every run trains in the server process, as
-core.live alone does), a number, or "auto" (one per core, up to MAX_AUTO). Not on by default: on a
-2-core machine that the benchmark's 30 clients shared with the server, a class on two engines got
-0.86 of its speed alone on a quiet day, but later, with the machine 40-60% slower, it collapsed (no
-run advanced, no page redrew) where the server alone still gave 0.23; see BENCHMARKS.md.
+`GP_LIVE_PROCESSES` sets how many: "auto" (the default: one per core, up to MAX_AUTO, and none on a
+single core), a number, or 0 (every run trains in the server process, as core.live alone does). On a
+2-core machine a class of 30 playing the Gradients lab's "Vanishing vs cured" got 0.75 of its speed
+alone on two engines against 0.26 in the server alone, the Optimizers lab's "SGD vs Adam" 0.98; see
+BENCHMARKS.md.
 
 Each engine trains on one torch thread; a session's lab is placed on the engine that hosts the
 fewest, and stays there. An engine that dies takes with it only the runs placed on it: the sessions
@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable
 
 from core.enginehost import engine_main
-from core.processes import PROCESS_PREFIX, start_child
+from core.processes import PROCESS_PREFIX, start_child, usable_cores
 
 ENGINE_NAME = f"{PROCESS_PREFIX}engine-"
 ANSWER_SECONDS = 120.0  # an engine that answers nothing for this long is taken as hung
@@ -222,12 +222,12 @@ class EnginePool:
 
 
 def processes() -> int:
-    """How many engines this server runs: GP_LIVE_PROCESSES, a number (0, the default: every run trains
-    in the server process) or "auto": one per core the server may use, up to MAX_AUTO, and none on a
-    single core, where an engine would only add its memory."""
-    value = os.environ.get("GP_LIVE_PROCESSES", "0").strip().lower()
+    """How many engines this server runs: GP_LIVE_PROCESSES, "auto" (the default: one per core the
+    server may use, up to MAX_AUTO, and none on a single core, where an engine would only add its
+    memory) or a number (0: every run trains in the server process)."""
+    value = os.environ.get("GP_LIVE_PROCESSES", "auto").strip().lower()
     if value == "auto":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
         return min(cores, MAX_AUTO) if cores >= 2 else 0
     try:
         return max(0, int(value))

@@ -4,10 +4,12 @@ are spawned without the server's `__main__`, and the one torch thread each compu
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 PROCESS_PREFIX = "gp-"  # every child process's name starts so: it is spawned without the main module
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -18,6 +20,26 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 SWITCH_SECONDS = float(os.environ.get("GP_SWITCH_SECONDS", "0.0005"))
 _patch_lock = threading.Lock()
 _threads_set = False
+CPU_QUOTA = Path("/sys/fs/cgroup/cpu.max")  # a container's CPU limit (cgroup v2): "200000 100000" or "max"
+
+
+def usable_cores() -> int:
+    """The cores this process may compute on: its affinity mask, and a container's CPU quota when that
+    is lower (a container limited to 2 CPUs on a 64-core host sees 64 in its mask)."""
+    counter = getattr(os, "process_cpu_count", None)  # Python 3.13+: honours the affinity mask
+    if counter is not None:
+        cores = counter() or 1
+    else:
+        try:
+            cores = len(os.sched_getaffinity(0)) or 1
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+    try:
+        quota, period = CPU_QUOTA.read_text().split()[:2]
+        limit = math.ceil(int(quota) / int(period))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup v2 here, or "max": no limit
+        return cores
+    return max(1, min(cores, limit))
 
 
 def without_main(get_preparation_data: Callable) -> Callable:

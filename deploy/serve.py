@@ -1,8 +1,10 @@
 """Several app servers behind one address: `make serve` (or `python -m deploy.serve`).
 
-One Streamlit process trains and draws every session in one Python interpreter, so it uses about one
-core however many the machine has. A class that outgrows it gets N processes (one per core by
-default) on 127.0.0.1:FIRST_PORT.., and nginx (Debian's `nginx` package) on one address in front of
+One Streamlit process draws every session's page in one Python interpreter, so its pages use about
+one core however many the machine has (the Gradients and Optimizers labs' training goes to its live
+engines, core/engines.py). A class that outgrows it gets N processes (one per core by default) on
+127.0.0.1:FIRST_PORT.., the machine's cores shared out as their engines (GP_LIVE_PROCESSES, unless
+set: cores // N, at least 1), and nginx (Debian's `nginx` package) on one address in front of
 them, with sticky sessions: a browser's first request gets a random key in the cookie gp_server, and
 nginx sends every request with that key, its websocket included, to the same server (see
 deploy/nginx.conf.template). Every server gets the same cookie secret, so a student whose cookie
@@ -23,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from core.processes import usable_cores
 from deploy import appserver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,12 @@ def render(prefix: Path, listen: str, ports: list[int]) -> str:
     servers = "\n".join(f"        server 127.0.0.1:{port} max_fails=0;" for port in ports)
     text = TEMPLATE.read_text()
     return text.replace("@PREFIX@", str(prefix)).replace("@LISTEN@", listen).replace("@SERVERS@", servers)
+
+
+def engines_each(servers: int) -> str:
+    """Each server's live engines: GP_LIVE_PROCESSES when set, else the usable cores shared out among
+    the servers (at least one each: a server without engines trains between its own redraws)."""
+    return os.environ.get("GP_LIVE_PROCESSES") or str(max(1, usable_cores() // max(1, servers)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,10 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ports = [args.first_port + i for i in range(max(1, args.servers))]
     (prefix / "nginx.conf").write_text(render(prefix, args.listen, ports))
     secret = secrets.token_hex(32)  # the same on every server: a cookie made by one is good on all
-    procs = [
-        appserver.start(port, prefix / f"app-{port}.log", env={"STREAMLIT_SERVER_COOKIE_SECRET": secret})
-        for port in ports
-    ]
+    env = {"STREAMLIT_SERVER_COOKIE_SECRET": secret, "GP_LIVE_PROCESSES": engines_each(len(ports))}
+    procs = [appserver.start(port, prefix / f"app-{port}.log", env=env) for port in ports]
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:

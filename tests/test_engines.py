@@ -196,3 +196,34 @@ def test_sessions_that_close_give_their_memory_back(tiny_cfg):
         assert after - baseline < 0.3 * (peak - baseline), (baseline, peak, after)
     finally:
         engines.stop()
+
+
+@pytest.mark.parametrize(
+    ("setting", "cores", "quota", "engines"),
+    [
+        (None, 2, None, 2),  # the default: one engine per core
+        (None, 8, None, 4),  # at most MAX_AUTO
+        (None, 64, "200000 100000", 2),  # a container limited to 2 CPUs on a big host
+        (None, 4, "max 100000", 4),  # no limit
+        (None, 1, None, 0),  # one core: the server alone
+        ("0", 8, None, 0),  # off
+        ("3", 1, None, 3),  # asked for
+        ("many", 2, None, 0),  # not a number: off, not a crash
+    ],
+)
+def test_the_server_runs_one_engine_per_usable_core_by_default(
+    setting, cores, quota, engines, monkeypatch, tmp_path
+):
+    from core import engines as engines_module
+    from core import processes
+
+    if setting is None:
+        monkeypatch.delenv("GP_LIVE_PROCESSES", raising=False)
+    else:
+        monkeypatch.setenv("GP_LIVE_PROCESSES", setting)
+    monkeypatch.setattr(os, "process_cpu_count", lambda: cores, raising=False)
+    quota_file = tmp_path / "cpu.max"
+    if quota is not None:
+        quota_file.write_text(quota + "\n")
+    monkeypatch.setattr(processes, "CPU_QUOTA", quota_file)
+    assert engines_module.processes() == engines

@@ -40,6 +40,7 @@ from multiprocessing import connection
 
 from core.overfitting.jobs import Job, Task, failure
 from core.overfitting.poolworker import WorkerProcess, preload
+from core.processes import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,11 @@ STOP_SECONDS = 2.0  # shutdown waits at most about this long for the dispatcher 
 
 
 def pool_size() -> int:
-    """GP_POOL_WORKERS if set, else the cores this process may run on."""
+    """GP_POOL_WORKERS if set, else the cores this process may run on (core.processes.usable_cores)."""
     wanted = os.environ.get(WORKERS_ENV, "").strip()
     if wanted:
         return max(0, int(wanted))
-    counter = getattr(os, "process_cpu_count", None)  # Python 3.13+: honours the affinity mask
-    if counter is not None:
-        return counter() or 1
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 def run_sequential(tasks: Sequence[Task]) -> list:
