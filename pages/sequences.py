@@ -31,7 +31,7 @@ configs = lab.configs(settings)
 if not configs:
     st.warning("Switch on at least one cell (RNN, LSTM or GRU) in the sidebar.")
     st.stop()
-runs, errors = build_runs(lab.LAB, configs, None, data_key, build=lab.builder(series))
+runs, errors = build_runs(lab.LAB, configs, None, data_key, build=lab.builder(series, data_key))
 show_refusals(errors, len(runs))
 side = transport(lab.LAB)
 fair_note(

@@ -1,6 +1,6 @@
-"""The Gradients and Optimizers pages with their runs in live engines (GP_LIVE_PROCESSES): the same
-numbers and the same charts as when the server trains them itself, an uploaded table, Step and a new
-learning rate mid-run."""
+"""The Gradients, Optimizers and Sequences pages with their runs in live engines (GP_LIVE_PROCESSES): the
+same numbers and the same charts as when the server trains them itself, an uploaded table or series,
+Step and a new learning rate mid-run."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from core.remote import RemoteWorker
 from tests.apptest import chart_texts, click, open_page, upload
 from tests.apptest import runs as lab_runs
 from tests.test_pages_optimizers import GOOD_CSV
+from tests.test_pages_sequences import FAST, hourly_csv
 
 
 @pytest.fixture
@@ -23,9 +24,10 @@ def in_engines(monkeypatch):
     engines.stop_shared_engines()
 
 
-def played(page: str, preset: str, lab: str):
-    at = open_page(page)
-    click(at, preset)
+def played(page: str, preset: str | None, lab: str, query: dict[str, str] | None = None):
+    at = open_page(page, query)
+    if preset is not None:
+        click(at, preset)
     click(at, "Play")
     runs = lab_runs(at, lab)
     assert runs and all(run.done for run in runs.values())
@@ -33,21 +35,28 @@ def played(page: str, preset: str, lab: str):
 
 
 @pytest.mark.parametrize(
-    ("page", "preset", "lab"),
-    [("pages/gradients.py", "Vanishing vs cured", "grad"), ("pages/optimizers.py", "Momentum", "opt")],
+    ("page", "preset", "lab", "query"),
+    [
+        ("pages/gradients.py", "Vanishing vs cured", "grad", None),
+        ("pages/optimizers.py", "Momentum", "opt", None),
+        ("pages/sequences.py", None, "seq", FAST),  # three cells, their forecasts called in the engine
+    ],
 )
-def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, monkeypatch, caplog):
-    at, reference = played(page, preset, lab)
+def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, query, monkeypatch, caplog):
+    at, reference = played(page, preset, lab, query)
     expected = chart_texts(at)
+    captions = [c.value for c in at.caption]
     monkeypatch.setenv("GP_LIVE_PROCESSES", "2")
     engines.stop_shared_engines()
     try:
-        at, runs = played(page, preset, lab)
+        at, runs = played(page, preset, lab, query)
         assert isinstance(at.session_state[f"{lab}:worker"], RemoteWorker)
         assert runs.keys() == reference.keys()
         for label, run in runs.items():
             assert [r.loss for r in run.records] == [r.loss for r in reference[label].records]
         assert chart_texts(at) == expected  # decision grids and surfaces included: called in the engine
+        if lab == "seq":  # the results table's verdicts and the forecasts' errors, read from the engine
+            assert [c.value for c in at.caption if "MSE" in c.value] == [c for c in captions if "MSE" in c]
         assert not at.error
         undeclared = [r.message for r in caplog.records if "VIEW_ATTRS" in r.getMessage()]
         assert not undeclared  # the page read nothing of a run beyond what the engine sends with it
@@ -76,4 +85,17 @@ def test_step_and_a_new_learning_rate_mid_run_in_an_engine(in_engines):
     assert run.step == 3 and run.records[-1].lr == 0.1 and run.records[-2].lr == 0.01
     at.slider(key="grad:w:a.model.depth").set_value(3).run()
     assert lab_runs(at, "grad")["A"].step == 0  # a new architecture starts over
+    assert not at.exception
+
+
+def test_an_uploaded_series_trains_in_an_engine(in_engines):
+    query = {"data.name": "csv", "window.seq_len": "24", "window.horizon": "24", "cells.rnn": "0"}
+    at = open_page("pages/sequences.py", FAST | query)
+    upload(at, "load.csv", hourly_csv())
+    assert not at.error
+    assert isinstance(at.session_state["seq:worker"], RemoteWorker)
+    click(at, "Play")
+    runs = lab_runs(at, "seq")
+    assert list(runs) == ["LSTM", "GRU"] and all(r.done for r in runs.values())
+    assert all(len(run.series) == 300 for run in runs.values())  # the file's series, not a built-in
     assert not at.exception

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from torchmetrics.regression import MeanSquaredError
 
 from core.budget import Cost
 from core.data import BatchOrder
-from core.data.series import Series
+from core.data.series import SERIES, Series, SeriesConfig
 from core.device import default_device
 from core.registry import OPTIMIZERS, SCHEDULES
 from core.sequences.config import SPLITS, SeqConfig, validate
@@ -96,6 +97,10 @@ def evenly(starts: torch.Tensor, k: int) -> torch.Tensor:
 class SeqRun(Trainer):
     """One recurrent cell on one split of one series; runs with the same split, seed and batch size
     see the same windows in the same batches, and the same cell and seed start from the same weights."""
+
+    # what a page reads of a run that trains in a live engine (core.enginehost): sent once, or called there
+    VIEW_ATTRS = ("series", "device", "windows", "baselines", "best_baseline", "n_parameters")
+    VIEW_CALLS = ("forecast", "seconds_per_step")
 
     def __init__(self, cfg: SeqConfig, series: Series, device: torch.device | None = None):
         validate(cfg)
@@ -253,3 +258,15 @@ def _first_midnight(times: np.ndarray) -> int:
     """Position of the first time at 00:00, so day-long forecasts cover calendar days."""
     midnight = np.flatnonzero(times == times.astype("datetime64[D]"))
     return int(midnight[0]) if len(midnight) else 0
+
+
+@functools.lru_cache(maxsize=8)
+def builtin_series(data: SeriesConfig) -> Series:
+    """A built-in series, made once per process (a live engine's)."""
+    return SERIES.get(data.name).load(data)
+
+
+def series_run(series: Series | None, cfg: SeqConfig) -> SeqRun:
+    """A run of cfg on an uploaded series, or on the built-in one when series is None (picklable with
+    functools.partial: the build a session sends to a live engine with its configs)."""
+    return SeqRun(cfg, series if series is not None else builtin_series(cfg.data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from core.sequences.compare import honest_run, lab_configs, results_rows, verdic
 from core.sequences.config import SPLITS, SeqConfig
 from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
-from core.sequences.run import Forecast, SeqRun
+from core.sequences.run import Forecast, SeqRun, builtin_series, series_run
 from core.sequences.windows import Windows, make_windows
 from core.snapshots import Snapshot
 from ui import fields
@@ -110,7 +111,7 @@ def sidebar(s: ControlStore) -> None:
 
 def load_series(cfg: SeriesConfig) -> Series:
     """A built-in series, made once for every session (ui.runs.SHARED_DATA)."""
-    return SHARED_DATA.get(("series", cfg), lambda: SERIES.get(cfg.name).load(cfg))
+    return SHARED_DATA.get(("series", cfg), lambda: builtin_series(cfg))
 
 
 def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None]:
@@ -189,8 +190,10 @@ def uploaded_series() -> tuple[Series | None, str | None]:
     return series, f"{digest}:{time_column}:{value_column}"
 
 
-def builder(series: Series) -> Callable[[SeqConfig], SeqRun]:
-    return lambda cfg: SeqRun(cfg, series)
+def builder(series: Series, data_key: str | None) -> Callable[[SeqConfig], SeqRun]:
+    """How the lab's runs are made: on the uploaded series (data_key: the file's), or on the built-in
+    one, which a live engine makes itself rather than receive (core.sequences.run.series_run)."""
+    return functools.partial(series_run, series if data_key is not None else None)
 
 
 # ---- charts ----------------------------------------------------------------------------------
