@@ -9,8 +9,9 @@ turn, as nginx's sticky sessions spread a class; see deploy/), each with `--engi
 (GP_LIVE_PROCESSES=K: the labs' runs train in K child processes; core.engines). For each N, N clients of
 bench.wsclient (the browser's websocket protocol, its message cache included, no drawing: 30 browsers
 cannot share a 2-core machine with the server they measure) each open the lab's page (`--lab`: the
-Gradients lab's preset "Vanishing vs cured", 2 runs x 400 steps, or the Optimizers lab's "SGD vs Adam",
-2 racers x 300 steps; about 20 s each at "normal"), click the preset, wait until every student has,
+Gradients lab's preset "Vanishing vs cured", 2 runs x 400 steps, the Optimizers lab's "SGD vs Adam",
+2 racers x 300 steps, or the Sequences lab's "GRU vs LSTM", 2 cells x 150 steps; about 20 s each at
+"normal"), click the preset, wait until every student has,
 then all click Play at once. Each client reruns the live view's fragment when the server's auto_rerun
 timer says, as the browser does, and reads the status line of every redraw. Per student: the time from
 Play to "Finished" (or the steps reached by TIMEOUT_S), the steps a second its runs advanced, the
@@ -124,13 +125,43 @@ def race_runs(preset: str) -> list:
     return list(race_configs(p.base, {str(i): o for i, o in enumerate(p.racers)}).values())
 
 
+def sequence_runs(preset: str) -> list:
+    """The run configs a Sequences preset sets up, one per cell and split."""
+    from core.sequences.compare import lab_configs
+    from core.sequences.presets import SEQ_PRESETS
+
+    p = next(p for p in SEQ_PRESETS.values() if p.short == preset)
+    return list(lab_configs(p.base, p.cells, p.splits).values())
+
+
+def mlp_run(cfg):
+    """A Gradients or Optimizers run on its built-in table, on the CPU."""
+    import torch
+
+    from core.data.catalog import DATASETS
+    from core.training import Run
+
+    return Run(cfg, DATASETS.get(cfg.data.name).load(cfg.data), device=torch.device("cpu"))
+
+
+def sequence_run(cfg):
+    """A Sequences run on its built-in series, on the CPU."""
+    import torch
+
+    from core.sequences.run import SeqRun, builtin_series
+
+    return SeqRun(cfg, builtin_series(cfg.data), device=torch.device("cpu"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Lab:
-    """What the students open and play: a page, a preset's button, and how that preset's runs are set up."""
+    """What the students open and play: a page, a preset's button, how that preset's runs are set up,
+    and how one of them is built for the bare loop."""
 
     page: str  # url path
     preset: str  # the preset's button label
     runs: Callable[[str], list]  # preset -> its run configs
+    build: Callable = mlp_run  # config -> a run on the CPU
 
     def configs(self) -> list:
         return self.runs(self.preset)
@@ -139,6 +170,7 @@ class Lab:
 LABS = {
     "gradients": Lab("gradients", "Vanishing vs cured", gradient_runs),
     "optimizers": Lab("optimizers", "SGD vs Adam", race_runs),
+    "sequences": Lab("sequences", "GRU vs LSTM", sequence_runs, sequence_run),
 }
 
 
@@ -147,20 +179,15 @@ def training_cpu_per_step(lab: Lab, speed: str) -> tuple[float, float, int]:
     flat out (best of three), and paced as the app paces it at `speed` (rounds of one step of every run
     at the speed's rate, asleep between them: a step after a pause finds the caches cold); and the
     number of runs."""
-    import torch
-
-    from core.data.catalog import DATASETS
     from core.device import configure_threads
     from core.pace import SPEEDS
-    from core.training import Run, advance_together
+    from core.training import advance_together
 
     configure_threads()
-    cpu = torch.device("cpu")
     configs = lab.configs()
-    data = DATASETS.get(configs[0].data.name).load(configs[0].data)
 
     def cost(rate: float | None) -> float:
-        runs = [Run(cfg, data, device=cpu) for cfg in configs]
+        runs = [lab.build(cfg) for cfg in configs]
         for run in runs:
             run.play()
         start, began = time.thread_time(), time.monotonic()
