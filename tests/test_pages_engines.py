@@ -1,6 +1,6 @@
-"""The Gradients, Optimizers and Sequences pages with their runs in live engines (GP_LIVE_PROCESSES): the
-same numbers and the same charts as when the server trains them itself, an uploaded table or series,
-Step and a new learning rate mid-run."""
+"""The Gradients, Optimizers, Sequences and Two-inputs pages with their runs in live engines
+(GP_LIVE_PROCESSES): the same numbers and the same charts as when the server trains them itself, an
+uploaded table or series, Step and a new learning rate mid-run."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def in_engines(monkeypatch):
     engines.stop_shared_engines()
 
 
+def losses(record) -> tuple:
+    """A step's loss, or its weighted total and each task's raw loss (the two-inputs lab)."""
+    return (record.total, record.raw) if hasattr(record, "total") else (record.loss,)
+
+
 def played(page: str, preset: str | None, lab: str, query: dict[str, str] | None = None):
     at = open_page(page, query)
     if preset is not None:
@@ -40,6 +45,7 @@ def played(page: str, preset: str | None, lab: str, query: dict[str, str] | None
         ("pages/gradients.py", "Vanishing vs cured", "grad", None),
         ("pages/optimizers.py", "Momentum", "opt", None),
         ("pages/sequences.py", None, "seq", FAST),  # three cells, their forecasts called in the engine
+        ("pages/multitask.py", None, "mt", {"train.steps": "50", "a.loss.normalise": "start"}),
     ],
 )
 def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, query, monkeypatch, caplog):
@@ -53,10 +59,12 @@ def test_a_preset_in_an_engine_draws_what_the_server_draws(page, preset, lab, qu
         assert isinstance(at.session_state[f"{lab}:worker"], RemoteWorker)
         assert runs.keys() == reference.keys()
         for label, run in runs.items():
-            assert [r.loss for r in run.records] == [r.loss for r in reference[label].records]
+            assert [losses(r) for r in run.records] == [losses(r) for r in reference[label].records]
         assert chart_texts(at) == expected  # decision grids and surfaces included: called in the engine
-        if lab == "seq":  # the results table's verdicts and the forecasts' errors, read from the engine
-            assert [c.value for c in at.caption if "MSE" in c.value] == [c for c in captions if "MSE" in c]
+        if lab in ("seq", "mt"):  # verdicts, forecasts' errors, the weighted loss: read from the engine
+            timing = ("ms per step", "This server trains")  # wall times, and the engines' load a moment ago
+            shown = [c.value for c in at.caption if not c.value.startswith(timing)]
+            assert shown == [c for c in captions if not c.startswith(timing)]
         assert not at.error
         undeclared = [r.message for r in caplog.records if "VIEW_ATTRS" in r.getMessage()]
         assert not undeclared  # the page read nothing of a run beyond what the engine sends with it

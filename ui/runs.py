@@ -117,8 +117,9 @@ LAB_NAMES = {
 }
 WORKERS = "session:workers"  # lab -> this session's LiveWorker, a plain dict its workers read
 # the labs whose runs train in the live engines when the server runs some (GP_LIVE_PROCESSES; core.engines):
-# tiny MLPs on tables, whose redraws and steps are most of a class's load, and the recurrent forecasters
-IN_ENGINES = frozenset({"grad", "opt", "seq"})
+# tiny MLPs on tables, whose redraws and steps are most of a class's load, the recurrent forecasters and
+# the glyph CNNs of the two-inputs lab
+IN_ENGINES = frozenset({"grad", "opt", "seq", "mt"})
 
 
 def session_worker(lab: str) -> LiveWorker | RemoteWorker:

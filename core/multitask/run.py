@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from core.budget import VALUE_MACS, Cost, data_bytes, rows_per_piece
 from core.cnn import forward_cost
 from core.data import BatchOrder
-from core.data.glyphs import GlyphSet
+from core.data.glyphs import GlyphConfig, GlyphSet, generate
 from core.device import default_device
 from core.multitask.config import MultiTaskConfig, validate
 from core.multitask.models import SETUPS, TASKS, build_net, net_table, task_loss
@@ -67,6 +68,10 @@ class MultiTaskRun(Trainer):
     Runs with the same seed start from the same encoder, dense layer and same-task heads and see the same
     batches, so two setups or two weightings differ only in what they were told to differ in.
     """
+
+    # what a page reads of a run that trains in a live engine (core.enginehost): sent once, or called there
+    VIEW_ATTRS = ("device", "setup", "tasks", "weights", "shares", "n_parameters", "normalisers", "factors")
+    VIEW_CALLS = ("chance",)
 
     def __init__(self, cfg: MultiTaskConfig, glyphs: GlyphSet, device: torch.device | None = None):
         validate(cfg)
@@ -176,3 +181,14 @@ class MultiTaskRun(Trainer):
         mean = g.angle_train.mean()
         levels["angle"] = ((g.angle_test - mean) ** 2).mean().item()
         return {task: levels[task] for task in self.tasks}
+
+
+@functools.lru_cache(maxsize=4)
+def builtin_glyphs(data: GlyphConfig) -> GlyphSet:
+    """The glyphs of a config, drawn once per process (a live engine's: 0.2 s)."""
+    return generate(data)
+
+
+def glyph_run(cfg: MultiTaskConfig) -> MultiTaskRun:
+    """A run of cfg on its glyphs (picklable: the build a session sends to a live engine)."""
+    return MultiTaskRun(cfg, builtin_glyphs(cfg.data))

@@ -12,13 +12,13 @@ import torch
 
 from core import mosaic
 from core.config import to_values
-from core.data.glyphs import ALPHABETS, GlyphSet, generate
+from core.data.glyphs import ALPHABETS, GlyphSet
 from core.errors import ConfigError
 from core.multitask import export, figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
 from core.multitask.presets import MULTITASK_PRESETS
-from core.multitask.run import MultiTaskRun
+from core.multitask.run import MultiTaskRun, builtin_glyphs
 from core.presets import Preset
 from core.snapshots import Snapshot
 from ui import fields
@@ -148,7 +148,7 @@ def shares_text(weights: Mapping[str, float]) -> str:
 
 def load_glyphs(cfg) -> GlyphSet:
     """The glyphs of a config, drawn once for every session (ui.runs.SHARED_DATA)."""
-    return SHARED_DATA.get(("glyphs", cfg), lambda: generate(cfg), spinner="Drawing the glyphs…")
+    return SHARED_DATA.get(("glyphs", cfg), lambda: builtin_glyphs(cfg), spinner="Drawing the glyphs…")
 
 
 def glyph_set(s: ControlStore) -> GlyphSet | None:
