@@ -1,4 +1,4 @@
-"""Live engines: child processes that train the sessions' runs of the Gradients and Optimizers labs,
+"""Live engines: child processes that train the sessions' runs of the labs in ui.runs.IN_ENGINES,
 so that a class's training uses every core of the machine instead of the one the server's Python
 holds (core.enginehost is an engine's own side; core.remote a session's handle on it).
 

@@ -1,7 +1,7 @@
 """Several app servers behind one address: `make serve` (or `python -m deploy.serve`).
 
 One Streamlit process draws every session's page in one Python interpreter, so its pages use about
-one core however many the machine has (the Gradients and Optimizers labs' training goes to its live
+one core however many the machine has (four labs' training goes to its live
 engines, core/engines.py). A class that outgrows it gets N processes (one per core by default) on
 127.0.0.1:FIRST_PORT.., the machine's cores shared out as their engines (GP_LIVE_PROCESSES, unless
 set: cores // N, at least 1), and nginx (Debian's `nginx` package) on one address in front of

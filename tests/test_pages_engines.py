@@ -16,7 +16,7 @@ from tests.test_pages_sequences import FAST, hourly_csv
 
 @pytest.fixture
 def in_engines(monkeypatch):
-    """Sessions opened from here on train their Gradients and Optimizers runs in two engines."""
+    """Sessions opened from here on train their runs of the labs in ui.runs.IN_ENGINES in two engines."""
     monkeypatch.setenv("GP_LIVE_PROCESSES", "2")
     engines.stop_shared_engines()
     yield
