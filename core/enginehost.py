@@ -18,6 +18,7 @@ import ctypes
 import dataclasses
 import functools
 import gc
+import importlib
 import logging
 import os
 import pickle
@@ -274,6 +275,11 @@ class Host:
         return (*SCHEDULER.load(), len(self.workers))
 
 
+# the labs' modules whose runs an engine builds beside core.training's (ui.runs.IN_ENGINES): imported before
+# the first student comes, not at their first Play (core.sequences.run brings torchmetrics: 1.3 s)
+PRELOAD = ("core.sequences.run", "core.multitask.run")
+
+
 def engine_main(conn) -> None:
     """An engine: torch on one thread, warmed up, then the server's requests until it closes the pipe."""
     child_start()
@@ -286,6 +292,8 @@ def engine_main(conn) -> None:
     )
     one_thread()  # torch is loaded: this module's imports brought it
     warm_training()
+    for name in PRELOAD:
+        importlib.import_module(name)
     try:
         Host(conn).serve()
     finally:

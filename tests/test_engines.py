@@ -227,3 +227,17 @@ def test_the_server_runs_one_engine_per_usable_core_by_default(
         quota_file.write_text(quota + "\n")
     monkeypatch.setattr(processes, "CPU_QUOTA", quota_file)
     assert engines_module.processes() == engines
+
+
+def test_an_engine_preloads_the_module_of_every_lab_it_trains():
+    """A lab's first Play on a fresh engine must not wait for imports (torchmetrics: 1.3 s)."""
+    import importlib
+
+    from core.enginehost import PRELOAD
+    from core.multitask.run import glyph_run
+    from core.sequences.run import series_run
+
+    built = {series_run.__module__, glyph_run.__module__}  # the builds the labs send to engines
+    assert built <= set(PRELOAD)
+    for name in PRELOAD:
+        importlib.import_module(name)  # a renamed module would stop every engine at its start
