@@ -22,22 +22,13 @@ import torch
 from core.config import with_changes
 from core.data.glyphs import GlyphSet, generate
 from core.export import LINE, highlight
-from core.multitask import export
-from core.multitask.presets import (
-    CHAR_2X,
-    EQUAL,
-    IMAGE_ONLY,
-    MULTITASK_PRESETS,
-    NORMALISED_MSE,
-    RAW_MSE,
-    WITH_ALPHABET,
-)
+from core.multitask import export, presets
 from core.multitask.run import MultiTaskRun
 from tests.exporting import assert_ruff_clean, assert_self_contained, run_bundles, run_notebook, same
 
 STEPS = 50
 CONFIGS = {}
-for preset in MULTITASK_PRESETS.values():
+for preset in presets.MULTITASK_PRESETS.values():
     for side, cfg in (("A", preset.a), ("B", preset.b)):
         if cfg not in CONFIGS.values():
             CONFIGS[f"{preset.short} {side}"] = cfg
@@ -142,24 +133,26 @@ def _marked(old, new, glyphs) -> set[str]:
 
 
 def test_a_weight_marks_the_weighted_sum_and_a_setup_its_inputs(glyphs):
-    assert export.changes(EQUAL, CHAR_2X) == ["Weight of the character loss (cross-entropy) 1.0 → 2.0"]
-    marked = _marked(EQUAL, CHAR_2X, glyphs)
+    assert export.changes(presets.EQUAL, presets.CHAR_2X) == [
+        "Weight of the character loss (cross-entropy) 1.0 → 2.0"
+    ]
+    marked = _marked(presets.EQUAL, presets.CHAR_2X, glyphs)
     assert "loss = 2.0 * char_loss + 1.0 * alphabet_loss" in marked
     assert all("loss" in line for line in marked), marked  # the sum and its comment only
-    marked = _marked(RAW_MSE, NORMALISED_MSE, glyphs)
+    marked = _marked(presets.RAW_MSE, presets.NORMALISED_MSE, glyphs)
     assert "loss = 1.0 / angle_start * angle_loss + 1.0 / alphabet_start * alphabet_loss" in marked
     assert "angle_start = mse(angle_out.squeeze(1), angles).item()" in marked
-    assert export.changes(IMAGE_ONLY, WITH_ALPHABET) == [
+    assert export.changes(presets.IMAGE_ONLY, presets.WITH_ALPHABET) == [
         "Model Image → character → Image + alphabet → character"
     ]
-    marked = _marked(IMAGE_ONLY, WITH_ALPHABET, glyphs)
+    marked = _marked(presets.IMAGE_ONLY, presets.WITH_ALPHABET, glyphs)
     assert {
         "def forward(self, image, alphabet_input):",
         "h = torch.cat([h, alphabet_input], dim=1)  # (batch, HIDDEN + N_ALPHABETS)",
         "char_out = model(images, alphabet_inputs)",
         "return self.images[i], self.alphabet_inputs[i], self.chars[i]",
     } <= marked
-    assert highlight(export.script(EQUAL, glyphs), export.script(EQUAL, glyphs)) == set()
+    assert highlight(export.script(presets.EQUAL, glyphs), export.script(presets.EQUAL, glyphs)) == set()
 
 
 def test_the_page_shows_the_code_and_marks_a_new_weight():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from core.config import from_values
 from ui import controls
@@ -31,3 +32,21 @@ def ab_configs(store: ControlStore, shared: Sequence[Control], base) -> dict:
 def write_ab_link(store: ControlStore) -> None:
     """The URL keeps B's settings only while B is compared."""
     controls.write_link(store, keep=lambda key: store.values["compare"] or not key.startswith("b."))
+
+
+def compare_toggle(help: str) -> Control:
+    """The "Compare A and B" toggle (store key "compare"); `help`: what A and B share."""
+    return Control("compare", "Compare A and B", "toggle", help=help)
+
+
+Values = dict[str, object]
+
+
+def ab_preset_values(values_of: Callable[[Any, Any], Values]) -> Callable[[Any], Values]:
+    """A lab's preset_values from its values_of(a, b): A's settings, and B's in compare mode when the
+    preset has a B."""
+
+    def preset_values(preset) -> dict[str, object]:
+        return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
+
+    return preset_values

@@ -12,12 +12,11 @@ from core.config import RunConfig, to_values
 from core.gradients import export, figures
 from core.gradients.diagnosis import diagnose
 from core.gradients.presets import GRADIENT_PRESETS
-from core.presets import Preset
 from core.registry import loss_name
 from core.snapshots import RunView, Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
-from ui.compare import ab_configs, ab_values, write_ab_link
+from ui.compare import ab_configs, ab_preset_values, ab_values, compare_toggle, write_ab_link
 from ui.controls import Control, ControlStore
 from ui.export import code_pane, per_config
 from ui.lab import Lab
@@ -57,19 +56,14 @@ def values_of(a: RunConfig, b: RunConfig | None = None) -> dict[str, object]:
     return ab_values(to_values(a), to_values(b or a), SHARED, MODEL)
 
 
-COMPARE = Control(
-    "compare",
-    "Compare A and B",
-    "toggle",
-    help="Two configurations train side by side on the same data, the same batches and, "
-    "where the architectures match, the same initial weights.",
+COMPARE = compare_toggle(
+    "Two configurations train side by side on the same data, the same batches and, "
+    "where the architectures match, the same initial weights."
 )
 DEFAULTS = values_of(RunConfig()) | {"compare": False}
 
 
-def preset_values(preset: Preset) -> dict[str, object]:
-    """A preset's settings: A, and B in compare mode when it has one."""
-    return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
+preset_values = ab_preset_values(values_of)
 
 
 PAGE = Lab(LAB, DEFAULTS, ALL_CONTROLS | {"compare": COMPARE}, GRADIENT_PRESETS, preset_values)

@@ -22,13 +22,12 @@ from core.images.kernels import build_augmenter, preview
 from core.images.presets import IMAGE_PRESETS
 from core.images.run import ImageDataConfig, ImageRun, ImageRunConfig
 from core.metrics import AVERAGES
-from core.presets import Preset
 from core.registry import ACTIVATIONS, INITIALIZERS
 from core.snapshots import RunView, Snapshot
 from core.training import Status
 from ui import fields
 from ui.charts import chart, present_first
-from ui.compare import ab_configs, ab_values, write_ab_link
+from ui.compare import ab_configs, ab_preset_values, ab_values, compare_toggle, write_ab_link
 from ui.controls import Control, ControlStore
 from ui.lab import Lab
 from ui.labs.images.data import LAB, SOURCES, torch_index
@@ -101,12 +100,7 @@ AUGMENT = [
 ]  # fmt: skip
 SHARED = DATA + TRAINING
 PER_CONFIG = MODEL + OPTIM + AUGMENT
-COMPARE = Control(
-    "compare",
-    "Compare A and B",
-    "toggle",
-    help="A and B see the same images, batches and augmentation draws.",
-)
+COMPARE = compare_toggle("A and B see the same images, batches and augmentation draws.")
 ALL_CONTROLS: dict[str, Control] = (
     {c.key: c for c in SHARED}
     | {f"{p}.{c.key}": c for p in ("a", "b") for c in PER_CONFIG}
@@ -122,9 +116,7 @@ def values_of(a: ImageRunConfig, b: ImageRunConfig | None = None) -> dict[str, o
 DEFAULTS = values_of(ImageRunConfig()) | {"compare": False}
 
 
-def preset_values(preset: Preset) -> dict[str, object]:
-    """A preset's settings: A, and B in compare mode when it has one."""
-    return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
+preset_values = ab_preset_values(values_of)
 
 
 PAGE = Lab(LAB, DEFAULTS, ALL_CONTROLS, IMAGE_PRESETS, preset_values)

@@ -23,7 +23,7 @@ from core.presets import Preset
 from core.snapshots import Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
-from ui.compare import LABELS, ab_configs, ab_values, write_ab_link
+from ui.compare import LABELS, ab_configs, ab_values, compare_toggle, write_ab_link
 from ui.controls import Control, ControlStore
 from ui.export import code_pane, per_config
 from ui.lab import Lab
@@ -75,7 +75,7 @@ PER_CONFIG = [
 ]  # fmt: skip
 WEIGHT = {c.key.removeprefix("loss."): c for c in PER_CONFIG if c.key.removeprefix("loss.") in TASKS}
 SHARED = DATA + NET + TRAINING
-COMPARE = Control("compare", "Compare A and B", "toggle", help="A and B see the same glyphs and batches.")
+COMPARE = compare_toggle("A and B see the same glyphs and batches.")
 ALL_CONTROLS: dict[str, Control] = (
     {c.key: c for c in SHARED + SWEEP}
     | {f"{p}.{c.key}": c for p in ("a", "b") for c in PER_CONFIG}

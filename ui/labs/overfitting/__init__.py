@@ -16,11 +16,10 @@ from core.overfitting.config import DATASETS, FitConfig, pool_size
 from core.overfitting.data import Splits, load
 from core.overfitting.models import parameter_count
 from core.overfitting.presets import FIT_PRESETS, SMALL
-from core.presets import Preset
 from core.snapshots import RunView, Snapshot
 from ui import fields
 from ui.charts import chart, present_first, presenting
-from ui.compare import ab_configs, ab_values, write_ab_link
+from ui.compare import ab_configs, ab_preset_values, ab_values, compare_toggle, write_ab_link
 from ui.controls import Control, ControlStore
 from ui.export import code_pane, per_config
 from ui.lab import Lab
@@ -71,18 +70,14 @@ def values_of(a: FitConfig, b: FitConfig | None = None) -> dict[str, object]:
     return ab_values(to_values(a), to_values(b or a), SHARED, MODEL)
 
 
-COMPARE = Control(
-    "compare",
-    "Compare A and B",
-    "toggle",
-    help="Two runs on the same three sets, the same batches and the same initial weights where their "
-    "layers match: change one thing and see what it does.",
+COMPARE = compare_toggle(
+    "Two runs on the same three sets, the same batches and the same initial weights where their "
+    "layers match: change one thing and see what it does."
 )
 DEFAULTS = values_of(SMALL) | {"compare": False} | search.DEFAULTS | transfer.DEFAULTS
 
 
-def preset_values(preset: Preset) -> dict[str, object]:
-    return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
+preset_values = ab_preset_values(values_of)
 
 
 ALL = {c.key: c for c in [*SHARED, *search.CONTROLS, *transfer.CONTROLS]} | {
