@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from core.multitask.run import glyph_run
 from ui import lessons
 from ui.labs import multitask as lab
 from ui.labs.multitask import sweep
@@ -28,7 +27,7 @@ glyphs = lab.glyph_set(settings)
 if glyphs is None:  # a bad setting leaves the session's runs and sweeps alone
     st.stop()
 cfgs = lab.configs(settings)
-runs, errors = build_runs(lab.LAB, cfgs, build=glyph_run, what="a model")  # the glyphs above, made once
+runs, errors = build_runs(lab.LAB, cfgs, build=lab.builder(glyphs), what="a model")
 
 train_tab, tradeoff_tab, model_tab, data_tab = lab_tabs(["Training", "Trade-off", "Model", "Data"])
 with data_tab:

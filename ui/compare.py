@@ -10,6 +10,7 @@ from ui import controls
 from ui.controls import Control, ControlStore
 
 LABELS = ("A", "B")
+Values = dict[str, object]  # a lab's store values: "section.field" (or "a."/"b." + it) -> value
 
 
 def ab_values(
@@ -39,14 +40,11 @@ def compare_toggle(help: str) -> Control:
     return Control("compare", "Compare A and B", "toggle", help=help)
 
 
-Values = dict[str, object]
-
-
 def ab_preset_values(values_of: Callable[[Any, Any], Values]) -> Callable[[Any], Values]:
     """A lab's preset_values from its values_of(a, b): A's settings, and B's in compare mode when the
     preset has a B."""
 
-    def preset_values(preset) -> dict[str, object]:
+    def preset_values(preset) -> Values:
         return values_of(preset.a, preset.b) | {"compare": preset.b is not None}
 
     return preset_values

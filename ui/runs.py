@@ -143,6 +143,12 @@ def session_worker(lab: str) -> LiveWorker | RemoteWorker:
     return st.session_state[key]
 
 
+def in_engine(lab: str) -> bool:
+    """Whether this session's runs of the lab train in a live engine: their build must then pickle, and
+    built-in data is better made there than sent (core.sequences.run.series_run)."""
+    return isinstance(session_worker(lab), RemoteWorker)
+
+
 def sync_runs(
     lab: str,
     configs: Mapping[str, RunConfig],

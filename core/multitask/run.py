@@ -189,6 +189,7 @@ def builtin_glyphs(data: GlyphConfig) -> GlyphSet:
     return generate(data)
 
 
-def glyph_run(cfg: MultiTaskConfig) -> MultiTaskRun:
-    """A run of cfg on its glyphs (picklable: the build a session sends to a live engine)."""
-    return MultiTaskRun(cfg, builtin_glyphs(cfg.data))
+def glyph_run(glyphs: GlyphSet | None, cfg: MultiTaskConfig) -> MultiTaskRun:
+    """A run of cfg on `glyphs`, or on its config's glyphs drawn here when None (picklable with
+    functools.partial: the build a session sends to a live engine)."""
+    return MultiTaskRun(cfg, glyphs if glyphs is not None else builtin_glyphs(cfg.data))

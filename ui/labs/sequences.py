@@ -21,7 +21,7 @@ from core.sequences.compare import honest_run, lab_configs, results_rows, verdic
 from core.sequences.config import SPLITS, SeqConfig
 from core.sequences.models import CELLS
 from core.sequences.presets import SEQ_BASE, SEQ_PRESETS, SeqPreset
-from core.sequences.run import Forecast, SeqRun, builtin_series, series_run
+from core.sequences.run import Forecast, SeqRun, series_run
 from core.sequences.windows import Windows, make_windows
 from core.snapshots import Snapshot
 from ui import fields
@@ -30,7 +30,7 @@ from ui.controls import Control, ControlStore
 from ui.export import code_pane, per_config
 from ui.lab import Lab
 from ui.live import before_lines, slow_panel
-from ui.runs import SHARED_DATA
+from ui.runs import SHARED_DATA, in_engine
 
 LAB = "seq"
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def sidebar(s: ControlStore) -> None:
 
 def load_series(cfg: SeriesConfig) -> Series:
     """A built-in series, made once for every session (ui.runs.SHARED_DATA)."""
-    return SHARED_DATA.get(("series", cfg), lambda: builtin_series(cfg))
+    return SHARED_DATA.get(("series", cfg), lambda: SERIES.get(cfg.name).load(cfg))
 
 
 def data_box(s: ControlStore) -> tuple[Series | None, str | None, Windows | None]:
@@ -191,9 +191,9 @@ def uploaded_series() -> tuple[Series | None, str | None]:
 
 
 def builder(series: Series, data_key: str | None) -> Callable[[SeqConfig], SeqRun]:
-    """How the lab's runs are made: on the uploaded series (data_key: the file's), or on the built-in
-    one, which a live engine makes itself rather than receive (core.sequences.run.series_run)."""
-    return functools.partial(series_run, series if data_key is not None else None)
+    """How the lab's runs are made: on `series` (uploaded: data_key is the file's), except a built-in
+    series in a live engine, which the engine makes itself rather than receive (series_run)."""
+    return functools.partial(series_run, None if data_key is None and in_engine(LAB) else series)
 
 
 # ---- charts ----------------------------------------------------------------------------------

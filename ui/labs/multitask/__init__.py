@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -12,13 +13,13 @@ import torch
 
 from core import mosaic
 from core.config import to_values
-from core.data.glyphs import ALPHABETS, GlyphSet
+from core.data.glyphs import ALPHABETS, GlyphSet, generate
 from core.errors import ConfigError
 from core.multitask import export, figures
 from core.multitask.config import NORMALISE, MultiTaskConfig
 from core.multitask.models import SETUPS, TASKS, net_table
 from core.multitask.presets import MULTITASK_PRESETS
-from core.multitask.run import MultiTaskRun, builtin_glyphs
+from core.multitask.run import MultiTaskRun, glyph_run
 from core.presets import Preset
 from core.snapshots import Snapshot
 from ui import fields
@@ -30,7 +31,7 @@ from ui.lab import Lab
 from ui.labs.multitask.sweep import LAB, SWEEP
 from ui.live import before_lines
 from ui.page import show_refusals
-from ui.runs import SHARED_DATA
+from ui.runs import SHARED_DATA, in_engine
 
 write_link = write_ab_link
 log = logging.getLogger(__name__)
@@ -148,7 +149,13 @@ def shares_text(weights: Mapping[str, float]) -> str:
 
 def load_glyphs(cfg) -> GlyphSet:
     """The glyphs of a config, drawn once for every session (ui.runs.SHARED_DATA)."""
-    return SHARED_DATA.get(("glyphs", cfg), lambda: builtin_glyphs(cfg), spinner="Drawing the glyphs…")
+    return SHARED_DATA.get(("glyphs", cfg), lambda: generate(cfg), spinner="Drawing the glyphs…")
+
+
+def builder(glyphs: GlyphSet) -> Callable[[MultiTaskConfig], MultiTaskRun]:
+    """How the lab's runs are made: on the page's glyphs, which a live engine draws itself (0.2 s)
+    rather than receive (core.multitask.run.glyph_run)."""
+    return functools.partial(glyph_run, None if in_engine(LAB) else glyphs)
 
 
 def glyph_set(s: ControlStore) -> GlyphSet | None:
