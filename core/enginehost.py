@@ -35,6 +35,7 @@ from core.live import LiveWorker
 from core.pace import SCHEDULER
 from core.processes import SWITCH_SECONDS, child_start, one_thread
 from core.registry import OPTIMIZERS
+from core.snapshots import RunGone
 from core.training import Run
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,9 @@ class Host:
         an attribute the run does not declare in VIEW_ATTRS."""
         worker = self.workers[wid]
         with worker.hold():
-            run = worker._runs[label]
+            run = worker._runs.get(label)
+            if run is None:  # a click removed it since the page's snapshot
+                raise RunGone(label)
             if not name:
                 return getattr(run, args[0])
             if name not in run.VIEW_CALLS:

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from core.live import LiveWorker
 
 
+class RunGone(LookupError):
+    """A run that a snapshot showed was gone (a click removed or rebuilt it) before the page read it
+    in the live engine that trains it; the page's next run draws the runs as they are."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LrChange:
     """A learning rate changed mid-run: from `step + 1` on, the run uses `new`."""

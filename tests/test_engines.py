@@ -241,3 +241,17 @@ def test_an_engine_preloads_the_module_of_every_lab_it_trains():
     assert built <= set(PRELOAD)
     for name in PRELOAD:
         importlib.import_module(name)  # a renamed module would stop every engine at its start
+
+
+def test_a_page_reading_a_run_a_click_removed_gets_run_gone(pool, tiny_cfg):
+    """A redraw whose snapshot still shows a run that a click has since removed (a cell switched off
+    mid-run): the engine's answer is RunGone, which the live view skips, not a KeyError in the log."""
+    from core.snapshots import RunGone
+
+    configs = {"A": cfg_of(tiny_cfg), "B": cfg_of(tiny_cfg, model=dict(depth=4))}
+    worker = remote(pool, configs)
+    snap = worker.snapshot()
+    assert worker.sync({"A": configs["A"]}, BUILD) == {}  # the click, between the snapshot and the read
+    with pytest.raises(RunGone):
+        snap.runs["B"].predict_grid(resolution=8)
+    assert snap.runs["A"].predict_grid(resolution=8) is not None

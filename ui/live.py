@@ -24,7 +24,7 @@ from core import remote
 from core.charts import binned
 from core.engines import training_load
 from core.live import LEFT, SCHEDULER, SPEED_LABELS
-from core.snapshots import Before, Snapshot
+from core.snapshots import Before, RunGone, Snapshot
 from core.training import Status
 from ui.charts import in_place
 from ui.controls import kept_choice, lab_key
@@ -242,6 +242,8 @@ def _draw_snapshot(lab: str, snap: Snapshot, draw: Callable[[Snapshot], None]) -
     try:
         with in_place():  # redrawn twice a second: the browser updates these charts, not rebuilds them
             draw(snap)
+    except RunGone:  # a click changed the runs (in a live engine) while this redraw read them
+        log.debug("a %s run went during a redraw; the page's next run draws the runs as they are", lab)
     except Exception:
         log.exception("could not draw the %s runs", lab)
         st.error("These runs could not be drawn; press Reset or choose other settings.")
